@@ -1,0 +1,12 @@
+#pragma once
+// Just enough URL handling to decide whether a request would leave this machine.
+#include <string>
+
+namespace bkd {
+
+std::string url_host(const std::string& url);     // "http://127.0.0.1:8080/v1" -> "127.0.0.1"
+bool is_loopback_host(const std::string& host);   // localhost, 127.0.0.0/8, ::1
+bool is_loopback_url(const std::string& url);
+std::string join_url(const std::string& base, const std::string& path);  // one slash between
+
+}  // namespace bkd
