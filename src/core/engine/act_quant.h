@@ -1,0 +1,37 @@
+#pragma once
+// Per-token activation quantization, exactly as the training-time fake quantizers compute it
+// (fp32 arithmetic, round half to even like torch.round):
+//   A8 (absmax, BitNet b1.58): s = 127 / max(max|x|, 1e-5); q = clamp(round(x * s), -128, 127); x ~ q / s
+//   A4 (absmean, BitNet a4.8): b = mean|x|; q = clamp(round(sqrt(7) * x / (b + 1e-5)), -8, 7); x ~ q * b / sqrt(7)
+// The integer codes feed the ternary kernels; `mult` turns their int32 sums back into floats.
+#include <cstdint>
+#include <vector>
+
+#include "core/engine/aligned_buffer.h"
+
+namespace bkd {
+
+enum class ActBits { A8, A4 };
+const char* to_string(ActBits b);
+
+constexpr float kActEps = 1e-5f;
+
+// rows tokens of cols features, each row zero-padded to cols_padded (a multiple of 256) so the
+// kernels can read whole blocks.
+struct QuantizedActs {
+  ActBits bits = ActBits::A8;
+  int64_t rows = 0, cols = 0, cols_padded = 0;
+  AlignedBuffer<int8_t> q;     // rows * cols_padded
+  std::vector<float> mult;     // per row: x ~ q * mult (A8: 1/s, A4: b/sqrt(7))
+  std::vector<int32_t> sum;    // per row: sum of q (undoes the +1 offset of the weight codes)
+
+  const int8_t* row(int64_t m) const { return q.data() + m * cols_padded; }
+};
+
+// x is (rows, cols) with row stride x_stride floats.
+void quantize_acts(ActBits bits, const float* x, int64_t rows, int64_t cols, int64_t x_stride, QuantizedActs* out);
+
+// One row of fake quantization in floats (the value training sees): for tests and references.
+void fake_quant_row(ActBits bits, const float* x, int64_t cols, float* out);
+
+}  // namespace bkd

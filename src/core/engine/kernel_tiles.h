@@ -1,0 +1,36 @@
+#pragma once
+// Shared driver of the SIMD ternary kernels (internal to kernels_avx2.cc / kernels_avx512.cc).
+// A tile computes NR weight rows x MT tokens over whole rows of blocks and returns the raw sums of
+// code * q (code = w + 1); the driver walks the output in tiles, picks the smaller tile shapes for
+// the edges, and subtracts sum(q) to get sum(w * q).
+#include <algorithm>
+
+#include "core/engine/kernels.h"
+
+namespace bkd::kernel_detail {
+
+// raw[r * MT_used + t] = sum over blocks of codes(w[r]) . a[t]
+using TileFn = void (*)(const uint8_t* const* w, const int8_t* const* a, int64_t blocks, int32_t* raw);
+
+template <int NR, int MT>
+void run_tiles(const TileFn (&tiles)[NR][MT], const TernaryGemmArgs& args) {
+  const TernaryMatrix& W = *args.w;
+  const QuantizedActs& X = *args.x;
+  const int64_t blocks = W.blocks_per_row();
+  for (int64_t n = args.n0; n < args.n1; n += NR) {
+    const int nr = static_cast<int>(std::min<int64_t>(NR, args.n1 - n));
+    const uint8_t* wr[NR];
+    for (int r = 0; r < nr; ++r) wr[r] = W.row(n + r);
+    for (int64_t m = 0; m < X.rows; m += MT) {
+      const int mt = static_cast<int>(std::min<int64_t>(MT, X.rows - m));
+      const int8_t* ar[MT];
+      for (int t = 0; t < mt; ++t) ar[t] = X.row(m + t);
+      int32_t raw[NR * MT];
+      tiles[nr - 1][mt - 1](wr, ar, blocks, raw);
+      for (int r = 0; r < nr; ++r)
+        for (int t = 0; t < mt; ++t) args.acc[(m + t) * args.acc_stride + n + r] = raw[r * mt + t] - X.sum[m + t];
+    }
+  }
+}
+
+}  // namespace bkd::kernel_detail

@@ -1,0 +1,73 @@
+#pragma once
+// Kernel table of the packed engine. Every entry has a scalar reference (kernels_ref.cc) and
+// AVX2 / AVX-512 VNNI variants (kernels_avx2.cc, kernels_avx512.cc, compiled with per-function
+// target attributes, never a global -march), chosen once at run time from CPUID.
+//
+// Ternary kernels compute the exact integer part of a BitLinear over a range of output rows:
+//   acc[m * acc_stride + n] = sum_k W[n, k] * q[m, k]      for n in [n0, n1), m in [0, x.rows)
+// (int32; the SIMD variants use the unsigned codes w + 1 and subtract sum(q), ggml/bitnet.cpp style).
+// GEMV is tiled for one token (decode), GEMM for many (prefill, eval). The A4 entries require codes
+// within [-8, 7] (the AVX2 one keeps int16 partial sums, which is what makes 4-bit cheaper there).
+//
+// Head kernels: out[m * out_stride + n] = sum_k table[n, k] * x[m * x_stride + k] (float, any order).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/engine/act_quant.h"
+#include "core/engine/embedding_table.h"
+#include "core/engine/ternary_format.h"
+
+namespace bkd {
+
+struct TernaryGemmArgs {
+  const TernaryMatrix* w = nullptr;
+  const QuantizedActs* x = nullptr;
+  int64_t n0 = 0, n1 = 0;
+  int32_t* acc = nullptr;
+  int64_t acc_stride = 0;
+};
+using TernaryKernelFn = void (*)(const TernaryGemmArgs&);
+
+struct HeadArgs {
+  const EmbeddingTable* table = nullptr;
+  const float* x = nullptr;
+  int64_t rows = 0, x_stride = 0;
+  int64_t n0 = 0, n1 = 0;
+  float* out = nullptr;
+  int64_t out_stride = 0;
+};
+using HeadKernelFn = void (*)(const HeadArgs&);
+
+struct KernelSet {
+  const char* name = "";
+  TernaryKernelFn gemv_a8 = nullptr, gemm_a8 = nullptr;
+  TernaryKernelFn gemv_a4 = nullptr, gemm_a4 = nullptr;
+  HeadKernelFn head = nullptr;
+  // Stream-reads n bytes and returns a checksum (the dry-run's bandwidth probe).
+  uint64_t (*read_bytes)(const uint8_t* p, int64_t n) = nullptr;
+
+  // Picks GEMV or GEMM by the token count and A8 or A4 by the activations.
+  TernaryKernelFn ternary_for(const QuantizedActs& x) const {
+    const bool a4 = x.bits == ActBits::A4;
+    if (x.rows == 1) return a4 ? gemv_a4 : gemv_a8;
+    return a4 ? gemm_a4 : gemm_a8;
+  }
+};
+
+const KernelSet& ref_kernels();
+const KernelSet* avx2_kernels();    // nullptr when not compiled in
+const KernelSet* avx512_kernels();  // AVX-512 F/BW/VL/VNNI; nullptr when not compiled in
+
+// Every kernel set this CPU can run, reference first.
+std::vector<const KernelSet*> runnable_kernel_sets();
+// The fastest runnable set; the environment variable BKD_KERNELS=ref|avx2|avx512vnni forces one
+// (an unknown or unsupported name throws Error listing the valid ones).
+const KernelSet& best_kernels();
+const KernelSet& kernels_by_name(const std::string& name);
+
+// Epilogue of a BitLinear: out[m, n] = acc[m, n] * w_scale * x.mult[m].
+void scale_accumulators(const int32_t* acc, int64_t rows, int64_t n, int64_t stride, float w_scale,
+                        const QuantizedActs& x, float* out, int64_t out_stride);
+
+}  // namespace bkd

@@ -1,0 +1,138 @@
+// AVX-512 VNNI kernels. vpdpbusd multiplies 64 unsigned codes (w + 1) by 64 signed activations
+// and adds groups of 4 into int32 lanes: one instruction per 64 weights, no int16 saturation
+// anywhere, so the same tile serves A8 and A4. Compiled with per-function target attributes.
+#include "core/engine/kernels.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12's own AVX-512 headers trip -Wuninitialized (_mm512_undefined_* in setzero/reduce).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "core/engine/kernel_tiles.h"
+
+#define BKD_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+namespace bkd {
+namespace {
+using kernel_detail::TileFn;
+
+template <int NR, int MT>
+BKD_AVX512 void tile_vnni(const uint8_t* const* w, const int8_t* const* a, int64_t blocks, int32_t* raw) {
+  __m512i acc[NR][MT];
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < MT; ++t) acc[r][t] = _mm512_setzero_si512();
+  const __m512i mask = _mm512_set1_epi8(3);
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m512i wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = _mm512_loadu_si512(w[r] + b * kTernaryBlockBytes);
+    for (int s = 0; s < 4; ++s) {
+      __m512i code[NR];
+      for (int r = 0; r < NR; ++r) code[r] = _mm512_and_si512(wv[r], mask);
+      for (int t = 0; t < MT; ++t) {
+        const __m512i x = _mm512_loadu_si512(a[t] + b * kTernaryBlock + s * 64);
+        for (int r = 0; r < NR; ++r) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], code[r], x);
+      }
+      for (int r = 0; r < NR; ++r) wv[r] = _mm512_srli_epi16(wv[r], 2);
+    }
+  }
+  for (int r = 0; r < NR; ++r)
+    for (int t = 0; t < MT; ++t) raw[r * MT + t] = _mm512_reduce_add_epi32(acc[r][t]);
+}
+
+// GEMV: 4 rows share each activation load. GEMM: 4 rows x 4 tokens (16 accumulators).
+constexpr TileFn kGemvTiles[4][1] = {{tile_vnni<1, 1>}, {tile_vnni<2, 1>}, {tile_vnni<3, 1>}, {tile_vnni<4, 1>}};
+constexpr TileFn kGemmTiles[4][4] = {
+    {tile_vnni<1, 1>, tile_vnni<1, 2>, tile_vnni<1, 3>, tile_vnni<1, 4>},
+    {tile_vnni<2, 1>, tile_vnni<2, 2>, tile_vnni<2, 3>, tile_vnni<2, 4>},
+    {tile_vnni<3, 1>, tile_vnni<3, 2>, tile_vnni<3, 3>, tile_vnni<3, 4>},
+    {tile_vnni<4, 1>, tile_vnni<4, 2>, tile_vnni<4, 3>, tile_vnni<4, 4>}};
+
+void gemv_vnni(const TernaryGemmArgs& a) { kernel_detail::run_tiles(kGemvTiles, a); }
+void gemm_vnni(const TernaryGemmArgs& a) { kernel_detail::run_tiles(kGemmTiles, a); }
+
+// Loads 16 table elements of row p starting at k as floats; `lanes` < 16 masks the tail.
+template <TableFormat F>
+BKD_AVX512 inline __m512 load16(const uint8_t* p, int64_t k, __mmask16 m) {
+  if constexpr (F == TableFormat::F32) {
+    return _mm512_maskz_loadu_ps(m, reinterpret_cast<const float*>(p) + k);
+  } else if constexpr (F == TableFormat::BF16) {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, reinterpret_cast<const uint16_t*>(p) + k);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else {
+    const __m128i q = _mm_maskz_loadu_epi8(m, reinterpret_cast<const int8_t*>(p) + k);
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+  }
+}
+
+// 4 table rows x 1 token at a time; the int8 row scale is applied once per dot product.
+template <TableFormat F>
+BKD_AVX512 void head_avx512_t(const HeadArgs& a) {
+  const EmbeddingTable& t = *a.table;
+  const int64_t K = t.cols;
+  for (int64_t n = a.n0; n < a.n1; n += 4) {
+    const int nr = static_cast<int>(std::min<int64_t>(4, a.n1 - n));
+    const uint8_t* rows[4];
+    for (int r = 0; r < 4; ++r) rows[r] = t.row_data(n + std::min(r, nr - 1));
+    for (int64_t m = 0; m < a.rows; ++m) {
+      const float* x = a.x + m * a.x_stride;
+      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+      for (int64_t k = 0; k < K; k += 16) {
+        const __mmask16 mk = K - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << (K - k)) - 1);
+        const __m512 xv = _mm512_maskz_loadu_ps(mk, x + k);
+        for (int r = 0; r < 4; ++r) acc[r] = _mm512_fmadd_ps(load16<F>(rows[r], k, mk), xv, acc[r]);
+      }
+      for (int r = 0; r < nr; ++r) {
+        float s = _mm512_reduce_add_ps(acc[r]);
+        if constexpr (F == TableFormat::I8) s *= t.row_scale[n + r];
+        a.out[m * a.out_stride + n + r] = s;
+      }
+    }
+  }
+}
+
+void head_avx512(const HeadArgs& a) {
+  switch (a.table->format) {
+    case TableFormat::F32: return head_avx512_t<TableFormat::F32>(a);
+    case TableFormat::BF16: return head_avx512_t<TableFormat::BF16>(a);
+    case TableFormat::I8: return head_avx512_t<TableFormat::I8>(a);
+  }
+}
+
+BKD_AVX512 uint64_t read_avx512(const uint8_t* p, int64_t n) {
+  __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+  for (; i + 256 <= n; i += 256) {
+    s0 = _mm512_add_epi64(s0, _mm512_loadu_si512(p + i));
+    s1 = _mm512_add_epi64(s1, _mm512_loadu_si512(p + i + 64));
+    s2 = _mm512_add_epi64(s2, _mm512_loadu_si512(p + i + 128));
+    s3 = _mm512_add_epi64(s3, _mm512_loadu_si512(p + i + 192));
+  }
+  s0 = _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3));
+  uint64_t s = static_cast<uint64_t>(_mm512_reduce_add_epi64(s0));
+  for (; i < n; ++i) s += p[i];
+  return s;
+}
+
+}  // namespace
+
+const KernelSet* avx512_kernels() {
+  static const KernelSet k = [] {
+    KernelSet s;
+    s.name = "avx512vnni";
+    s.gemv_a8 = s.gemv_a4 = gemv_vnni;
+    s.gemm_a8 = s.gemm_a4 = gemm_vnni;
+    s.head = head_avx512;
+    s.read_bytes = read_avx512;
+    return s;
+  }();
+  return &k;
+}
+
+}  // namespace bkd
+
+#else
+namespace bkd {
+const KernelSet* avx512_kernels() { return nullptr; }
+}  // namespace bkd
+#endif

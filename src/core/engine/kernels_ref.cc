@@ -1,0 +1,73 @@
+// Scalar reference kernels: the ground truth every SIMD variant is tested against. They use the
+// plain signed weights (not the +1 codes) so they share no trick with the fast paths.
+#include <vector>
+
+#include "core/engine/kernels.h"
+
+namespace bkd {
+namespace {
+
+void ternary_ref(const TernaryGemmArgs& a) {
+  const TernaryMatrix& W = *a.w;
+  const QuantizedActs& X = *a.x;
+  std::vector<int8_t> w(static_cast<size_t>(W.cols));
+  for (int64_t n = a.n0; n < a.n1; ++n) {
+    unpack_ternary_row(W.row(n), W.cols, w.data());
+    for (int64_t m = 0; m < X.rows; ++m) {
+      const int8_t* q = X.row(m);
+      int32_t acc = 0;
+      for (int64_t k = 0; k < W.cols; ++k) acc += static_cast<int32_t>(w[k]) * q[k];
+      a.acc[m * a.acc_stride + n] = acc;
+    }
+  }
+}
+
+void head_ref(const HeadArgs& a) {
+  const EmbeddingTable& t = *a.table;
+  std::vector<float> row(static_cast<size_t>(t.cols));
+  for (int64_t n = a.n0; n < a.n1; ++n) {
+    t.lookup(n, row.data());
+    for (int64_t m = 0; m < a.rows; ++m) {
+      const float* x = a.x + m * a.x_stride;
+      float s = 0;
+      for (int64_t k = 0; k < t.cols; ++k) s += row[k] * x[k];
+      a.out[m * a.out_stride + n] = s;
+    }
+  }
+}
+
+uint64_t read_ref(const uint8_t* p, int64_t n) {
+  uint64_t s = 0;
+  for (int64_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t v;
+    __builtin_memcpy(&v, p + i, 8);
+    s += v;
+  }
+  return s;
+}
+
+}  // namespace
+
+const KernelSet& ref_kernels() {
+  static const KernelSet k = [] {
+    KernelSet s;
+    s.name = "ref";
+    s.gemv_a8 = s.gemm_a8 = s.gemv_a4 = s.gemm_a4 = ternary_ref;
+    s.head = head_ref;
+    s.read_bytes = read_ref;
+    return s;
+  }();
+  return k;
+}
+
+void scale_accumulators(const int32_t* acc, int64_t rows, int64_t n, int64_t stride, float w_scale,
+                        const QuantizedActs& x, float* out, int64_t out_stride) {
+  for (int64_t m = 0; m < rows; ++m) {
+    const float f = w_scale * x.mult[m];
+    const int32_t* a = acc + m * stride;
+    float* o = out + m * out_stride;
+    for (int64_t j = 0; j < n; ++j) o[j] = static_cast<float>(a[j]) * f;
+  }
+}
+
+}  // namespace bkd

@@ -1,0 +1,203 @@
+// Every kernel set this CPU runs against the scalar reference: bit-exact int32 for the ternary
+// kernels over odd sizes, tails, edge tiles and worst-case magnitudes; a derived float tolerance
+// for the head kernels.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/engine/kernels.h"
+#include "core/util/error.h"
+
+namespace bkd {
+namespace {
+
+// Activations with codes drawn directly (so A8 reaches -128 and 127 and A4 -8 and 7).
+QuantizedActs random_acts(ActBits bits, int64_t rows, int64_t cols, std::mt19937& rng) {
+  QuantizedActs q;
+  q.bits = bits;
+  q.rows = rows;
+  q.cols = cols;
+  q.cols_padded = ternary_padded_cols(cols);
+  q.q.resize(static_cast<size_t>(rows * q.cols_padded));
+  q.mult.assign(static_cast<size_t>(rows), 0.01f);
+  q.sum.assign(static_cast<size_t>(rows), 0);
+  const int lo = bits == ActBits::A8 ? -128 : -8, hi = bits == ActBits::A8 ? 127 : 7;
+  for (int64_t m = 0; m < rows; ++m)
+    for (int64_t k = 0; k < q.cols_padded; ++k) {
+      const int v = k < cols ? lo + static_cast<int>(rng() % (hi - lo + 1)) : 0;
+      q.q[m * q.cols_padded + k] = static_cast<int8_t>(v);
+      q.sum[m] += v;
+    }
+  return q;
+}
+
+TernaryMatrix random_ternary(int64_t rows, int64_t cols, std::mt19937& rng) {
+  std::vector<int8_t> w(static_cast<size_t>(rows * cols));
+  for (auto& x : w) x = static_cast<int8_t>(static_cast<int>(rng() % 3) - 1);
+  return pack_ternary(w.data(), rows, cols, 0.03f);
+}
+
+std::vector<int32_t> run(TernaryKernelFn fn, const TernaryMatrix& w, const QuantizedActs& x, int64_t n0, int64_t n1) {
+  const int64_t stride = w.rows + 3;  // a stride wider than the output catches stray writes
+  std::vector<int32_t> acc(static_cast<size_t>(x.rows * stride), -7777);
+  TernaryGemmArgs a;
+  a.w = &w;
+  a.x = &x;
+  a.n0 = n0;
+  a.n1 = n1;
+  a.acc = acc.data();
+  a.acc_stride = stride;
+  fn(a);
+  return acc;
+}
+
+class EngineKernels : public ::testing::TestWithParam<std::string> {
+ protected:
+  const KernelSet& k() {
+    for (const KernelSet* s : runnable_kernel_sets())
+      if (GetParam() == s->name) return *s;
+    return ref_kernels();
+  }
+  void SetUp() override {
+    bool found = false;
+    for (const KernelSet* s : runnable_kernel_sets()) found |= GetParam() == s->name;
+    if (!found) GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
+  }
+};
+
+TEST_P(EngineKernels, TernaryBitExactOverOddSizesAndTails) {
+  std::mt19937 rng(42);
+  const KernelSet& ref = ref_kernels();
+  for (ActBits bits : {ActBits::A8, ActBits::A4})
+    for (int64_t K : {1, 3, 64, 255, 256, 257, 511, 1000, 4109})
+      for (int64_t N : {1, 3, 4, 5, 17})
+        for (int64_t M : {1, 2, 3, 4, 5, 9}) {
+          const TernaryMatrix w = random_ternary(N, K, rng);
+          const QuantizedActs x = random_acts(bits, M, K, rng);
+          const auto expect = run(ref.ternary_for(x), w, x, 0, N);
+          const bool a4 = bits == ActBits::A4;
+          if (M == 1) ASSERT_EQ(run(a4 ? k().gemv_a4 : k().gemv_a8, w, x, 0, N), expect)
+              << "gemv " << to_string(bits) << " K " << K << " N " << N;
+          ASSERT_EQ(run(a4 ? k().gemm_a4 : k().gemm_a8, w, x, 0, N), expect)
+              << "gemm " << to_string(bits) << " K " << K << " N " << N << " M " << M;
+        }
+}
+
+TEST_P(EngineKernels, TernaryRowRangeWritesOnlyItsRows) {
+  std::mt19937 rng(1);
+  const TernaryMatrix w = random_ternary(23, 300, rng);
+  const QuantizedActs x = random_acts(ActBits::A8, 3, 300, rng);
+  const auto full = run(ref_kernels().gemm_a8, w, x, 0, 23);
+  const auto part = run(k().gemm_a8, w, x, 5, 14);
+  for (int64_t m = 0; m < 3; ++m)
+    for (int64_t n = 0; n < 26; ++n) {
+      const size_t i = static_cast<size_t>(m * 26 + n);
+      if (n >= 5 && n < 14) ASSERT_EQ(part[i], full[i]) << m << "," << n;
+      else ASSERT_EQ(part[i], -7777) << "stray write at " << m << "," << n;
+    }
+}
+
+// All weights +1 and all activations at the most negative code: the largest partial sums the int16
+// stages of the AVX2 kernels can see (A8 over more than 7 blocks, A4 over more than 64).
+TEST_P(EngineKernels, TernaryWorstCaseMagnitudesDoNotSaturate) {
+  for (ActBits bits : {ActBits::A8, ActBits::A4}) {
+    const int64_t K = bits == ActBits::A8 ? 256 * 20 + 5 : 256 * 130 + 7;
+    const int v = bits == ActBits::A8 ? -128 : -8;
+    std::vector<int8_t> ones(static_cast<size_t>(2 * K), 1);
+    for (int64_t k = 0; k < K; ++k) ones[K + k] = -1;
+    const TernaryMatrix w = pack_ternary(ones.data(), 2, K, 1.0f);
+    std::mt19937 rng(0);
+    QuantizedActs x = random_acts(bits, 2, K, rng);
+    x.sum.assign(2, 0);
+    for (int64_t m = 0; m < 2; ++m)
+      for (int64_t k = 0; k < K; ++k) x.sum[m] += x.q[m * x.cols_padded + k] = static_cast<int8_t>(m == 0 ? v : -v - 1);
+    const auto got = run(bits == ActBits::A8 ? k().gemm_a8 : k().gemm_a4, w, x, 0, 2);
+    EXPECT_EQ(got[0], v * K);
+    EXPECT_EQ(got[1], -v * K);
+    EXPECT_EQ(got[2 + 3 + 0], (-v - 1) * K);
+    const auto gv = run(bits == ActBits::A8 ? k().gemv_a8 : k().gemv_a4, w, x, 0, 2);
+    EXPECT_EQ(gv[0], v * K) << to_string(bits);
+  }
+}
+
+TEST_P(EngineKernels, HeadMatchesDoublePrecisionWithinDerivedTolerance) {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (TableFormat f : {TableFormat::F32, TableFormat::BF16, TableFormat::I8})
+    for (int64_t K : {1, 7, 8, 15, 16, 17, 100, 257})
+      for (int64_t N : {1, 3, 4, 5, 9}) {
+        std::vector<float> w(static_cast<size_t>(N * K));
+        for (auto& v : w) v = nd(rng);
+        const EmbeddingTable t = make_table(f, w.data(), N, K);
+        const int64_t M = 3, xs = K + 2;
+        std::vector<float> x(static_cast<size_t>(M * xs));
+        for (auto& v : x) v = nd(rng);
+        std::vector<float> out(static_cast<size_t>(M * N), 0.0f);
+        HeadArgs a;
+        a.table = &t;
+        a.x = x.data();
+        a.rows = M;
+        a.x_stride = xs;
+        a.n0 = 0;
+        a.n1 = N;
+        a.out = out.data();
+        a.out_stride = N;
+        k().head(a);
+        std::vector<float> row(static_cast<size_t>(K));
+        for (int64_t n = 0; n < N; ++n) {
+          t.lookup(n, row.data());
+          for (int64_t m = 0; m < M; ++m) {
+            double s = 0, mag = 0;
+            for (int64_t kk = 0; kk < K; ++kk) {
+              s += static_cast<double>(row[kk]) * x[m * xs + kk];
+              mag += std::fabs(static_cast<double>(row[kk]) * x[m * xs + kk]);
+            }
+            // float accumulation in any order: |error| <= K * eps32 * sum|terms| (+ the I8 scale multiply)
+            const double tol = (static_cast<double>(K) + 2) * 6e-8 * mag + 1e-30;
+            ASSERT_NEAR(out[m * N + n], s, tol) << to_string(f) << " K " << K << " n " << n << " m " << m;
+          }
+        }
+      }
+}
+
+TEST_P(EngineKernels, ReadBytesSumsEveryByte) {
+  std::vector<uint8_t> buf(1000 + 77);
+  for (size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<uint8_t>(i * 31);
+  // The probe's checksum differs between variants (lanes of 8 bytes vs bytes); only require that it
+  // reads everything without faulting and depends on the data.
+  const uint64_t a = k().read_bytes(buf.data(), static_cast<int64_t>(buf.size()));
+  buf[5] ^= 1;
+  EXPECT_NE(a, k().read_bytes(buf.data(), static_cast<int64_t>(buf.size())));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, EngineKernels, ::testing::Values("ref", "avx2", "avx512vnni"),
+                         [](const auto& info) { return info.param; });
+
+TEST(EngineKernelDispatch, PicksTheWidestRunnableSetAndRejectsUnknownNames) {
+  const auto sets = runnable_kernel_sets();
+  ASSERT_FALSE(sets.empty());
+  EXPECT_STREQ(sets.front()->name, "ref");
+  if (!std::getenv("BKD_KERNELS")) EXPECT_STREQ(best_kernels().name, sets.back()->name);
+  try {
+    kernels_by_name("sse9");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sse9"), std::string::npos);
+    EXPECT_NE(e.hint().find("ref"), std::string::npos);
+  }
+}
+
+TEST(EngineKernelDispatch, EpilogueScalesByWeightAndTokenScale) {
+  QuantizedActs x;
+  x.rows = 2;
+  x.mult = {0.5f, 2.0f};
+  const std::vector<int32_t> acc = {1, -2, 3, 4, 5, -6};
+  std::vector<float> out(6);
+  scale_accumulators(acc.data(), 2, 3, 3, 0.25f, x, out.data(), 3);
+  EXPECT_EQ(out, (std::vector<float>{0.125f, -0.25f, 0.375f, 2.0f, 2.5f, -3.0f}));
+}
+
+}  // namespace
+}  // namespace bkd
