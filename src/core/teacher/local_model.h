@@ -1,0 +1,41 @@
+#pragma once
+// The in-process teacher, seen from core. The trained model lives on the LibTorch side (core never
+// depends on LibTorch): it implements this interface and registers a loader, and the `local`
+// provider and `serve` work through it. Tests implement it with small deterministic tables.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tokenizer/tokenizer.h"
+
+namespace bkd {
+class Settings;
+
+class LocalLanguageModel {
+ public:
+  virtual ~LocalLanguageModel() = default;
+  virtual std::string name() const = 0;
+  virtual const Tokenizer& tokenizer() const = 0;
+  virtual int32_t vocab_size() const = 0;  // length of every logits vector
+  virtual int32_t eos_id() const = 0;
+  virtual int32_t max_context() const = 0;  // longest context accepted; 0 = unlimited
+  // Logits for the token after `context` (non-empty, at most max_context tokens).
+  virtual std::vector<float> next_logits(const std::vector<int32_t>& context) = 0;
+  // Row i = logits after tokens[0..i] (predicting tokens[i+1]); one row per token. The default
+  // calls next_logits per prefix; a real model does it in one forward pass.
+  virtual std::vector<std::vector<float>> sequence_logits(const std::vector<int32_t>& tokens);
+};
+
+// How core obtains the trained teacher without linking LibTorch: the torch side installs a loader
+// (from the CLI's torch sources). It returns nullptr when no trained teacher exists.
+using LocalModelLoader =
+    std::function<std::unique_ptr<LocalLanguageModel>(const Settings& settings, const std::string& model_name)>;
+void set_local_model_loader(LocalModelLoader loader);
+bool has_local_model_loader();
+// Loads TEACHER_MODEL via the installed loader; throws a bkd::Error naming the command that trains
+// the teacher when there is no loader (a build without LibTorch) or no trained checkpoint.
+std::unique_ptr<LocalLanguageModel> load_local_model(const Settings& settings, const std::string& model_name);
+
+}  // namespace bkd

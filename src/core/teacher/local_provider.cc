@@ -1,0 +1,133 @@
+#include "core/teacher/local_provider.h"
+
+#include <cmath>
+
+#include "core/teacher/logprob_math.h"
+#include "core/teacher/token_text.h"
+#include "core/util/error.h"
+#include "core/util/sysinfo.h"
+
+namespace bkd {
+
+double SeededUniform::next() {
+  uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return static_cast<double>(z >> 11) * 0x1.0p-53;
+}
+
+LocalProvider::LocalProvider(std::shared_ptr<LocalLanguageModel> model) : model_(std::move(model)) {
+  if (!model_) throw Error("local provider needs a model");
+}
+
+std::string LocalProvider::model() const { return model_->name(); }
+
+Capabilities LocalProvider::capabilities() {
+  Capabilities c;
+  c.logprobs = true;
+  c.max_top_k = model_->vocab_size();
+  c.token_ids = true;
+  c.scoring = true;
+  c.source = "static";
+  c.probed_at = iso8601_utc_now();
+  c.note = "in-process model: exact top-K and Other from the full softmax";
+  return c;
+}
+
+GeneratedToken LocalProvider::make_token(int32_t id, const std::vector<double>& lp, int top_k) const {
+  const Tokenizer& tok = model_->tokenizer();
+  GeneratedToken t;
+  t.id = id;
+  t.bytes = tok.decode({id});
+  t.text = token_display_text(t.bytes);
+  t.logprob = lp[id];
+  if (top_k > 0) {
+    auto idx = top_k_indices(lp, top_k);
+    for (int32_t j : idx) {
+      TokenCandidate c;
+      c.id = j;
+      c.bytes = tok.decode({j});
+      c.text = token_display_text(c.bytes);
+      c.logprob = lp[j];
+      t.top.push_back(std::move(c));
+    }
+    t.log_other = log_other_exact(lp, idx);
+  }
+  return t;
+}
+
+Generation LocalProvider::generate(const GenerateRequest& req) {
+  Timer timer;
+  const Tokenizer& tok = model_->tokenizer();
+  std::vector<int32_t> ctx = tok.encode_ids(req.prompt);
+  Generation g;
+  g.usage.prompt_tokens = static_cast<int64_t>(ctx.size());
+  if (ctx.empty()) ctx.push_back(model_->eos_id());  // an empty prompt starts from end-of-text
+  SeededUniform rng(req.seed);
+  const size_t max_ctx = model_->max_context() > 0 ? static_cast<size_t>(model_->max_context()) : 0;
+  g.finish_reason = "length";
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int step = 0; step < req.max_tokens; ++step) {
+    std::vector<int32_t> window =
+        max_ctx && ctx.size() > max_ctx ? std::vector<int32_t>(ctx.end() - max_ctx, ctx.end()) : ctx;
+    std::vector<float> logits = model_->next_logits(window);
+    if (static_cast<int32_t>(logits.size()) != model_->vocab_size())
+      throw Error("local model returned " + std::to_string(logits.size()) + " logits, expected vocab size " +
+                  std::to_string(model_->vocab_size()));
+    std::vector<double> lp = log_softmax(logits, 1.0);
+    int32_t id;
+    if (req.temperature <= 0) {
+      id = top_k_indices(lp, 1)[0];
+    } else {
+      std::vector<double> lpt = log_softmax(logits, req.temperature);
+      double u = rng.next(), acc = 0;
+      id = static_cast<int32_t>(lpt.size()) - 1;
+      for (size_t j = 0; j < lpt.size(); ++j) {
+        acc += std::exp(lpt[j]);
+        if (u < acc) {
+          id = static_cast<int32_t>(j);
+          break;
+        }
+      }
+    }
+    if (step == 0) g.ttft_s = timer.seconds();
+    if (id == model_->eos_id()) {
+      g.finish_reason = "stop";
+      break;
+    }
+    g.tokens.push_back(make_token(id, lp, req.top_k));
+    g.text += g.tokens.back().bytes;
+    ctx.push_back(id);
+  }
+  g.usage.completion_tokens = static_cast<int64_t>(g.tokens.size());
+  g.usage.total_tokens = g.usage.prompt_tokens + g.usage.completion_tokens;
+  g.latency_s = timer.seconds();
+  return g;
+}
+
+Scoring LocalProvider::score(const std::string& text, int top_k) {
+  Timer timer;
+  const Tokenizer& tok = model_->tokenizer();
+  std::vector<int32_t> ids = tok.encode_ids(text);
+  Scoring s;
+  if (ids.empty()) return s;
+  std::vector<std::vector<float>> rows;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    rows = model_->sequence_logits(ids);
+  }
+  if (rows.size() != ids.size())
+    throw Error("local model returned " + std::to_string(rows.size()) + " logit rows for " +
+                std::to_string(ids.size()) + " tokens");
+  GeneratedToken first;
+  first.id = ids[0];
+  first.bytes = tok.decode({ids[0]});
+  first.text = token_display_text(first.bytes);
+  s.tokens.push_back(first);
+  for (size_t i = 1; i < ids.size(); ++i) s.tokens.push_back(make_token(ids[i], log_softmax(rows[i - 1], 1.0), top_k));
+  s.latency_s = timer.seconds();
+  return s;
+}
+
+}  // namespace bkd

@@ -1,0 +1,41 @@
+#pragma once
+// The `local` provider: an in-process LocalLanguageModel. Exact top-K and Other from the full
+// softmax, greedy or seeded temperature sampling, and scoring of given text (teacher forcing).
+// Reported logprobs are the model's own distribution (temperature 1), whatever the sampling
+// temperature: that is the distribution KD wants (vLLM's default "raw" mode does the same).
+#include <memory>
+#include <mutex>
+
+#include "core/teacher/local_model.h"
+#include "core/teacher/provider.h"
+
+namespace bkd {
+
+class LocalProvider : public Provider {
+ public:
+  // Shares the model (serve hands the same model to several request threads).
+  explicit LocalProvider(std::shared_ptr<LocalLanguageModel> model);
+  std::string name() const override { return "local"; }
+  std::string model() const override;
+  Capabilities capabilities() override;
+  Generation generate(const GenerateRequest& req) override;
+  Scoring score(const std::string& text, int top_k) override;
+  const LocalLanguageModel& language_model() const { return *model_; }
+
+ private:
+  GeneratedToken make_token(int32_t id, const std::vector<double>& logprobs, int top_k) const;
+  std::shared_ptr<LocalLanguageModel> model_;
+  std::mutex mu_;  // models need not be thread-safe: one call at a time
+};
+
+// Deterministic uniform [0,1) stream for seeded sampling (splitmix64): same seed, same tokens.
+class SeededUniform {
+ public:
+  explicit SeededUniform(uint64_t seed) : state_(seed) {}
+  double next();
+
+ private:
+  uint64_t state_;
+};
+
+}  // namespace bkd

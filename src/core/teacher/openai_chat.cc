@@ -1,0 +1,214 @@
+#include "core/teacher/openai_chat.h"
+
+#include <cmath>
+
+#include "core/http/url.h"
+#include "core/teacher/logprob_math.h"
+#include "core/teacher/token_text.h"
+#include "core/util/error.h"
+#include "core/util/log.h"
+#include "core/util/sysinfo.h"
+
+namespace bkd {
+namespace {
+
+using nlohmann::json;
+
+// One {token, logprob, bytes, top_logprobs?, id?} entry.
+TokenCandidate parse_candidate(const json& e, const std::string& where) {
+  if (!e.is_object()) throw Error("malformed logprobs entry at " + where + ": not an object");
+  TokenCandidate c;
+  const bool has_token = e.contains("token") && e["token"].is_string();
+  const bool has_bytes = e.contains("bytes") && e["bytes"].is_array();
+  if (!has_token && !has_bytes) throw Error("malformed logprobs entry at " + where + ": neither `token` nor `bytes`");
+  if (has_token) c.text = e["token"].get<std::string>();
+  c.bytes = has_bytes ? bytes_from_json_array(e["bytes"]) : bytes_from_display_text(c.text);
+  if (!has_token) c.text = token_display_text(c.bytes);
+  if (e.contains("logprob") && e["logprob"].is_number()) {
+    double lp = e["logprob"].get<double>();
+    c.logprob = is_missing_logprob(lp) ? kMissingLogprob : lp;
+  }
+  if (e.contains("id") && e["id"].is_number_integer()) c.id = e["id"].get<int32_t>();
+  if (c.id < 0 && c.text.rfind("token_id:", 0) == 0) {  // vLLM return_tokens_as_token_ids
+    try {
+      c.id = std::stoi(c.text.substr(9));
+    } catch (...) {
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+json build_chat_request(const std::string& model, const GenerateRequest& req, const std::string& max_tokens_field) {
+  json body = {{"model", model},
+               {"messages", json::array({{{"role", "user"}, {"content", req.prompt}}})},
+               {max_tokens_field, req.max_tokens},
+               {"temperature", req.temperature},
+               {"seed", req.seed},
+               {"n", 1},
+               {"stream", false}};
+  if (req.top_k > 0) {
+    body["logprobs"] = true;
+    body["top_logprobs"] = req.top_k;
+  }
+  return body;
+}
+
+Generation parse_chat_response(const json& reply, bool want_logprobs) {
+  if (!reply.is_object()) throw Error("chat completion reply is not a JSON object");
+  if (!reply.contains("choices") || !reply["choices"].is_array() || reply["choices"].empty())
+    throw Error("chat completion reply has no `choices`");
+  const json& choice = reply["choices"][0];
+  if (!choice.is_object()) throw Error("chat completion `choices[0]` is not an object");
+  Generation g;
+  g.finish_reason = choice.value("finish_reason", json()).is_string() ? choice["finish_reason"].get<std::string>() : "";
+  std::string content;
+  if (choice.contains("message") && choice["message"].is_object() && choice["message"].contains("content") &&
+      choice["message"]["content"].is_string())
+    content = choice["message"]["content"].get<std::string>();
+  else if (choice.contains("text") && choice["text"].is_string())
+    content = choice["text"].get<std::string>();
+
+  const json* lp_content = nullptr;
+  if (choice.contains("logprobs") && choice["logprobs"].is_object() && choice["logprobs"].contains("content") &&
+      choice["logprobs"]["content"].is_array())
+    lp_content = &choice["logprobs"]["content"];
+  if (want_logprobs && !lp_content)
+    throw Error("the reply carries no logprobs (`choices[0].logprobs` is null or missing) although they were requested",
+                "this model does not give logprobs; choose another TEACHER_MODEL or provider");
+
+  bool all_bytes = lp_content != nullptr;
+  if (lp_content) {
+    for (size_t i = 0; i < lp_content->size(); ++i) {
+      const json& e = (*lp_content)[i];
+      const std::string where = "choices[0].logprobs.content[" + std::to_string(i) + "]";
+      GeneratedToken t;
+      static_cast<TokenCandidate&>(t) = parse_candidate(e, where);
+      if (!(e.contains("bytes") && e["bytes"].is_array())) all_bytes = false;
+      if (e.contains("top_logprobs") && e["top_logprobs"].is_array()) {
+        const json& top = e["top_logprobs"];
+        for (size_t k = 0; k < top.size(); ++k) {
+          TokenCandidate c = parse_candidate(top[k], where + ".top_logprobs[" + std::to_string(k) + "]");
+          if (!std::isnan(c.logprob)) t.top.push_back(std::move(c));
+        }
+      }
+      g.tokens.push_back(std::move(t));
+    }
+    fill_log_other_from_topk(g.tokens);
+  }
+  // Byte-exact text: tokens can split a UTF-8 character, so concatenate bytes, not strings.
+  if (all_bytes && !g.tokens.empty()) {
+    for (const auto& t : g.tokens) g.text += t.bytes;
+  } else {
+    g.text = content;
+  }
+
+  if (reply.contains("usage") && reply["usage"].is_object()) {
+    const json& u = reply["usage"];
+    auto num = [&](const char* k) { return u.contains(k) && u[k].is_number() ? u[k].get<int64_t>() : int64_t{0}; };
+    g.usage.prompt_tokens = num("prompt_tokens");
+    g.usage.completion_tokens = num("completion_tokens");
+    g.usage.total_tokens = num("total_tokens");
+  }
+  if (g.usage.completion_tokens == 0) g.usage.completion_tokens = static_cast<int64_t>(g.tokens.size());
+  if (g.usage.total_tokens == 0) g.usage.total_tokens = g.usage.prompt_tokens + g.usage.completion_tokens;
+  if (reply.contains("system_fingerprint") && reply["system_fingerprint"].is_string())
+    g.system_fingerprint = reply["system_fingerprint"].get<std::string>();
+  return g;
+}
+
+OpenAiProvider::OpenAiProvider(OpenAiProfile profile, std::string model, ProviderContext ctx)
+    : profile_(std::move(profile)), model_(std::move(model)), ctx_(std::move(ctx)) {
+  if (!profile_.api_key.empty()) register_secret(profile_.api_key);
+}
+
+HttpRequest OpenAiProvider::make_request(const json& body, bool use_cache) const {
+  HttpRequest r;
+  r.url = join_url(profile_.base_url, "chat/completions");
+  r.body = body.dump();
+  if (!profile_.api_key.empty()) r.headers.push_back({"Authorization", "Bearer " + profile_.api_key});
+  r.use_cache = use_cache;
+  r.validate = [](const std::string& b) { return require_json_field(b, "choices"); };
+  return r;
+}
+
+Capabilities OpenAiProvider::capabilities() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (caps_) return *caps_;
+  Capabilities c;
+  if (profile_.logprobs_gate_closed) {
+    c.source = "static";
+    c.note = profile_.gate_note;
+    caps_ = c;
+    return c;
+  }
+  CapabilityStore store(ctx_.capability_dir);
+  if (auto cached = store.load(profile_.name, profile_.base_url, model_)) {
+    caps_ = cached;
+    return *cached;
+  }
+  // Probe: one token with the most alternatives any OpenAI-shaped API allows; fall back to 5
+  // (some reasoning models cap top_logprobs at 5).
+  c.source = "probe";
+  c.probed_at = iso8601_utc_now();
+  for (int k : {20, 5}) {
+    GenerateRequest probe;
+    probe.prompt = "Hello";
+    probe.max_tokens = 1;
+    probe.top_k = k;
+    HttpRequest hr = make_request(build_chat_request(model_, probe, profile_.max_tokens_field), false);
+    HttpResponse resp = ctx_.http->send(hr);
+    if (resp.ok()) {
+      json reply = json::parse(resp.body, nullptr, false);
+      try {
+        Generation g = parse_chat_response(reply, true);
+        c.logprobs = true;
+        c.max_top_k = k;
+        for (const auto& t : g.tokens) c.token_ids = c.token_ids || t.id >= 0;
+      } catch (const Error& e) {
+        c.note = e.what();
+      }
+      break;
+    }
+    const std::string msg = http_error_message(resp.body);
+    if ((resp.status == 400 || resp.status == 403) && message_rejects_logprobs(msg)) {
+      c.note = "HTTP " + std::to_string(resp.status) + ": " + msg;
+      break;
+    }
+    if (resp.status == 400 && msg.find("top_logprobs") != std::string::npos && k == 20) continue;
+    throw_provider_error(profile_.name, model_, profile_.key_setting, hr, resp);
+  }
+  store.save(profile_.name, profile_.base_url, model_, c);
+  caps_ = c;
+  return c;
+}
+
+Generation OpenAiProvider::generate(const GenerateRequest& req) {
+  if (req.top_k > 0) {
+    Capabilities c = capabilities();
+    if (!c.logprobs) require_logprobs(*this, "top-K collection");
+    if (req.top_k > c.max_top_k)
+      throw UsageError(profile_.name + " model '" + model_ + "' gives at most " + std::to_string(c.max_top_k) +
+                           " alternatives per token, " + std::to_string(req.top_k) + " were asked for",
+                       "lower TOP_K to " + std::to_string(c.max_top_k));
+  }
+  HttpRequest hr = make_request(build_chat_request(model_, req, profile_.max_tokens_field), req.use_cache);
+  hr.token_estimate = static_cast<double>(req.prompt.size()) / 4.0 + req.max_tokens;
+  HttpResponse resp = ctx_.http->send(hr);
+  if (!resp.ok()) throw_provider_error(profile_.name, model_, profile_.key_setting, hr, resp);
+  json reply = json::parse(resp.body, nullptr, false);
+  Generation g;
+  try {
+    g = parse_chat_response(reply, req.top_k > 0);
+  } catch (const Error& e) {
+    throw Error(profile_.name + " (" + url_for_display(hr.url) + "): " + e.what(), e.hint());
+  }
+  g.latency_s = resp.elapsed_s;
+  g.ttfb_s = resp.ttfb_s;
+  g.from_cache = resp.from_cache;
+  g.attempts = resp.attempts;
+  return g;
+}
+
+}  // namespace bkd

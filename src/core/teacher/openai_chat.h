@@ -1,0 +1,49 @@
+#pragma once
+// OpenAI Chat Completions and everything shaped like it: OpenAI, OpenAI-compatible servers (vLLM,
+// llama.cpp, our own `serve`), Groq and AIMLAPI. They differ in base URL, key, and capability gates.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/teacher/provider.h"
+#include "core/teacher/provider_http.h"
+
+namespace bkd {
+
+struct OpenAiProfile {
+  std::string name;            // "openai" | "openai-compatible" | "groq" | "aimlapi"
+  std::string base_url;        // .../v1
+  std::string api_key;         // may be empty for openai-compatible
+  std::string key_setting;     // "OPENAI_API_KEY", ...
+  std::string max_tokens_field = "max_tokens";  // OpenAI itself wants "max_completion_tokens"
+  bool logprobs_gate_closed = false;  // Groq: rejects logprobs with HTTP 400, so never ask
+  std::string gate_note;
+};
+
+// The request body for one prompt as a single user message.
+nlohmann::json build_chat_request(const std::string& model, const GenerateRequest& req,
+                                  const std::string& max_tokens_field);
+
+// Parses a Chat Completions reply. Text is rebuilt byte-exactly from token `bytes` when every token
+// has them; -9999 logprobs read as missing; vLLM's "token_id:N" and llama.cpp's `id` give ids.
+// `want_logprobs`: a reply without logprobs is an error (the caller asked for them).
+Generation parse_chat_response(const nlohmann::json& reply, bool want_logprobs);
+
+class OpenAiProvider : public Provider {
+ public:
+  OpenAiProvider(OpenAiProfile profile, std::string model, ProviderContext ctx);
+  std::string name() const override { return profile_.name; }
+  std::string model() const override { return model_; }
+  Capabilities capabilities() override;
+  Generation generate(const GenerateRequest& req) override;
+
+ private:
+  HttpRequest make_request(const nlohmann::json& body, bool use_cache) const;
+  OpenAiProfile profile_;
+  std::string model_;
+  ProviderContext ctx_;
+  std::optional<Capabilities> caps_;
+  std::mutex mu_;
+};
+
+}  // namespace bkd

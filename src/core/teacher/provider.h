@@ -1,0 +1,92 @@
+#pragma once
+// A teacher: something that continues a prompt and, where it can, says how likely each generated
+// token was and which top-K alternatives it weighed. API providers (OpenAI-shaped, Gemini,
+// Anthropic) and the in-process local model all implement this one interface.
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace bkd {
+
+constexpr double kMissingLogprob = std::numeric_limits<double>::quiet_NaN();
+
+struct TokenCandidate {
+  std::string text;   // display text ("bytes:\xNN" when not valid UTF-8 on its own)
+  std::string bytes;  // exact bytes
+  int32_t id = -1;    // token id in the teacher's vocabulary, -1 when the provider gives none
+  double logprob = kMissingLogprob;
+};
+
+struct GeneratedToken : TokenCandidate {
+  std::vector<TokenCandidate> top;  // up to K alternatives, most likely first (may include the token)
+  double log_other = kMissingLogprob;  // log of the mass outside `top` (NaN when no top-K)
+};
+
+struct Usage {
+  int64_t prompt_tokens = 0, completion_tokens = 0, total_tokens = 0;
+};
+
+struct GenerateRequest {
+  std::string prompt;
+  int max_tokens = 64;
+  int top_k = 0;             // 0: no logprobs asked for
+  double temperature = 0;    // 0: greedy
+  uint64_t seed = 0;
+  bool use_cache = true;     // false forces a fresh answer (determinism checks)
+};
+
+struct Generation {
+  std::vector<GeneratedToken> tokens;  // empty when the provider gives no per-token data
+  std::string text;                    // byte-exact (rebuilt from token bytes where available)
+  std::string finish_reason;
+  Usage usage;
+  double latency_s = 0;     // request start to complete answer
+  double ttft_s = -1;       // time to first token, -1 when not measurable (non-streaming HTTP)
+  double ttfb_s = -1;       // time to first response byte (HTTP)
+  bool from_cache = false;  // answered from the response cache (latency is the original one)
+  int attempts = 1;
+  std::string system_fingerprint;
+};
+
+struct Scoring {
+  // One entry per token of the text; tokens[0] has no prediction (nothing before it).
+  std::vector<GeneratedToken> tokens;
+  double latency_s = 0;
+};
+
+struct Capabilities {
+  bool logprobs = false;   // top-K logprobs on generated tokens
+  int max_top_k = 0;
+  bool token_ids = false;  // ids of the teacher's vocabulary come back
+  bool scoring = false;    // logprobs of given text (teacher forcing)
+  std::string probed_at;   // ISO-8601 UTC of the probe ("" for static facts)
+  std::string source;      // "static" | "probe" | "cache"
+  std::string note;        // why not, when a capability is missing
+  nlohmann::json to_json() const;
+  static Capabilities from_json(const nlohmann::json& j);
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+  virtual std::string name() const = 0;   // "openai", "gemini", "local", ...
+  virtual std::string model() const = 0;
+  // Probed once per model (then cached with its date); static where the facts are fixed.
+  virtual Capabilities capabilities() = 0;
+  virtual Generation generate(const GenerateRequest& req) = 0;
+  // Logprobs (and top-K) of every token of `text`. Throws where the provider cannot.
+  virtual Scoring score(const std::string& text, int top_k);
+};
+
+// Fills log_other of every token from its top-K (formula on provider values).
+void fill_log_other_from_topk(std::vector<GeneratedToken>& tokens);
+
+// Providers that can give top-K logprobs on generated tokens (for error messages).
+std::vector<std::string> providers_with_logprobs();
+// Throws bkd::UsageError listing the providers that can, when `p` cannot give logprobs.
+void require_logprobs(Provider& p, const std::string& purpose);
+
+}  // namespace bkd

@@ -1,0 +1,116 @@
+#include "core/teacher/provider_factory.h"
+
+#include "core/config/settings.h"
+#include "core/http/url.h"
+#include "core/teacher/anthropic_provider.h"
+#include "core/teacher/gemini_provider.h"
+#include "core/teacher/local_provider.h"
+#include "core/teacher/openai_chat.h"
+#include "core/util/error.h"
+#include "core/util/fs.h"
+#include "core/util/log.h"
+
+namespace bkd {
+
+const std::vector<std::string>& known_providers() {
+  static const std::vector<std::string> k = {"local", "openai", "openai-compatible", "groq",
+                                             "aimlapi", "gemini", "anthropic"};
+  return k;
+}
+
+std::string api_key_setting(const std::string& p) {
+  if (p == "openai") return "OPENAI_API_KEY";
+  if (p == "openai-compatible") return "OPENAI_COMPAT_API_KEY";
+  if (p == "groq") return "GROQ_API_KEY";
+  if (p == "aimlapi") return "AIMLAPI_API_KEY";
+  if (p == "gemini") return "GEMINI_API_KEY";
+  if (p == "anthropic") return "ANTHROPIC_API_KEY";
+  return "";
+}
+
+std::string base_url_setting(const std::string& p) {
+  if (p == "openai") return "OPENAI_BASE_URL";
+  if (p == "openai-compatible") return "OPENAI_COMPAT_BASE_URL";
+  if (p == "groq") return "GROQ_BASE_URL";
+  if (p == "aimlapi") return "AIMLAPI_BASE_URL";
+  if (p == "gemini") return "GEMINI_BASE_URL";
+  if (p == "anthropic") return "ANTHROPIC_BASE_URL";
+  return "";
+}
+
+HttpOptions http_options_from_settings(const Settings& s) {
+  HttpOptions o;
+  o.timeout_s = s.f64("HTTP_TIMEOUT_S");
+  o.connect_timeout_s = std::min(10.0, o.timeout_s);
+  o.max_retries = static_cast<int>(s.i64("HTTP_MAX_RETRIES"));
+  o.requests_per_min = static_cast<double>(s.i64("REQUESTS_PER_MIN"));
+  o.tokens_per_min = static_cast<double>(s.i64("TOKENS_PER_MIN"));
+  o.max_in_flight = static_cast<int>(s.i64("MAX_IN_FLIGHT"));
+  o.cache_dir = join_path(s.str("CACHE_DIR"), "http");
+  o.allow_external = !s.flag("SKIP_EXTERNAL");
+  return o;
+}
+
+ProviderSpec provider_spec_from_settings(const Settings& s) {
+  ProviderSpec spec;
+  spec.provider = s.str("TEACHER_PROVIDER");
+  spec.model = s.str("TEACHER_MODEL");
+  return spec;
+}
+
+std::unique_ptr<Provider> make_provider(const Settings& s, const ProviderSpec& spec) {
+  const auto& known = known_providers();
+  if (std::find(known.begin(), known.end(), spec.provider) == known.end()) {
+    std::string list;
+    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    throw UsageError("unknown teacher provider '" + spec.provider + "'", "TEACHER_PROVIDER must be one of: " + list);
+  }
+  if (spec.model.empty()) throw UsageError("TEACHER_MODEL is empty", "name the model to use at " + spec.provider);
+
+  if (spec.provider == "local") {
+    std::shared_ptr<LocalLanguageModel> m = spec.local_model;
+    if (!m) m = load_local_model(s, spec.model);
+    return std::make_unique<LocalProvider>(std::move(m));
+  }
+
+  // API providers: the key first (before anything is sent), then where we would connect.
+  const std::string key_name = api_key_setting(spec.provider);
+  const std::string key = s.str(key_name);
+  if (key.empty() && spec.provider != "openai-compatible")
+    throw UsageError("TEACHER_PROVIDER=" + spec.provider + " needs " + key_name + ", which is not set",
+                     "put " + key_name + "=... in .env or the environment (keys are never logged or written)");
+  register_secret(key);
+  const std::string url_name = base_url_setting(spec.provider);
+  const std::string base_url = s.str(url_name);
+  if (s.flag("SKIP_EXTERNAL") && !is_loopback_url(base_url))
+    throw UsageError("TEACHER_PROVIDER=" + spec.provider + " would contact " + url_host(base_url) +
+                         " (" + url_name + "), but SKIP_EXTERNAL is set",
+                     "set SKIP_EXTERNAL=false to use an external provider, or point " + url_name +
+                         " at a server on this machine");
+
+  ProviderContext ctx;
+  ctx.http = spec.http;
+  if (!ctx.http) {
+    HttpOptions o = http_options_from_settings(s);
+    if (!spec.use_cache_dirs) o.cache_dir.clear();
+    ctx.http = std::make_shared<HttpClient>(o);
+  }
+  if (spec.use_cache_dirs) ctx.capability_dir = join_path(s.str("CACHE_DIR"), "capabilities");
+
+  if (spec.provider == "gemini") return std::make_unique<GeminiProvider>(base_url, key, spec.model, ctx);
+  if (spec.provider == "anthropic") return std::make_unique<AnthropicProvider>(base_url, key, spec.model, ctx);
+
+  OpenAiProfile p;
+  p.name = spec.provider;
+  p.base_url = base_url;
+  p.api_key = key;
+  p.key_setting = key_name;
+  if (spec.provider == "openai") p.max_tokens_field = "max_completion_tokens";
+  if (spec.provider == "groq") {
+    p.logprobs_gate_closed = true;
+    p.gate_note = "Groq rejects `logprobs`/`top_logprobs` with HTTP 400 (console.groq.com/docs/openai)";
+  }
+  return std::make_unique<OpenAiProvider>(p, spec.model, ctx);
+}
+
+}  // namespace bkd

@@ -1,0 +1,71 @@
+#include "core/teacher/token_text.h"
+
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "core/util/error.h"
+
+namespace bkd {
+
+bool is_valid_utf8(const std::string& s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    int len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > n) return false;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (int k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string token_display_text(const std::string& bytes) {
+  if (is_valid_utf8(bytes)) return bytes;
+  std::string out = "bytes:";
+  char buf[8];
+  for (unsigned char c : bytes) {
+    std::snprintf(buf, sizeof buf, "\\x%02x", c);
+    out += buf;
+  }
+  return out;
+}
+
+std::string bytes_from_display_text(const std::string& text) {
+  if (text.rfind("bytes:", 0) != 0) return text;
+  std::string out;
+  size_t i = 6;
+  while (i + 3 < text.size() && text[i] == '\\' && (text[i + 1] == 'x' || text[i + 1] == 'X')) {
+    out.push_back(static_cast<char>(std::stoi(text.substr(i + 2, 2), nullptr, 16)));
+    i += 4;
+  }
+  return i == text.size() ? out : text;
+}
+
+std::string bytes_from_json_array(const nlohmann::json& arr) {
+  std::string out;
+  for (const auto& v : arr) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 255)
+      throw Error("token `bytes` holds " + v.dump() + ", not a byte value 0..255");
+    out.push_back(static_cast<char>(v.get<int>()));
+  }
+  return out;
+}
+
+std::vector<int> bytes_to_ints(const std::string& bytes) {
+  std::vector<int> v;
+  v.reserve(bytes.size());
+  for (unsigned char c : bytes) v.push_back(c);
+  return v;
+}
+
+}  // namespace bkd

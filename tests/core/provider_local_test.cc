@@ -1,0 +1,176 @@
+// The `local` provider over a deterministic bigram model: greedy and seeded sampling, exact top-K
+// and Other, scoring of given text, byte-exact text when tokens split UTF-8 characters.
+#include "core/teacher/local_provider.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/teacher/logprob_math.h"
+#include "core/teacher/token_text.h"
+#include "provider_test_model.h"
+
+namespace bkd {
+namespace {
+using testing::BigramModel;
+using testing::reference_logprobs;
+
+int32_t reference_argmax(int32_t prev) {
+  auto lp = reference_logprobs(prev);
+  return static_cast<int32_t>(std::max_element(lp.begin(), lp.end()) - lp.begin());  // first max wins
+}
+
+TEST(ProviderLocal, GreedyMatchesTheTableAndTopKIsExact) {
+  LocalProvider p(std::make_shared<BigramModel>());
+  GenerateRequest req;
+  req.prompt = "The ";
+  req.max_tokens = 24;
+  req.top_k = 5;
+  Generation g = p.generate(req);
+  ASSERT_FALSE(g.tokens.empty());
+  int32_t prev = ' ';
+  std::string text;
+  for (const auto& t : g.tokens) {
+    const auto ref = reference_logprobs(prev);
+    EXPECT_EQ(t.id, reference_argmax(prev));
+    EXPECT_NEAR(t.logprob, ref[t.id], 1e-9);
+    ASSERT_EQ(t.top.size(), 5u);
+    EXPECT_EQ(t.top[0].id, t.id);  // greedy: the chosen token is the most likely
+    std::vector<double> sorted = ref;
+    std::sort(sorted.rbegin(), sorted.rend());
+    double mass = 0;
+    for (size_t k = 0; k < 5; ++k) {
+      EXPECT_NEAR(t.top[k].logprob, sorted[k], 1e-9);
+      EXPECT_NEAR(t.top[k].logprob, ref[t.top[k].id], 1e-9);
+      mass += std::exp(t.top[k].logprob);
+    }
+    // Other is the exact remaining mass, and agrees with the log-space formula on the top-K.
+    EXPECT_NEAR(std::exp(t.log_other) + mass, 1.0, 1e-12);
+    std::vector<double> top;
+    for (const auto& c : t.top) top.push_back(c.logprob);
+    EXPECT_NEAR(t.log_other, std::log(-std::expm1(logsumexp(top))), 1e-9);
+    text += t.bytes;
+    prev = t.id;
+  }
+  EXPECT_EQ(g.text, text);
+  EXPECT_EQ(g.usage.prompt_tokens, 4);
+  EXPECT_EQ(g.usage.completion_tokens, static_cast<int64_t>(g.tokens.size()));
+  EXPECT_GE(g.ttft_s, 0);
+  EXPECT_GE(g.latency_s, g.ttft_s);
+}
+
+TEST(ProviderLocal, StopsAtEndOfText) {
+  LocalProvider p(std::make_shared<BigramModel>());
+  GenerateRequest req;
+  req.prompt = "end.";  // after '.', end-of-text has logit 12: greedy picks it at once
+  req.max_tokens = 10;
+  Generation g = p.generate(req);
+  ASSERT_EQ(reference_argmax('.'), 256);
+  EXPECT_TRUE(g.tokens.empty());
+  EXPECT_EQ(g.finish_reason, "stop");
+}
+
+TEST(ProviderLocal, SeededSamplingIsReproducible) {
+  LocalProvider p(std::make_shared<BigramModel>());
+  GenerateRequest req;
+  req.prompt = "a";
+  req.max_tokens = 40;
+  req.temperature = 1.0;
+  req.seed = 7;
+  auto ids = [&](uint64_t seed) {
+    req.seed = seed;
+    std::vector<int32_t> v;
+    for (const auto& t : p.generate(req).tokens) v.push_back(t.id);
+    return v;
+  };
+  EXPECT_EQ(ids(7), ids(7));
+  EXPECT_NE(ids(7), ids(8));
+}
+
+TEST(ProviderLocal, SamplingFollowsTheTemperatureScaledDistribution) {
+  // Empirical frequency of the first sampled token against softmax(logits / T).
+  LocalProvider p(std::make_shared<BigramModel>());
+  GenerateRequest req;
+  req.prompt = "q";
+  req.max_tokens = 1;
+  req.temperature = 0.7;
+  std::vector<int> counts(257, 0);
+  const int n = 3000;
+  for (int s = 0; s < n; ++s) {
+    req.seed = s;
+    auto g = p.generate(req);
+    counts[g.tokens.empty() ? 256 : g.tokens[0].id]++;
+  }
+  std::vector<float> logits(257);
+  for (int j = 0; j < 257; ++j) logits[j] = testing::bigram_logit('q', j);
+  auto lpt = log_softmax(logits, 0.7);
+  int best = static_cast<int>(std::max_element(lpt.begin(), lpt.end()) - lpt.begin());
+  const double p_best = std::exp(lpt[best]);
+  EXPECT_NEAR(counts[best] / double(n), p_best, 4 * std::sqrt(p_best * (1 - p_best) / n));
+}
+
+TEST(ProviderLocal, ScoresGivenTextTokenByToken) {
+  LocalProvider p(std::make_shared<BigramModel>());
+  const std::string text = "caf\xc3\xa9 ok";  // "café ok": é is two byte tokens
+  Scoring s = p.score(text, 3);
+  ASSERT_EQ(s.tokens.size(), text.size());
+  EXPECT_TRUE(std::isnan(s.tokens[0].logprob));
+  std::string rebuilt;
+  for (size_t i = 0; i < s.tokens.size(); ++i) {
+    rebuilt += s.tokens[i].bytes;
+    if (i == 0) continue;
+    auto ref = reference_logprobs(static_cast<unsigned char>(text[i - 1]));
+    EXPECT_NEAR(s.tokens[i].logprob, ref[static_cast<unsigned char>(text[i])], 1e-9);
+    EXPECT_EQ(s.tokens[i].top.size(), 3u);
+  }
+  EXPECT_EQ(rebuilt, text);
+  // The lone UTF-8 lead byte is shown OpenAI-style and round-trips.
+  EXPECT_EQ(s.tokens[3].text, "bytes:\\xc3");
+  EXPECT_EQ(bytes_from_display_text(s.tokens[3].text), "\xc3");
+}
+
+TEST(ProviderLocal, RespectsTheModelsContextLimit) {
+  auto m = std::make_shared<BigramModel>(/*max_context=*/8);
+  LocalProvider p(m);
+  GenerateRequest req;
+  req.prompt = "a long prompt beyond eight bytes";
+  req.max_tokens = 5;
+  EXPECT_NO_THROW(p.generate(req));
+  EXPECT_NO_THROW(p.score("another text longer than eight", 2));
+}
+
+TEST(ProviderLocal, CapabilitiesAreStaticAndFull) {
+  LocalProvider p(std::make_shared<BigramModel>());
+  auto c = p.capabilities();
+  EXPECT_TRUE(c.logprobs);
+  EXPECT_TRUE(c.scoring);
+  EXPECT_TRUE(c.token_ids);
+  EXPECT_EQ(c.max_top_k, 257);
+}
+
+TEST(ProviderLogprobMath, OtherFromTopKIsStable) {
+  // Top-K holding essentially all the mass: naive 1 - sum(p) would be cancellation noise or negative.
+  std::vector<double> top = {std::log(0.6), std::log(0.4) + 1e-9};
+  double lo = log_other_from_topk(top);
+  EXPECT_TRUE(std::isfinite(lo));
+  EXPECT_LE(lo, std::log(1e-7) + 1e-6);
+  EXPECT_NEAR(log_other_from_topk({std::log(0.5), std::log(0.25)}), std::log(0.25), 1e-12);
+  EXPECT_NEAR(log_other_from_topk({std::log(0.5), -9999.0}), std::log(0.5), 1e-12);  // -9999 = missing
+  EXPECT_TRUE(is_missing_logprob(-9999.0));
+  EXPECT_FALSE(is_missing_logprob(-50.0));
+  EXPECT_EQ(top_k_indices({1, 3, 3, 2}, 3), (std::vector<int32_t>{1, 2, 3}));
+}
+
+TEST(ProviderTokenText, Utf8AndByteEscapes) {
+  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9"));
+  EXPECT_FALSE(is_valid_utf8("\xc3"));
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));  // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xc0\x80"));      // overlong
+  EXPECT_EQ(token_display_text("\xe2\x80"), "bytes:\\xe2\\x80");
+  EXPECT_EQ(bytes_from_display_text("bytes:\\xe2\\x80"), "\xe2\x80");
+  EXPECT_EQ(bytes_from_display_text("bytes: not escapes"), "bytes: not escapes");
+}
+
+}  // namespace
+}  // namespace bkd
