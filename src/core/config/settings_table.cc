@@ -44,6 +44,7 @@ const std::vector<SettingSpec> kSpecs = {
     {"PROMPT_TOKENS", T::Int, "128", "teacher", "prompt length in student tokens (chunks of held-out or training text)", false, 8, 32768},
     {"HTTP_TIMEOUT_S", T::Float, "60", "teacher", "timeout of one HTTP request, seconds", false, 1, 3600},
     {"HTTP_MAX_RETRIES", T::Int, "5", "teacher", "retries on 408/409/429/5xx/529", false, 0, 50},
+    {"HTTP_BACKOFF_BASE_S", T::Float, "0.5", "teacher", "first retry delay in seconds (doubles per retry, capped at 8 s, with jitter) when the server gives no hint", false, 0.0001, 60},
     {"REQUESTS_PER_MIN", T::Int, "60", "teacher", "client-side request rate limit (0 = none)", false, 0, 1e9},
     {"TOKENS_PER_MIN", T::Int, "0", "teacher", "client-side token rate limit (0 = none)", false, 0, 1e12},
     {"MAX_IN_FLIGHT", T::Int, "4", "teacher", "concurrent requests", false, 1, 256},
@@ -114,6 +115,8 @@ const std::vector<SettingSpec> kSpecs = {
     {"SERVE_HOST", T::String, "127.0.0.1", "serve", "address `serve` binds to", false, -kInf, kInf, nullptr, true},
     {"SERVE_PORT", T::Int, "8080", "serve", "port `serve` listens on", false, 0, 65535},
     {"SERVE_API_KEY", T::String, "", "serve", "bearer key clients must send to `serve` (empty: none)", true},
+    {"SERVE_MAX_TOKENS", T::Int, "1024", "serve", "largest max_tokens a `serve` request may ask for", false, 1, 1e6},
+    {"SERVE_MAX_BODY_BYTES", T::Int, "1M", "serve", "largest request body `serve` accepts (bytes)", false, 1024, 1e10},
 
     // ---- run control ---------------------------------------------------------------------------
     {"PRESET", T::String, "cpu", "run", "configs/<PRESET>.env: tiny (CI), cpu (default), gpu (Colab)", false, -kInf, kInf, nullptr, true},
