@@ -43,6 +43,8 @@ HttpOptions http_options_from_settings(const Settings& s) {
   o.timeout_s = s.f64("HTTP_TIMEOUT_S");
   o.connect_timeout_s = std::min(10.0, o.timeout_s);
   o.max_retries = static_cast<int>(s.i64("HTTP_MAX_RETRIES"));
+  o.backoff.base_s = s.f64("HTTP_BACKOFF_BASE_S");
+  o.backoff.max_s = std::max(8.0, o.backoff.base_s);
   o.requests_per_min = static_cast<double>(s.i64("REQUESTS_PER_MIN"));
   o.tokens_per_min = static_cast<double>(s.i64("TOKENS_PER_MIN"));
   o.max_in_flight = static_cast<int>(s.i64("MAX_IN_FLIGHT"));

@@ -17,7 +17,7 @@ const std::vector<std::string>& known_providers();
 std::string api_key_setting(const std::string& provider);
 std::string base_url_setting(const std::string& provider);
 
-// HTTP_TIMEOUT_S, HTTP_MAX_RETRIES, REQUESTS_PER_MIN, TOKENS_PER_MIN, MAX_IN_FLIGHT,
+// HTTP_TIMEOUT_S, HTTP_MAX_RETRIES, HTTP_BACKOFF_BASE_S, REQUESTS_PER_MIN, TOKENS_PER_MIN, MAX_IN_FLIGHT,
 // CACHE_DIR/http, SKIP_EXTERNAL.
 HttpOptions http_options_from_settings(const Settings& s);
 
