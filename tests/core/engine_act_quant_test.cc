@@ -10,9 +10,19 @@
 namespace bkd {
 namespace {
 
+// A float x with fl(x * s) == target exactly (searching the neighbours of target / s).
+float tie_input(float target, float s) {
+  float x = target / s;
+  for (int i = 0; i < 64 && x * s != target; ++i) x = std::nextafter(x, x * s < target ? 1e30f : -1e30f);
+  EXPECT_EQ(x * s, target);
+  return x;
+}
+
 TEST(EngineActQuant, A8RoundsHalfToEvenAndPadsWithZeros) {
-  // max|x| = 127, so s = 1 and x * s is x itself: ties go to the even neighbour.
-  const std::vector<float> x = {127.0f, 2.5f, 3.5f, -2.5f, -0.5f, 0.49f, -127.0f};
+  // max|x| = 1, so s = (1/1) * 127 = 127; inputs land exactly on .5 ties, which go to the even code.
+  const float s = 127.0f;
+  const std::vector<float> x = {1.0f, tie_input(2.5f, s), tie_input(3.5f, s), tie_input(-2.5f, s),
+                                tie_input(-0.5f, s), tie_input(0.49f, s), -1.0f};
   QuantizedActs q;
   quantize_acts(ActBits::A8, x.data(), 1, 7, 7, &q);
   EXPECT_EQ(q.cols_padded, 256);
@@ -20,7 +30,7 @@ TEST(EngineActQuant, A8RoundsHalfToEvenAndPadsWithZeros) {
   EXPECT_EQ(std::vector<int8_t>(q.row(0), q.row(0) + 7), expect);
   for (int64_t k = 7; k < 256; ++k) ASSERT_EQ(q.row(0)[k], 0);
   EXPECT_EQ(q.sum[0], 127 + 2 + 4 - 2 - 127);
-  EXPECT_FLOAT_EQ(q.mult[0], 1.0f);
+  EXPECT_FLOAT_EQ(q.mult[0], 1.0f / 127.0f);
 }
 
 TEST(EngineActQuant, A8MatchesTheFormulaPerToken) {
@@ -35,7 +45,7 @@ TEST(EngineActQuant, A8MatchesTheFormulaPerToken) {
   for (int64_t m = 0; m < rows; ++m) {
     float mx = 0;
     for (int64_t k = 0; k < cols; ++k) mx = std::max(mx, std::fabs(x[m * stride + k]));
-    const float s = 127.0f / mx;
+    const float s = (1.0f / mx) * 127.0f;
     int32_t sum = 0;
     for (int64_t k = 0; k < cols; ++k) {
       const float r = std::nearbyint(x[m * stride + k] * s);
@@ -75,7 +85,7 @@ TEST(EngineActQuant, A4MatchesTheFormulaAndStaysInRange) {
       const int code = q.row(m)[k];
       ASSERT_GE(code, -8);
       ASSERT_LE(code, 7);
-      const float t = std::sqrt(7.0f) * x[m * cols + k] / (bf + 1e-5f);
+      const float t = x[m * cols + k] * ((1.0f / (bf + 1e-5f)) * std::sqrt(7.0f));
       ASSERT_EQ(code, static_cast<int>(std::max(-8.0f, std::min(7.0f, std::nearbyint(t)))));
     }
     EXPECT_NEAR(q.mult[m], bf / std::sqrt(7.0f), 1e-6f);

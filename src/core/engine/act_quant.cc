@@ -9,7 +9,7 @@
 namespace bkd {
 namespace {
 
-const float kSqrt7 = std::sqrt(7.0f);
+constexpr float kSqrt7 = 2.6457513110645907f;
 
 // Scale applied before rounding, and the multiplier that maps codes back to values.
 struct RowScale {
@@ -19,7 +19,9 @@ struct RowScale {
 RowScale a8_scale(const float* x, int64_t cols) {
   float mx = 0;
   for (int64_t k = 0; k < cols; ++k) mx = std::max(mx, std::fabs(x[k]));
-  const float s = 127.0f / std::max(mx, kActEps);
+  // (1 / max) * 127, not 127 / max: torch evaluates `127 / t` as reciprocal(t) * 127, and the
+  // training-side fused quantizer (src/torch/quant.cc) copies that, so the codes agree bit for bit.
+  const float s = (1.0f / std::max(mx, kActEps)) * 127.0f;
   return {s, 1.0f / s};
 }
 
@@ -32,8 +34,10 @@ float a4_mean(const float* x, int64_t cols) {
 inline int a8_code(float x, float s) {
   return static_cast<int>(std::min(127.0f, std::max(-128.0f, std::nearbyint(x * s))));
 }
-inline int a4_code(float x, float denom) {
-  return static_cast<int>(std::min(7.0f, std::max(-8.0f, std::nearbyint(kSqrt7 * x / denom))));
+// pre = (1 / (b + eps)) * sqrt(7), evaluated in that order as the training side does.
+inline float a4_pre(float b) { return (1.0f / (b + kActEps)) * kSqrt7; }
+inline int a4_code(float x, float pre) {
+  return static_cast<int>(std::min(7.0f, std::max(-8.0f, std::nearbyint(x * pre))));
 }
 
 }  // namespace
@@ -58,8 +62,8 @@ void quantize_acts(ActBits bits, const float* x, int64_t rows, int64_t cols, int
       out->mult[m] = sc.mult;
     } else {
       const float b = a4_mean(xr, cols);
-      const float denom = b + kActEps;
-      for (int64_t k = 0; k < cols; ++k) sum += q[k] = static_cast<int8_t>(a4_code(xr[k], denom));
+      const float pre = a4_pre(b);
+      for (int64_t k = 0; k < cols; ++k) sum += q[k] = static_cast<int8_t>(a4_code(xr[k], pre));
       out->mult[m] = b / kSqrt7;
     }
     std::memset(q + cols, 0, static_cast<size_t>(out->cols_padded - cols));
@@ -73,7 +77,8 @@ void fake_quant_row(ActBits bits, const float* x, int64_t cols, float* out) {
     for (int64_t k = 0; k < cols; ++k) out[k] = static_cast<float>(a8_code(x[k], sc.pre)) / sc.pre;
   } else {
     const float b = a4_mean(x, cols);
-    for (int64_t k = 0; k < cols; ++k) out[k] = b / kSqrt7 * static_cast<float>(a4_code(x[k], b + kActEps));
+    const float pre = a4_pre(b);
+    for (int64_t k = 0; k < cols; ++k) out[k] = static_cast<float>(a4_code(x[k], pre)) * (b / kSqrt7);
   }
 }
 

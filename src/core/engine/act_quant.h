@@ -1,8 +1,9 @@
 #pragma once
 // Per-token activation quantization, exactly as the training-time fake quantizers compute it
-// (fp32 arithmetic, round half to even like torch.round):
-//   A8 (absmax, BitNet b1.58): s = 127 / max(max|x|, 1e-5); q = clamp(round(x * s), -128, 127); x ~ q / s
-//   A4 (absmean, BitNet a4.8): b = mean|x|; q = clamp(round(sqrt(7) * x / (b + 1e-5)), -8, 7); x ~ q * b / sqrt(7)
+// (src/torch/quant.cc: fp32 arithmetic in the same order, round half to even like torch.round):
+//   A8 (absmax, BitNet b1.58): s = (1 / max(max|x|, 1e-5)) * 127; q = clamp(round(x * s), -128, 127); x ~ q / s
+//   A4 (absmean, BitNet a4.8): b = mean|x| (double sum); q = clamp(round(x * ((1 / (b + 1e-5)) * sqrt(7))), -8, 7);
+//                              x ~ q * (b / sqrt(7))
 // The integer codes feed the ternary kernels; `mult` turns their int32 sums back into floats.
 #include <cstdint>
 #include <vector>

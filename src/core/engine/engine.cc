@@ -1,0 +1,222 @@
+#include "core/engine/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "core/util/error.h"
+
+namespace bkd {
+namespace {
+constexpr int64_t kRowAlign = 16;  // thread slices start on whole 4-row kernel tiles
+}  // namespace
+
+Engine::Engine(const PackedModel& model, EngineOptions opts)
+    : model_(model), opts_(opts), kernels_(opts.kernels ? opts.kernels : &best_kernels()), pool_(opts.threads) {
+  model_.validate();
+  const ModelConfig& c = model_.cfg;
+  if (opts_.mode == QuantMode::FullPrecision || !c.bitlinear)
+    throw Error("the packed engine runs ternary (BitLinear) students only", "use quantization mode a8 or a4");
+  max_seq_ = opts_.max_seq_len > 0 ? opts_.max_seq_len : c.max_seq_len;
+  const int64_t KV = c.n_kv_heads * c.head_dim(), hd = c.head_dim(), half = hd / 2;
+  k_cache_.assign(static_cast<size_t>(c.n_layers * max_seq_ * KV), 0.0f);
+  v_cache_.assign(k_cache_.size(), 0.0f);
+  // Same construction as the training side: angles in double, cos/sin rounded to float.
+  rope_cos_.resize(static_cast<size_t>(max_seq_ * half));
+  rope_sin_.resize(rope_cos_.size());
+  for (int64_t i = 0; i < half; ++i) {
+    const double inv = std::pow(c.rope_theta, (-static_cast<double>(i) * 2.0) / static_cast<double>(hd));
+    for (int64_t p = 0; p < max_seq_; ++p) {
+      const double ang = static_cast<double>(p) * inv;
+      rope_cos_[p * half + i] = static_cast<float>(std::cos(ang));
+      rope_sin_[p * half + i] = static_cast<float>(std::sin(ang));
+    }
+  }
+}
+
+Engine::~Engine() = default;
+
+void Engine::ensure_capacity(int64_t rows) {
+  if (rows <= cap_) return;
+  cap_ = rows;
+  const ModelConfig& c = model_.cfg;
+  const int64_t D = c.d_model, F = c.ffn_dim, KV = c.n_kv_heads * c.head_dim();
+  auto sz = [&](int64_t w) { return static_cast<size_t>(rows * w); };
+  x_.resize(sz(D));
+  h_.resize(sz(std::max(D, F)));
+  q_.resize(sz(D));
+  k_.resize(sz(KV));
+  v_.resize(sz(KV));
+  att_.resize(sz(D));
+  gate_.resize(sz(F));
+  up_.resize(sz(F));
+  final_.resize(sz(D));
+  acc_.resize(sz(std::max({D + 2 * KV, 2 * F, D})));
+}
+
+void Engine::rms_norm_rows(const float* x, int64_t rows, int64_t d, const std::vector<float>& gain, float* out) {
+  const float eps = static_cast<float>(model_.cfg.norm_eps);
+  for (int64_t m = 0; m < rows; ++m) {
+    const float* xr = x + m * d;
+    float* o = out + m * d;
+    double ss = 0;
+    for (int64_t k = 0; k < d; ++k) ss += static_cast<double>(xr[k]) * xr[k];
+    const float r = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(d)) + eps);
+    for (int64_t k = 0; k < d; ++k) o[k] = xr[k] * r * gain[k];
+  }
+}
+
+void Engine::bitlinear(int64_t layer, const std::vector<Projection>& projs, const QuantizedActs& x) {
+  int64_t total = 0;
+  std::vector<int64_t> row_off, acc_off;
+  for (const Projection& p : projs) {
+    row_off.push_back(total);
+    acc_off.push_back(total * x.rows);
+    total += p.w->rows;
+  }
+  const TernaryKernelFn fn = kernels_->ternary_for(x);
+  pool_.run([&](int t) {
+    int64_t b, e;
+    split_range(total, pool_.size(), t, kRowAlign, &b, &e);
+    for (size_t j = 0; j < projs.size(); ++j) {
+      const int64_t rows = projs[j].w->rows;
+      const int64_t n0 = std::max(b, row_off[j]) - row_off[j], n1 = std::min(e, row_off[j] + rows) - row_off[j];
+      if (n0 >= n1) continue;
+      TernaryGemmArgs a;
+      a.w = projs[j].w;
+      a.x = &x;
+      a.n0 = n0;
+      a.n1 = n1;
+      a.acc = acc_.data() + acc_off[j];
+      a.acc_stride = rows;
+      fn(a);
+      scale_accumulators(a.acc + n0, x.rows, n1 - n0, rows, projs[j].w->scale, x, projs[j].out + n0,
+                         projs[j].out_stride);
+    }
+  });
+  if (observer_)
+    for (size_t j = 0; j < projs.size(); ++j)
+      observer_->on_bitlinear(layer, projs[j].name, x, *projs[j].w, acc_.data() + acc_off[j], projs[j].w->rows);
+}
+
+void Engine::attention(int64_t layer, int64_t rows) {
+  const ModelConfig& c = model_.cfg;
+  const int64_t D = c.d_model, H = c.n_heads, hd = c.head_dim(), KV = c.n_kv_heads * hd, group = H / c.n_kv_heads;
+  const float* kc = k_cache_.data() + layer * max_seq_ * KV;
+  const float* vc = v_cache_.data() + layer * max_seq_ * KV;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  const int64_t tasks = rows * H;
+  pool_.run([&](int t) {
+    int64_t b, e;
+    split_range(tasks, pool_.size(), t, 1, &b, &e);
+    std::vector<float> scores(static_cast<size_t>(pos_ + rows));
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t m = task / H, h = task % H, p = pos_ + m, g = h / group;
+      const float* q = q_.data() + m * D + h * hd;
+      float mx = -INFINITY;
+      for (int64_t j = 0; j <= p; ++j) {
+        const float* k = kc + j * KV + g * hd;
+        float s = 0;
+        for (int64_t i = 0; i < hd; ++i) s += q[i] * k[i];
+        scores[j] = s * scale;
+        mx = std::max(mx, scores[j]);
+      }
+      float sum = 0;
+      for (int64_t j = 0; j <= p; ++j) sum += scores[j] = std::exp(scores[j] - mx);
+      float* out = att_.data() + m * D + h * hd;
+      std::fill(out, out + hd, 0.0f);
+      for (int64_t j = 0; j <= p; ++j) {
+        const float w = scores[j] / sum;
+        const float* v = vc + j * KV + g * hd;
+        for (int64_t i = 0; i < hd; ++i) out[i] += w * v[i];
+      }
+    }
+  });
+}
+
+void Engine::head(const float* h, int64_t rows, float* logits) {
+  const EmbeddingTable& t = model_.head();
+  pool_.run([&](int tid) {
+    HeadArgs a;
+    a.table = &t;
+    a.x = h;
+    a.rows = rows;
+    a.x_stride = model_.cfg.d_model;
+    split_range(t.rows, pool_.size(), tid, kRowAlign, &a.n0, &a.n1);
+    a.out = logits;
+    a.out_stride = t.rows;
+    if (a.n0 < a.n1) kernels_->head(a);
+  });
+}
+
+void Engine::forward(const int32_t* tokens, int64_t n, float* logits, bool all_logits) {
+  const ModelConfig& c = model_.cfg;
+  if (n <= 0) throw Error("forward needs at least one token");
+  if (pos_ + n > max_seq_)
+    throw Error("sequence would reach " + std::to_string(pos_ + n) + " tokens, past the engine's context of " +
+                    std::to_string(max_seq_),
+                "reset() the engine or construct it with a larger max_seq_len");
+  for (int64_t m = 0; m < n; ++m)
+    if (tokens[m] < 0 || tokens[m] >= c.vocab_size)
+      throw Error("token id " + std::to_string(tokens[m]) + " at index " + std::to_string(m) + " is outside the vocabulary [0, " +
+                  std::to_string(c.vocab_size) + ")");
+  ensure_capacity(n);
+  const int64_t D = c.d_model, F = c.ffn_dim, hd = c.head_dim(), half = hd / 2, KV = c.n_kv_heads * hd;
+  const ActBits in_bits = opts_.mode == QuantMode::TernaryA4 ? ActBits::A4 : ActBits::A8;
+
+  for (int64_t m = 0; m < n; ++m) model_.embed.lookup(tokens[m], x_.data() + m * D);
+
+  for (int64_t l = 0; l < c.n_layers; ++l) {
+    const PackedLayer& L = model_.layers[l];
+    // Attention block.
+    rms_norm_rows(x_.data(), n, D, L.attn_norm, h_.data());
+    quantize_acts(in_bits, h_.data(), n, D, D, &qa_);
+    bitlinear(l, {{"wq", &L.wq, q_.data(), D}, {"wk", &L.wk, k_.data(), KV}, {"wv", &L.wv, v_.data(), KV}}, qa_);
+    for (int64_t m = 0; m < n; ++m) {
+      const int64_t p = pos_ + m;
+      const float* cs = rope_cos_.data() + p * half;
+      const float* sn = rope_sin_.data() + p * half;
+      auto rotate = [&](float* v, int64_t heads) {
+        for (int64_t h = 0; h < heads; ++h) {
+          float* x = v + h * hd;
+          for (int64_t i = 0; i < half; ++i) {
+            const float x1 = x[i], x2 = x[i + half];
+            x[i] = x1 * cs[i] - x2 * sn[i];
+            x[i + half] = x2 * cs[i] + x1 * sn[i];
+          }
+        }
+      };
+      rotate(q_.data() + m * D, c.n_heads);
+      rotate(k_.data() + m * KV, c.n_kv_heads);
+      std::copy_n(k_.data() + m * KV, KV, k_cache_.data() + (l * max_seq_ + p) * KV);
+      std::copy_n(v_.data() + m * KV, KV, v_cache_.data() + (l * max_seq_ + p) * KV);
+    }
+    attention(l, n);
+    rms_norm_rows(att_.data(), n, D, L.attn_sub_norm, h_.data());
+    quantize_acts(ActBits::A8, h_.data(), n, D, D, &qa_);
+    bitlinear(l, {{"wo", &L.wo, q_.data(), D}}, qa_);
+    for (int64_t i = 0; i < n * D; ++i) x_[i] += q_[i];
+
+    // Gated squared-ReLU FFN.
+    rms_norm_rows(x_.data(), n, D, L.ffn_norm, h_.data());
+    quantize_acts(in_bits, h_.data(), n, D, D, &qa_);
+    bitlinear(l, {{"w_gate", &L.w_gate, gate_.data(), F}, {"w_up", &L.w_up, up_.data(), F}}, qa_);
+    for (int64_t i = 0; i < n * F; ++i) {
+      const float r = std::max(gate_[i], 0.0f);
+      gate_[i] = r * r * up_[i];
+    }
+    rms_norm_rows(gate_.data(), n, F, L.ffn_sub_norm, h_.data());
+    quantize_acts(ActBits::A8, h_.data(), n, F, F, &qa_);
+    bitlinear(l, {{"w_down", &L.w_down, q_.data(), D}}, qa_);
+    for (int64_t i = 0; i < n * D; ++i) x_[i] += q_[i];
+  }
+
+  rms_norm_rows(x_.data(), n, D, model_.final_norm, final_.data());
+  if (observer_) observer_->on_final_hidden(final_.data(), n, D);
+  pos_ += n;
+  if (!logits) return;
+  if (all_logits) head(final_.data(), n, logits);
+  else head(final_.data() + (n - 1) * D, 1, logits);
+}
+
+}  // namespace bkd

@@ -1,0 +1,82 @@
+#pragma once
+// The packed inference engine: the BitNet student forward pass (src/torch/model.h, same math) over
+// a PackedModel, with a KV cache, the training-time activation quantizers (A8, or the A4 hybrid:
+// 4-bit on the q/k/v and gate/up inputs, 8-bit on the wo and w_down inputs), integer ternary
+// kernels and a fork-join thread pool. Tokens are appended at position() and later calls continue
+// the same sequence until reset().
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/engine/act_quant.h"
+#include "core/engine/kernels.h"
+#include "core/engine/packed_model.h"
+#include "core/engine/thread_pool.h"
+
+namespace bkd {
+
+struct EngineOptions {
+  QuantMode mode = QuantMode::TernaryA8;  // TernaryA8 or TernaryA4 (the packed engine has no fp mode)
+  int threads = 0;                        // 0: one per online CPU
+  int64_t max_seq_len = 0;                // KV cache length; 0: the model's max_seq_len
+  const KernelSet* kernels = nullptr;     // nullptr: best_kernels()
+};
+
+// Sees the internals of a forward pass (the dry-run's statistics, debugging). Called on the
+// calling thread, after each step completes.
+class ForwardObserver {
+ public:
+  virtual ~ForwardObserver() = default;
+  // A BitLinear ran: its quantized input (x.rows tokens) and exact int32 accumulators.
+  virtual void on_bitlinear(int64_t layer, const char* name, const QuantizedActs& x, const TernaryMatrix& w,
+                            const int32_t* acc, int64_t acc_stride) {}
+  // The final hidden states (after final_norm, the head's input): rows x d.
+  virtual void on_final_hidden(const float* h, int64_t rows, int64_t d) {}
+};
+
+class Engine {
+ public:
+  Engine(const PackedModel& model, EngineOptions opts = {});
+  ~Engine();
+
+  // Runs n tokens at positions position() .. position()+n-1. logits receives vocab floats for the
+  // last token, or n * vocab for every token when all_logits (nullptr: skip the head).
+  void forward(const int32_t* tokens, int64_t n, float* logits, bool all_logits = false);
+  void reset() { pos_ = 0; }
+  int64_t position() const { return pos_; }
+  int64_t max_seq_len() const { return max_seq_; }
+  const ModelConfig& config() const { return model_.cfg; }
+  const KernelSet& kernels() const { return *kernels_; }
+  int threads() const { return pool_.size(); }
+  QuantMode mode() const { return opts_.mode; }
+  void set_observer(ForwardObserver* o) { observer_ = o; }
+
+ private:
+  struct Projection {
+    const char* name;
+    const TernaryMatrix* w;
+    float* out;
+    int64_t out_stride;
+  };
+  void bitlinear(int64_t layer, const std::vector<Projection>& projs, const QuantizedActs& x);
+  void rms_norm_rows(const float* x, int64_t rows, int64_t d, const std::vector<float>& gain, float* out);
+  void attention(int64_t layer, int64_t rows);
+  void head(const float* h, int64_t rows, float* logits);
+
+  const PackedModel& model_;
+  EngineOptions opts_;
+  const KernelSet* kernels_;
+  ThreadPool pool_;
+  ForwardObserver* observer_ = nullptr;
+  int64_t max_seq_ = 0, pos_ = 0;
+  std::vector<float> k_cache_, v_cache_;  // [layer][pos][kv_dim]
+  std::vector<float> rope_cos_, rope_sin_;  // [pos][head_dim / 2]
+  // Scratch for up to `cap_` tokens.
+  int64_t cap_ = 0;
+  std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_, final_;
+  std::vector<int32_t> acc_;
+  QuantizedActs qa_;
+  void ensure_capacity(int64_t rows);
+};
+
+}  // namespace bkd
