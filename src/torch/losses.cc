@@ -1,0 +1,84 @@
+#include "torch/losses.h"
+
+#include <limits>
+
+namespace bkd {
+namespace {
+
+constexpr double kFloorLogprob = -1e4;  // finite stand-in for log 0: exp() is exactly 0, gradients stay finite
+
+torch::Tensor masked_mean(const torch::Tensor& per_pos, const torch::Tensor& mask) {
+  torch::Tensor m = mask.to(per_pos.scalar_type());
+  return (per_pos * m).sum() / m.sum().clamp_min(1.0);
+}
+
+torch::Tensor flat_logits(const torch::Tensor& logits) { return logits.reshape({-1, logits.size(-1)}).to(torch::kFloat); }
+
+}  // namespace
+
+torch::Tensor ce_loss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask) {
+  torch::Tensor z = flat_logits(logits);
+  torch::Tensor nll = torch::nll_loss(torch::log_softmax(z, -1), targets.reshape({-1}), {},
+                                      at::Reduction::None);
+  return masked_mean(nll, mask.reshape({-1}));
+}
+
+torch::Tensor format_loss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask,
+                          const torch::Tensor& structural_ids) {
+  if (!structural_ids.defined() || structural_ids.numel() == 0) return flat_logits(logits).sum() * 0.0;
+  torch::Tensor fmask = mask & torch::isin(targets, structural_ids.to(targets.device()));
+  return ce_loss(logits, targets, fmask);
+}
+
+torch::Tensor kd_loss(const torch::Tensor& logits, const torch::Tensor& ids, const torch::Tensor& logprobs,
+                      const torch::Tensor& other, const torch::Tensor& valid, double temperature) {
+  torch::Tensor z = flat_logits(logits) / temperature;  // [N, V]
+  const int64_t K = ids.size(-1);
+  torch::Tensor id = ids.reshape({-1, K});
+  torch::Tensor ok = valid.reshape({-1, 1}) & (id >= 0);                   // [N, K] real candidates
+  torch::Tensor row_valid = valid.reshape({-1});
+
+  // Teacher buckets; padding and invalid rows: P(other) = 1 (finite floor, not -inf).
+  torch::Tensor t_top = torch::where(ok, logprobs.reshape({-1, K}).to(torch::kFloat),
+                                     torch::full({}, kFloorLogprob, z.options()));
+  torch::Tensor t_other = torch::where(row_valid, other.reshape({-1}).to(torch::kFloat), torch::zeros({}, z.options()));
+  torch::Tensor t_buckets = torch::cat({t_top, t_other.unsqueeze(1)}, 1).clamp_min(kFloorLogprob);
+  torch::Tensor log_p = torch::log_softmax(t_buckets / temperature, -1);  // [N, K+1]
+
+  // Student buckets. Padded ids point at the row's first id (duplicates change nothing below).
+  torch::Tensor first = id.select(1, 0).clamp_min(0).unsqueeze(1).expand_as(id);
+  torch::Tensor sid = torch::where(ok, id, first);
+  torch::Tensor lse = torch::logsumexp(z, -1, true);                             // [N, 1]
+  torch::Tensor s_top = z.gather(1, sid) - lse;                                  // [N, K]
+  torch::Tensor z_rest = z.scatter(1, sid, -std::numeric_limits<float>::infinity());
+  torch::Tensor s_other = torch::logsumexp(z_rest, -1, true) - lse;              // [N, 1]
+  torch::Tensor log_q = torch::cat({s_top, s_other}, 1);
+
+  torch::Tensor kl = (log_p.exp() * (log_p - log_q)).sum(-1);  // [N]
+  return masked_mean(kl, row_valid) * (temperature * temperature);
+}
+
+LossTerms compute_losses(const torch::Tensor& logits, const Batch& batch, const LossWeights& w,
+                         const torch::Tensor& structural_ids) {
+  LossTerms t;
+  // One log-softmax pass serves CE and the format loss.
+  torch::Tensor nll = torch::nll_loss(torch::log_softmax(flat_logits(logits), -1), batch.targets.reshape({-1}), {},
+                                      at::Reduction::None);
+  t.ce = masked_mean(nll, batch.loss_mask.reshape({-1}));
+  if (structural_ids.defined() && structural_ids.numel() > 0) {
+    torch::Tensor fmask = batch.loss_mask & torch::isin(batch.targets, structural_ids.to(batch.targets.device()));
+    t.format = masked_mean(nll, fmask.reshape({-1}));
+  } else {
+    t.format = torch::zeros({}, nll.options());
+  }
+  if (batch.kd.defined()) {
+    torch::Tensor valid = batch.kd.valid & batch.loss_mask;
+    t.kd = kd_loss(logits, batch.kd.ids, batch.kd.logprobs, batch.kd.other, valid, w.temperature);
+    t.total = w.kd * t.kd + w.ce * t.ce + w.format * t.format;
+  } else {
+    t.total = t.ce + w.format * t.format;
+  }
+  return t;
+}
+
+}  // namespace bkd

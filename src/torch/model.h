@@ -1,0 +1,64 @@
+#pragma once
+// The one transformer of the project: the full-precision teacher (QuantMode::FullPrecision) and the
+// BitNet student (TernaryA8 / TernaryA4), following BitNet b1.58 2B4T:
+//   x = embed(ids)
+//   per block:  h = x + wo(attn_sub_norm(attention(rope(wq a), rope(wk a), wv a))),  a = attn_norm(x)
+//               x = h + w_down(ffn_sub_norm(relu(w_gate f)^2 * w_up f)),             f = ffn_norm(h)
+//   logits = lm_head(final_norm(x))     (lm_head = embed.weight when tie_embeddings)
+// RMSNorm y = x / sqrt(mean(x^2) + eps) * gain. No biases. Grouped-query attention when
+// n_kv_heads < n_heads (query head h uses kv head h / (n_heads / n_kv_heads)).
+// RoPE, "rotate-half" convention: for head dim hd and i < hd/2, the pair (x[i], x[i + hd/2]) at
+// position p is rotated by angle p * theta^(-2i/hd).
+// BitLinear (every projection inside the blocks; embeddings and head stay full precision):
+//   TernaryA8: linear(a8(x), ternary(W)) everywhere.
+//   TernaryA4: a4 on the inputs of wq/wk/wv and w_gate/w_up; a8 on the inputs of wo and w_down.
+// Parameter names: embed, lm_head (untied only), final_norm, layers.<i>.{attn_norm, wq, wk, wv,
+// attn_sub_norm, wo, ffn_norm, w_gate, w_up, ffn_sub_norm, w_down}; linear weights are [out, in].
+#include <torch/torch.h>
+
+#include "core/model/model_config.h"
+
+namespace bkd {
+
+struct BlockImpl : torch::nn::Module {
+  BlockImpl(const ModelConfig& cfg, int64_t layer_index);
+  torch::Tensor attn_norm, wq, wk, wv, attn_sub_norm, wo;
+  torch::Tensor ffn_norm, w_gate, w_up, ffn_sub_norm, w_down;
+};
+TORCH_MODULE(Block);
+
+class TransformerImpl : public torch::nn::Module {
+ public:
+  // Weights are initialized from torch's default generator (seed it first for reproducibility).
+  TransformerImpl(const ModelConfig& cfg, QuantMode mode);
+
+  // ids: [B, T] int64. key_valid: optional [B, T] bool, false for padding keys (a query always sees
+  // itself, so padded rows stay finite). Returns logits [B, T, vocab] (bf16 under autocast).
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& key_valid = {});
+
+  void set_quant_mode(QuantMode m);
+  QuantMode quant_mode() const { return mode_; }
+  const ModelConfig& config() const { return cfg_; }
+  torch::Tensor output_weight() const { return cfg_.tie_embeddings ? embed : lm_head; }
+
+  torch::Tensor embed, lm_head, final_norm;
+  torch::nn::ModuleList layers;
+
+ private:
+  torch::Tensor block_forward(BlockImpl& b, const torch::Tensor& x, const torch::Tensor& mask,
+                              const torch::Tensor& cos, const torch::Tensor& sin);
+  torch::Tensor attention_mask(const torch::Tensor& key_valid, int64_t T, const torch::Device& dev);
+  ModelConfig cfg_;
+  QuantMode mode_;
+  torch::Tensor rope_cos_, rope_sin_;  // [max_seq_len, head_dim / 2], float32 buffers
+};
+TORCH_MODULE(Transformer);
+
+// RMSNorm over the last dimension, computed in float32.
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& gain, double eps);
+// Applies rotate-half RoPE to x [B, H, T, hd] with cos/sin [T, hd/2].
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin);
+// relu(g)^2 * u with a fused backward.
+torch::Tensor relu2_gate(const torch::Tensor& g, const torch::Tensor& u);
+
+}  // namespace bkd

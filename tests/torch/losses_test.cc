@@ -1,0 +1,137 @@
+#include "torch/losses.h"
+
+#include <gtest/gtest.h>
+
+#include "core/util/error.h"
+#include "torch_fixtures.h"
+
+namespace bkd {
+namespace {
+
+TEST(TorchLosses, KdLossAndGradientMatchFloat64Golden) {
+  BKD_NEED_FIXTURES();
+  auto f = test::load_fixture("kd");
+  for (int T : {1, 2}) {
+    SCOPED_TRACE(T);
+    torch::Tensor z = f["logits"].clone().requires_grad_(true);
+    torch::Tensor loss = kd_loss(z, f["ids"], f["logprobs"], f["other"], f["valid"], double(T));
+    loss.backward();
+    const std::string key = "T" + std::to_string(T);
+    // float32 vs float64 reference over V = 50: a few float ulps of the log-sum-exps
+    EXPECT_NEAR(loss.item<double>(), f[key + "_loss"].item<double>(), 1e-5 * (1 + f[key + "_loss"].item<double>()));
+    EXPECT_LT(test::rel_err(z.grad(), f[key + "_grad"]), 1e-5);
+    // invalid rows get no gradient
+    EXPECT_EQ(z.grad()[2].abs().sum().item<float>(), 0.0f);
+    EXPECT_EQ(z.grad()[6].abs().sum().item<float>(), 0.0f);
+  }
+}
+
+TEST(TorchLosses, KdLossBackwardMatchesFiniteDifferences) {
+  torch::manual_seed(21);
+  const int64_t N = 4, V = 12, K = 3;
+  torch::Tensor z = (torch::randn({N, V}) * 2).requires_grad_(true);
+  torch::Tensor ids = torch::randperm(V).narrow(0, 0, K).repeat({N, 1});
+  ids[2][2] = -1;
+  torch::Tensor lp = torch::log_softmax(torch::randn({N, K + 1}), -1);
+  torch::Tensor logprobs = lp.narrow(1, 0, K).contiguous(), other = lp.select(1, K).contiguous();
+  torch::Tensor valid = torch::ones({N}, torch::kBool);
+  kd_loss(z, ids, logprobs, other, valid, 1.5).backward();
+  torch::NoGradGuard ng;
+  for (int64_t i = 0; i < N * V; ++i) {
+    torch::Tensor e = torch::zeros({N * V});
+    e[i] = 1e-2;
+    e = e.view({N, V});
+    const double up = kd_loss(z + e, ids, logprobs, other, valid, 1.5).item<double>();
+    const double dn = kd_loss(z - e, ids, logprobs, other, valid, 1.5).item<double>();
+    EXPECT_NEAR(z.grad().view({-1})[i].item<double>(), (up - dn) / 2e-2, 2e-4) << i;
+  }
+}
+
+// A teacher that puts all its mass on the true next token turns KL into CE, if (and only if) the
+// distribution stored for position p is compared with the logits at p-1.
+TEST(TorchLosses, DeltaTeacherOnTrueNextTokenMakesKlEqualCe) {
+  torch::manual_seed(22);
+  const int64_t V = 30, T = 9;
+  std::vector<std::vector<KdPosition>> seqs(2);
+  for (auto& s : seqs)
+    for (int64_t p = 0; p < (&s == &seqs[0] ? T + 1 : 6); ++p) {
+      KdPosition r;
+      r.token = int32_t(torch::randint(0, V, {1}).item<int64_t>());
+      r.valid = p > 0;
+      r.ids = {r.token, (r.token + 1) % int32_t(V)};
+      r.logprobs = {0.0f, -1e30f};
+      r.other = -1e30f;  // log 0
+      s.push_back(r);
+    }
+  Batch b = make_kd_batch(seqs, T, 4);
+  for (int step = 0; step < 3; ++step) {
+    torch::Tensor logits = torch::randn({2, T, V}) * (1 + step);
+    LossTerms t = compute_losses(logits, b, LossWeights{1, 0, 0, 1}, {});
+    EXPECT_NEAR(t.kd.item<double>(), t.ce.item<double>(), 1e-4 * t.ce.item<double>());
+    // Misaligned targets (row p against the logits at p) do not track CE.
+    Batch shifted = b;
+    shifted.kd.ids = torch::roll(b.kd.ids, 1, 1);
+    shifted.kd.valid = b.kd.valid & torch::roll(b.kd.valid, 1, 1);
+    LossTerms u = compute_losses(logits, shifted, LossWeights{1, 0, 0, 1}, {});
+    EXPECT_GT(std::abs(u.kd.item<double>() - u.ce.item<double>()), 0.1);
+  }
+  // The first row has no teacher (position 0 has no logits to train); alignment puts row p at p-1.
+  EXPECT_EQ(b.kd.ids[0][0][0].item<int64_t>(), seqs[0][1].token);
+  EXPECT_EQ(b.targets[0][0].item<int64_t>(), seqs[0][1].token);
+  EXPECT_FALSE(b.kd.valid[1][5].item<bool>());  // beyond the short sequence: padding
+}
+
+TEST(TorchLosses, InvalidPositionsAreMaskedAndSafe) {
+  torch::manual_seed(23);
+  const int64_t V = 20, T = 6;
+  std::vector<KdPosition> rows(T + 1);
+  for (int64_t p = 0; p <= T; ++p) {
+    rows[p].token = int32_t(p);
+    rows[p].valid = p % 2 == 1;
+    rows[p].ids = {int32_t(p + 1), int32_t(p + 2)};
+    rows[p].logprobs = {-0.5f, -1.5f};
+    rows[p].other = std::log1p(-std::exp(-0.5f) - std::exp(-1.5f));
+  }
+  Batch b = make_kd_batch({rows}, T, 2);
+  torch::Tensor logits = torch::randn({1, T, V}).requires_grad_(true);
+  LossTerms t = compute_losses(logits, b, LossWeights{1, 0, 0, 2.0}, {});
+  t.total.backward();
+  ASSERT_TRUE(torch::isfinite(logits.grad()).all().item<bool>());
+  for (int64_t i = 0; i < T; ++i) {
+    const bool valid = (i + 1) % 2 == 1;
+    EXPECT_EQ(b.kd.valid[0][i].item<bool>(), valid);
+    EXPECT_EQ(logits.grad()[0][i].abs().sum().item<float>() > 0, valid) << i;
+    if (!valid) EXPECT_EQ(b.kd.other[0][i].item<float>(), 0.0f);  // P(other) = 1
+  }
+  // Changing what an invalid row says changes nothing.
+  Batch b2 = b;
+  b2.kd.logprobs = b.kd.logprobs.clone();
+  b2.kd.logprobs[0][1].fill_(-0.01f);
+  EXPECT_EQ(compute_losses(logits, b2, LossWeights{1, 0, 0, 2.0}, {}).kd.item<double>(), t.kd.item<double>());
+  // A row holding a mismatched ids/logprobs pair is an error that names the position.
+  rows[3].logprobs.pop_back();
+  try {
+    make_kd_batch({rows}, T, 2);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("position 3"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TorchLosses, FormatLossCoversOnlyStructuralTargets) {
+  torch::manual_seed(24);
+  Batch b = make_lm_batch({{5, 1, 7, 1, 9, 2}}, 5);
+  torch::Tensor logits = torch::randn({1, 5, 12});
+  torch::Tensor structural = torch::tensor({1, 2}, torch::kLong);
+  LossTerms t = compute_losses(logits, b, LossWeights{}, structural);
+  // targets: 1 7 1 9 2 -> structural at 0, 2, 4
+  torch::Tensor nll = -torch::log_softmax(logits[0], -1);
+  const double want = (nll[0][1] + nll[2][1] + nll[4][2]).item<double>() / 3;
+  EXPECT_NEAR(t.format.item<double>(), want, 1e-5);
+  EXPECT_NEAR(t.total.item<double>(), t.ce.item<double>() + 0.1 * want, 1e-5);  // CE-only: CE weight 1
+  EXPECT_FALSE(t.kd.defined());
+  EXPECT_EQ(compute_losses(logits, b, LossWeights{}, {}).format.item<double>(), 0.0);
+}
+
+}  // namespace
+}  // namespace bkd

@@ -1,0 +1,58 @@
+#pragma once
+// Golden fixtures for the torch tests: tests/tools/make_torch_fixtures.py (PyTorch eager, independent
+// of the C++ code) writes them once per test run into the build tree (./torch_fixtures/<pid>).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace bkd::test {
+
+inline bool python_torch_available() {
+  return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+}
+
+// Directory holding the fixtures, or "" when /usr/bin/python3 with torch is missing.
+inline std::string fixture_dir() {
+  static std::once_flag once;
+  static std::string dir;
+  std::call_once(once, [] {
+    if (!python_torch_available()) return;
+    std::string d = (std::filesystem::current_path() / "torch_fixtures" / std::to_string(::getpid())).string();
+    std::string cmd = "/usr/bin/python3 " BKD_TEST_TOOLS_DIR "/make_torch_fixtures.py '" + d + "'";
+    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("fixture script failed: " + cmd);
+    dir = d;
+  });
+  return dir;
+}
+
+inline std::map<std::string, torch::Tensor> load_fixture(const std::string& name) {
+  std::string path = fixture_dir() + "/" + name + ".pt";
+  std::ifstream f(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (bytes.empty()) throw std::runtime_error("missing fixture " + path);
+  auto dict = torch::pickle_load(bytes).toGenericDict();
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& kv : dict) out[kv.key().toStringRef()] = kv.value().toTensor();
+  return out;
+}
+
+#define BKD_NEED_FIXTURES()                                                               \
+  do {                                                                                    \
+    if (::bkd::test::fixture_dir().empty())                                               \
+      GTEST_SKIP() << "/usr/bin/python3 with torch (Debian python3-torch) is not installed"; \
+  } while (0)
+
+// Max |a - b| relative to max |b| (+ a floor so all-zero references compare absolutely).
+inline double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
+  auto bd = b.to(torch::kDouble);
+  return (a.to(torch::kDouble) - bd).abs().max().item<double>() / (bd.abs().max().item<double>() + 1e-12);
+}
+
+}  // namespace bkd::test
