@@ -1,0 +1,66 @@
+// `dryrun`: the 7B-shaped forward pass (seed M4) through the packed engine; writes
+// REPORTS_DIR/dryrun_7b.json. Shape flags shrink it for smoke tests.
+#include <cstdio>
+
+#include "cli/cli.h"
+#include "core/engine/dryrun.h"
+#include "core/util/fs.h"
+#include "core/util/log.h"
+#include "core/util/report.h"
+
+namespace bkd::cli {
+namespace {
+
+void setup_dryrun(CLI::App& app, Cli& cli) {
+  auto* sub = app.add_subcommand("dryrun", "7B-shaped forward pass: peak memory, decode vs bandwidth floor, A8->A4 check");
+  static ModelConfig shape = llama7b_shape();
+  static std::string out;
+  sub->add_option("--d-model", shape.d_model, "hidden size (default: LLaMA-7B's 4096)");
+  sub->add_option("--layers", shape.n_layers, "blocks (default 32)");
+  sub->add_option("--heads", shape.n_heads, "attention heads, also the KV heads (default 32)");
+  sub->add_option("--ffn", shape.ffn_dim, "FFN inner size (default 11008)");
+  sub->add_option("--vocab", shape.vocab_size, "vocabulary (default 32000)");
+  sub->add_option("--out", out, "report path (default: REPORTS_DIR/dryrun_7b.json)");
+  sub->callback([&cli] {
+    const Settings& s = cli.settings();
+    DryrunOptions o;
+    o.shape = shape;
+    o.shape.n_kv_heads = shape.n_heads;
+    o.prompt_tokens = s.i64("DRYRUN_PROMPT_TOKENS");
+    o.decode_tokens = s.i64("DRYRUN_DECODE_TOKENS");
+    o.embed_bits = std::stoi(s.str("DRYRUN_EMBED_BITS"));  // an enum setting: "8" or "16"
+    o.threads = static_cast<int>(s.i64("THREADS"));
+    o.seed = static_cast<uint64_t>(s.i64("SEED"));
+    Report report("dryrun_7b", &s);
+    report.body() = run_dryrun(o);
+    const std::string path = out.empty() ? join_path(s.str("REPORTS_DIR"), "dryrun_7b.json") : out;
+    ensure_dir(parent_dir(path));
+    const nlohmann::json j = report.write(path);
+    const auto& b = j["bandwidth"];
+    std::printf("dryrun: d %lld, %lld layers, ffn %lld, vocab %lld; ternary %.3f GB + tables %.3f GB\n",
+                static_cast<long long>(o.shape.d_model), static_cast<long long>(o.shape.n_layers),
+                static_cast<long long>(o.shape.ffn_dim), static_cast<long long>(o.shape.vocab_size),
+                j["weight_bytes"]["ternary_packed"].get<double>() / 1e9,
+                (j["weight_bytes"]["embedding"].get<double>() + j["weight_bytes"]["lm_head"].get<double>()) / 1e9);
+    for (const char* m : {"a8", "a4"})
+      std::printf("  %s: prefill %.1f ms/token, decode %.1f ms/token (%s, %d threads)\n", m,
+                  j[m]["prefill_s_per_token"].get<double>() * 1e3, j[m]["decode_s_per_token"].get<double>() * 1e3,
+                  j[m]["kernels"].get<std::string>().c_str(), j[m]["threads"].get<int>());
+    std::printf("  read bandwidth %.1f GB/s -> floor %.1f ms/token; decode/floor %.2f (target <= %.2f: %s)\n",
+                b["read_gbps"].get<double>(), b["floor_s_per_token"].get<double>() * 1e3,
+                b["decode_to_floor_ratio"].get<double>(), b["target_ratio"].get<double>(),
+                b["target_met"].get<bool>() ? "met" : "MISSED");
+    std::printf("  peak RSS %.2f GB (target <= %.2f GB: %s)\n", j["memory"]["peak_rss_gb"].get<double>(),
+                j["memory"]["target_gb"].get<double>(), j["memory"]["target_met"].get<bool>() ? "met" : "MISSED");
+    std::printf("  A8 vs A4 final-hidden cosine: min %.4f, mean %.4f; checks %s\n",
+                j["agreement"]["cosine_min"].get<double>(), j["agreement"]["cosine_mean"].get<double>(),
+                j["success"].get<bool>() ? "passed" : "FAILED");
+    std::printf("  report: %s\n", path.c_str());
+    if (!j["success"].get<bool>()) cli.exit_code = 1;
+  });
+}
+
+RegisterVerb reg_dryrun("dryrun", 80, setup_dryrun);
+
+}  // namespace
+}  // namespace bkd::cli

@@ -1,0 +1,386 @@
+#include "core/engine/dryrun.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <string>
+
+#include "core/engine/engine.h"
+#include "core/engine/sampler.h"
+#include "core/util/error.h"
+#include "core/util/log.h"
+#include "core/util/sysinfo.h"
+
+namespace bkd {
+namespace {
+
+// splitmix64: a seedable stream per (tensor, row), so rows fill in parallel and reproducibly.
+struct SplitMix {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+};
+
+uint64_t mix(uint64_t a, uint64_t b) { return SplitMix{a * 0x9e3779b97f4a7c15ull ^ b}.next(); }
+
+// The 81 bytes whose four 2-bit fields are all valid codes; a random byte picks one, so every
+// packed byte is valid and the codes are (nearly) uniform over {-1, 0, +1}.
+struct ValidBytes {
+  uint8_t b[81];
+  ValidBytes() {
+    for (int i = 0; i < 81; ++i) b[i] = static_cast<uint8_t>(i % 3 | (i / 3 % 3) << 2 | (i / 9 % 3) << 4 | (i / 27) << 6);
+  }
+};
+
+void random_ternary(TernaryMatrix& m, int64_t rows, int64_t cols, uint64_t seed, ThreadPool& pool) {
+  static const ValidBytes valid;
+  m.allocate(rows, cols);
+  m.scale = static_cast<float>(1.0 / std::sqrt(2.0 / 3.0 * static_cast<double>(cols)));
+  const int64_t rb = m.row_bytes();
+  pool.run([&](int t) {
+    int64_t r0, r1;
+    split_range(rows, pool.size(), t, 1, &r0, &r1);
+    for (int64_t r = r0; r < r1; ++r) {
+      SplitMix rng{mix(seed, static_cast<uint64_t>(r))};
+      uint8_t* p = m.row(r);
+      for (int64_t i = 0; i < rb; i += 8) {
+        uint64_t v = rng.next();
+        for (int64_t j = 0; j < 8 && i + j < rb; ++j, v >>= 8) p[i + j] = valid.b[((v & 0xff) * 81) >> 8];
+      }
+      for (int64_t k = cols; k < ternary_padded_cols(cols); ++k)  // padding must be weight 0
+        p[ternary_byte_of(k)] = static_cast<uint8_t>((p[ternary_byte_of(k)] & ~(3u << ternary_shift_of(k))) |
+                                                     (1u << ternary_shift_of(k)));
+    }
+  });
+}
+
+void random_table(EmbeddingTable& t, TableFormat f, int64_t rows, int64_t cols, uint64_t seed, ThreadPool& pool) {
+  t.allocate(f, rows, cols);
+  pool.run([&](int tid) {
+    int64_t r0, r1;
+    split_range(rows, pool.size(), tid, 1, &r0, &r1);
+    for (int64_t r = r0; r < r1; ++r) {
+      SplitMix rng{mix(seed, static_cast<uint64_t>(r))};
+      for (int64_t k = 0; k < cols; ++k) {
+        const uint64_t v = rng.next();
+        if (f == TableFormat::I8) {
+          reinterpret_cast<int8_t*>(t.data.data())[r * cols + k] = static_cast<int8_t>(static_cast<int>(v % 255) - 127);
+        } else {
+          const float u = static_cast<float>(static_cast<double>(v >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+          if (f == TableFormat::BF16) reinterpret_cast<uint16_t*>(t.data.data())[r * cols + k] = float_to_bf16(u);
+          else reinterpret_cast<float*>(t.data.data())[r * cols + k] = u;
+        }
+      }
+      if (f == TableFormat::I8) t.row_scale[r] = 1.0f / 127.0f;
+    }
+  });
+}
+
+// Per-projection statistics of one run, accumulated over every call (prefill and decode).
+struct ProjStats {
+  ActBits bits = ActBits::A8;
+  int64_t in_features = 0, codes = 0, clipped = 0;
+  int code_min = 0, code_max = 0;
+  int64_t acc_max_abs = 0;
+  float mult_min = INFINITY, mult_max = 0;
+};
+
+struct StatsObserver : ForwardObserver {
+  std::map<std::pair<int64_t, std::string>, ProjStats> proj;
+  std::vector<float> final_hidden;  // rows x d of the prefill
+  bool capture_final = true;
+  bool finite = true;
+
+  void on_bitlinear(int64_t layer, const char* name, const QuantizedActs& x, const TernaryMatrix& w, const int32_t* acc,
+                    int64_t acc_stride) override {
+    ProjStats& s = proj[{layer, name}];
+    s.bits = x.bits;
+    s.in_features = x.cols;
+    const int lo = x.bits == ActBits::A8 ? -128 : -8, hi = x.bits == ActBits::A8 ? 127 : 7;
+    for (int64_t m = 0; m < x.rows; ++m) {
+      const int8_t* q = x.row(m);
+      for (int64_t k = 0; k < x.cols; ++k) {
+        s.code_min = std::min<int>(s.code_min, q[k]);
+        s.code_max = std::max<int>(s.code_max, q[k]);
+        s.clipped += q[k] == lo || q[k] == hi;
+      }
+      s.codes += x.cols;
+      s.mult_min = std::min(s.mult_min, x.mult[m]);
+      s.mult_max = std::max(s.mult_max, x.mult[m]);
+      finite &= std::isfinite(x.mult[m]);
+      for (int64_t n = 0; n < w.rows; ++n)
+        s.acc_max_abs = std::max<int64_t>(s.acc_max_abs, std::llabs(static_cast<long long>(acc[m * acc_stride + n])));
+    }
+  }
+  void on_final_hidden(const float* h, int64_t rows, int64_t d) override {
+    for (int64_t i = 0; i < rows * d; ++i) finite &= std::isfinite(h[i]);
+    if (capture_final) final_hidden.assign(h, h + rows * d);
+  }
+};
+
+struct ModeResult {
+  nlohmann::json json;
+  std::vector<float> final_hidden;
+  std::vector<int32_t> generated;
+  double decode_s_per_token = 0;
+  bool codes_ok = true, acc_ok = true, finite = true;
+};
+
+ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOptions& o, const std::vector<int32_t>& prompt) {
+  EngineOptions eo;
+  eo.mode = mode;
+  eo.threads = o.threads;
+  eo.max_seq_len = o.prompt_tokens + o.decode_tokens + 1;
+  Engine eng(model, eo);
+  StatsObserver obs;
+  eng.set_observer(&obs);
+  const int64_t V = model.cfg.vocab_size;
+  std::vector<float> logits(static_cast<size_t>(V));
+  ModeResult r;
+
+  Timer t;
+  eng.forward(prompt.data(), static_cast<int64_t>(prompt.size()), logits.data());
+  const double prefill_s = t.seconds();
+  r.final_hidden = obs.final_hidden;
+  // Decode steps are timed without the observer (its scans would add to the per-token time).
+  eng.set_observer(nullptr);
+  std::vector<double> steps;
+  for (int64_t i = 0; i < o.decode_tokens; ++i) {
+    const int32_t next = argmax(logits.data(), V);
+    r.generated.push_back(next);
+    t.reset();
+    eng.forward(&next, 1, logits.data());
+    steps.push_back(t.seconds());
+  }
+  r.generated.push_back(argmax(logits.data(), V));
+  double sum = 0;
+  for (double s : steps) sum += s;
+  r.decode_s_per_token = steps.empty() ? 0 : sum / static_cast<double>(steps.size());
+
+  nlohmann::json layers = nlohmann::json::array();
+  for (int64_t l = 0; l < model.cfg.n_layers; ++l) {
+    nlohmann::json lj = {{"layer", l}};
+    for (const char* name : {"wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down"}) {
+      const ProjStats& s = obs.proj[{l, name}];
+      const int max_code = s.bits == ActBits::A8 ? 128 : 8;
+      // |sum w q| <= in * max|q| (|w| <= 1); the SIMD kernels also form sum (w+1) q, up to twice that.
+      const int64_t bound = s.in_features * max_code, kernel_bound = 2 * bound;
+      const bool acc_ok = kernel_bound <= std::numeric_limits<int32_t>::max() && s.acc_max_abs <= bound;
+      const bool codes_ok = s.bits == ActBits::A4 ? (s.code_min >= -8 && s.code_max <= 7) : (s.code_min >= -128 && s.code_max <= 127);
+      r.codes_ok &= codes_ok;
+      r.acc_ok &= acc_ok;
+      lj[name] = {{"bits", s.bits == ActBits::A4 ? 4 : 8},
+                  {"in_features", s.in_features},
+                  {"code_min", s.code_min},
+                  {"code_max", s.code_max},
+                  {"codes_in_range", codes_ok},
+                  {"clipped_fraction", s.codes ? static_cast<double>(s.clipped) / static_cast<double>(s.codes) : 0.0},
+                  {"dequant_mult_min", s.mult_min},
+                  {"dequant_mult_max", s.mult_max},
+                  {"acc_max_abs", s.acc_max_abs},
+                  {"acc_bound", bound},
+                  {"acc_kernel_bound", kernel_bound},
+                  {"acc_no_overflow", acc_ok}};
+    }
+    layers.push_back(lj);
+  }
+  r.finite = obs.finite;
+  r.json = {{"mode", to_string(mode)},
+            {"kernels", eng.kernels().name},
+            {"threads", eng.threads()},
+            {"prefill_tokens", prompt.size()},
+            {"prefill_seconds", prefill_s},
+            {"prefill_s_per_token", prefill_s / static_cast<double>(prompt.size())},
+            {"prefill_tokens_per_s", static_cast<double>(prompt.size()) / prefill_s},
+            {"decode_steps", o.decode_tokens},
+            {"decode_step_seconds", steps},
+            {"decode_s_per_token", r.decode_s_per_token},
+            {"decode_tokens_per_s", r.decode_s_per_token > 0 ? 1.0 / r.decode_s_per_token : 0.0},
+            {"greedy_tokens", r.generated},
+            {"a4_codes_in_range", r.codes_ok},
+            {"int32_no_overflow", r.acc_ok},
+            {"all_finite", r.finite},
+            {"layers", layers}};
+  return r;
+}
+
+// Best-of-3 read bandwidth over the packed weights themselves (they are far larger than the caches).
+double measure_read_gbps(const PackedModel& m, ThreadPool& pool, const KernelSet& k) {
+  std::vector<const TernaryMatrix*> mats;
+  for (const auto& l : m.layers)
+    for (const TernaryMatrix* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) mats.push_back(t);
+  const uint64_t total = m.ternary_bytes();
+  double best = 0;
+  std::vector<uint64_t> sink(static_cast<size_t>(pool.size()));
+  for (int rep = 0; rep < 3; ++rep) {
+    Timer t;
+    pool.run([&](int tid) {
+      uint64_t s = 0;
+      for (const TernaryMatrix* mat : mats) {
+        int64_t b, e;
+        split_range(static_cast<int64_t>(mat->bytes()), pool.size(), tid, 4096, &b, &e);
+        if (b < e) s += k.read_bytes(mat->packed.data() + b, e - b);
+      }
+      sink[tid] += s;
+    });
+    best = std::max(best, static_cast<double>(total) / t.seconds() / 1e9);
+  }
+  volatile uint64_t keep = sink[0];
+  (void)keep;
+  return best;
+}
+
+double cosine(const float* a, const float* b, int64_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    ab += static_cast<double>(a[i]) * b[i];
+    aa += static_cast<double>(a[i]) * a[i];
+    bb += static_cast<double>(b[i]) * b[i];
+  }
+  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+
+}  // namespace
+
+ModelConfig llama7b_shape() {
+  ModelConfig c;
+  c.vocab_size = 32000;
+  c.d_model = 4096;
+  c.n_layers = 32;
+  c.n_heads = 32;
+  c.n_kv_heads = 32;
+  c.ffn_dim = 11008;
+  c.max_seq_len = 2048;
+  c.rope_theta = 10000.0;
+  c.tie_embeddings = false;
+  c.bitlinear = true;
+  return c;
+}
+
+PackedModel make_random_packed_model(const ModelConfig& shape, TableFormat tables, uint64_t seed, ThreadPool& pool) {
+  shape.validate();
+  const int64_t D = shape.d_model, F = shape.ffn_dim, KV = shape.n_kv_heads * shape.head_dim(), V = shape.vocab_size;
+  PackedModel m;
+  m.cfg = shape;
+  uint64_t tensor = 0;
+  random_table(m.embed, tables, V, D, mix(seed, tensor++), pool);
+  if (!shape.tie_embeddings) random_table(m.lm_head, tables, V, D, mix(seed, tensor++), pool);
+  m.final_norm.assign(static_cast<size_t>(D), 1.0f);
+  m.layers.resize(static_cast<size_t>(shape.n_layers));
+  for (PackedLayer& l : m.layers) {
+    l.attn_norm.assign(static_cast<size_t>(D), 1.0f);
+    l.attn_sub_norm.assign(static_cast<size_t>(D), 1.0f);
+    l.ffn_norm.assign(static_cast<size_t>(D), 1.0f);
+    l.ffn_sub_norm.assign(static_cast<size_t>(F), 1.0f);
+    random_ternary(l.wq, D, D, mix(seed, tensor++), pool);
+    random_ternary(l.wk, KV, D, mix(seed, tensor++), pool);
+    random_ternary(l.wv, KV, D, mix(seed, tensor++), pool);
+    random_ternary(l.wo, D, D, mix(seed, tensor++), pool);
+    random_ternary(l.w_gate, F, D, mix(seed, tensor++), pool);
+    random_ternary(l.w_up, F, D, mix(seed, tensor++), pool);
+    random_ternary(l.w_down, D, F, mix(seed, tensor++), pool);
+  }
+  return m;
+}
+
+nlohmann::json run_dryrun(const DryrunOptions& o) {
+  if (o.embed_bits != 8 && o.embed_bits != 16)
+    throw Error("dry-run embedding bits must be 8 or 16, got " + std::to_string(o.embed_bits), "set DRYRUN_EMBED_BITS=8 or 16");
+  if (o.prompt_tokens < 1) throw Error("dry-run needs at least one prompt token", "set DRYRUN_PROMPT_TOKENS >= 1");
+  if (o.decode_tokens < 0) throw Error("dry-run decode steps must be >= 0", "set DRYRUN_DECODE_TOKENS >= 0");
+  ModelConfig shape = o.shape;
+  shape.max_seq_len = std::max(shape.max_seq_len, o.prompt_tokens + o.decode_tokens + 1);
+  shape.validate();
+  nlohmann::json j;
+  j["success"] = false;
+  j["shape"] = shape;
+  j["settings"] = {{"prompt_tokens", o.prompt_tokens}, {"decode_tokens", o.decode_tokens},
+                   {"embed_bits", o.embed_bits},       {"seed", o.seed}};
+
+  const uint64_t rss_before = current_rss_bytes();
+  ThreadPool pool(o.threads);
+  Timer build;
+  const TableFormat tables = o.embed_bits == 8 ? TableFormat::I8 : TableFormat::BF16;
+  const PackedModel model = make_random_packed_model(shape, tables, o.seed, pool);
+  const double build_s = build.seconds();
+  log_info("dryrun: built random packed model in " + std::to_string(build_s) + " s (" +
+           std::to_string(model.ternary_bytes() / 1000000) + " MB ternary)");
+
+  const KernelSet& k = best_kernels();
+  const double gbps = measure_read_gbps(model, pool, k);
+  log_info("dryrun: read bandwidth " + std::to_string(gbps) + " GB/s with " + std::to_string(pool.size()) + " threads");
+
+  std::vector<int32_t> prompt(static_cast<size_t>(o.prompt_tokens));
+  SplitMix rng{mix(o.seed, 0x70726f6d7074ull)};
+  for (auto& t : prompt) t = static_cast<int32_t>(rng.next() % static_cast<uint64_t>(shape.vocab_size));
+
+  log_info("dryrun: A8 forward pass");
+  const ModeResult a8 = run_mode(model, QuantMode::TernaryA8, o, prompt);
+  log_info("dryrun: A4 forward pass");
+  const ModeResult a4 = run_mode(model, QuantMode::TernaryA4, o, prompt);
+
+  // Agreement: cosine of the final hidden states (the head's input) per prompt position.
+  std::vector<double> cos;
+  const int64_t D = shape.d_model;
+  for (int64_t p = 0; p < o.prompt_tokens; ++p) cos.push_back(cosine(a8.final_hidden.data() + p * D, a4.final_hidden.data() + p * D, D));
+  double cmin = 1, cmean = 0;
+  for (double c : cos) cmin = std::min(cmin, c), cmean += c / static_cast<double>(cos.size());
+  int64_t same = 0;
+  for (size_t i = 0; i < a8.generated.size(); ++i) same += a8.generated[i] == a4.generated[i];
+
+  // Bandwidth floor of one decode step: every packed weight, the head table and one embedding
+  // row, plus the KV cache read at the mean decode position.
+  const int64_t KV = shape.n_kv_heads * shape.head_dim();
+  const double mean_pos = static_cast<double>(o.prompt_tokens) + static_cast<double>(o.decode_tokens) / 2.0;
+  const double kv_bytes = 2.0 * static_cast<double>(shape.n_layers) * mean_pos * static_cast<double>(KV) * 4.0;
+  const double embed_row = static_cast<double>(model.embed.bytes()) / static_cast<double>(shape.vocab_size);
+  const double head_bytes = static_cast<double>(model.head().bytes());
+  const double bytes_per_token = static_cast<double>(model.ternary_bytes()) + head_bytes + embed_row + kv_bytes;
+  const double floor_s = bytes_per_token / (gbps * 1e9);
+  const double worst_decode = std::max(a8.decode_s_per_token, a4.decode_s_per_token);
+  const double ratio = o.decode_tokens > 0 ? worst_decode / floor_s : 0.0;
+  const uint64_t peak = peak_rss_bytes();
+
+  j["build_seconds"] = build_s;
+  j["weight_bytes"] = {{"ternary_packed", model.ternary_bytes()},
+                       {"embedding", model.embed.bytes()},
+                       {"lm_head", shape.tie_embeddings ? 0 : model.lm_head.bytes()},
+                       {"norms", (shape.n_layers * (3 * D + shape.ffn_dim) + D) * 4},
+                       {"total", model.ternary_bytes() + model.table_bytes()},
+                       {"ternary_bits_per_weight", 2.0}};
+  j["memory"] = {{"peak_rss_bytes", peak},
+                 {"rss_before_bytes", rss_before},
+                 {"peak_rss_gb", static_cast<double>(peak) / 1e9},
+                 {"target_gb", o.max_rss_gb},
+                 {"target_met", static_cast<double>(peak) / 1e9 <= o.max_rss_gb}};
+  j["bandwidth"] = {{"read_gbps", gbps},
+                    {"threads", pool.size()},
+                    {"decode_bytes_per_token", bytes_per_token},
+                    {"floor_s_per_token", floor_s},
+                    {"decode_s_per_token_worst_mode", worst_decode},
+                    {"decode_to_floor_ratio", ratio},
+                    {"target_ratio", o.max_decode_floor_ratio},
+                    {"target_met", o.decode_tokens == 0 || ratio <= o.max_decode_floor_ratio}};
+  j["a8"] = a8.json;
+  j["a4"] = a4.json;
+  j["agreement"] = {{"final_hidden_cosine_per_position", cos},
+                    {"cosine_min", cmin},
+                    {"cosine_mean", cmean},
+                    {"greedy_tokens_equal", same},
+                    {"greedy_tokens_total", a8.generated.size()}};
+  const bool checks = a8.codes_ok && a4.codes_ok && a8.acc_ok && a4.acc_ok && a8.finite && a4.finite;
+  j["checks"] = {{"a4_codes_in_range", a4.codes_ok},
+                 {"a8_codes_in_range", a8.codes_ok},
+                 {"int32_no_overflow", a8.acc_ok && a4.acc_ok},
+                 {"all_finite", a8.finite && a4.finite}};
+  j["targets_met"] = j["memory"]["target_met"].get<bool>() && j["bandwidth"]["target_met"].get<bool>();
+  j["success"] = checks;
+  return j;
+}
+
+}  // namespace bkd
