@@ -1,6 +1,7 @@
 #include "core/teacher/anthropic_provider.h"
 
 #include "core/http/url.h"
+#include "core/teacher/token_text.h"
 #include "core/util/error.h"
 #include "core/util/log.h"
 
@@ -46,6 +47,8 @@ Capabilities AnthropicProvider::capabilities() {
 }
 
 Generation AnthropicProvider::generate(const GenerateRequest& req) {
+  if (!is_valid_utf8(req.prompt))
+    throw UsageError(std::string("anthropic") + ": the prompt is not valid UTF-8; JSON APIs cannot carry it");
   if (req.top_k > 0) require_logprobs(*this, "top-K collection");
   HttpRequest hr;
   hr.url = join_url(base_url_, "messages");

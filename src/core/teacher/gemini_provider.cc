@@ -127,6 +127,8 @@ Capabilities GeminiProvider::capabilities() {
 }
 
 Generation GeminiProvider::generate(const GenerateRequest& req) {
+  if (!is_valid_utf8(req.prompt))
+    throw UsageError(std::string("gemini") + ": the prompt is not valid UTF-8; JSON APIs cannot carry it");
   if (req.top_k > 0) {
     Capabilities c = capabilities();
     if (!c.logprobs) require_logprobs(*this, "top-K collection");

@@ -185,6 +185,8 @@ Capabilities OpenAiProvider::capabilities() {
 }
 
 Generation OpenAiProvider::generate(const GenerateRequest& req) {
+  if (!is_valid_utf8(req.prompt))
+    throw UsageError(profile_.name + ": the prompt is not valid UTF-8; JSON APIs cannot carry it");
   if (req.top_k > 0) {
     Capabilities c = capabilities();
     if (!c.logprobs) require_logprobs(*this, "top-K collection");
