@@ -286,7 +286,7 @@ void ParquetReader::read_column(int rg_index, int col, ColumnData& out) const {
           plain_decode_bools(p, avail, present, dst, vwhere);
         } else {
           if (present * width > avail) fail("values run past the page");
-          std::memcpy(dst, p, present * width);
+          if (present) std::memcpy(dst, p, present * width);
         }
         break;
       case Encoding::RLE: {
