@@ -197,11 +197,12 @@ TEST(KdShard, DuckDbReadsOurShardsExactly) {
   BKD_REQUIRE_DUCKDB();
   std::string dir = test::scratch_dir("kd_duck_read");
   auto rows = make_kd_rows(2500, 9);
-  for (bool bss : {false, true}) {
+  for (int variant = 0; variant < 3; ++variant) {
+    bool bss = variant == 1;
     KdWriterOptions opt;
     opt.row_group_rows = 800;
     opt.byte_stream_split = bss;
-    opt.codec = bss ? parquet::Codec::UNCOMPRESSED : parquet::Codec::ZSTD;
+    opt.codec = variant == 0 ? parquet::Codec::ZSTD : variant == 1 ? parquet::Codec::UNCOMPRESSED : parquet::Codec::SNAPPY;
     std::string path = dir + "/ours.parquet";
     write_shard(path, rows, opt);
     auto got = test::duckdb_rows({std::string(kSelect) + "read_parquet('" + path + "')"}, dir);
@@ -231,6 +232,9 @@ TEST(KdShard, WeReadDuckDbWrittenShardsExactly) {
       {"COMPRESSION uncompressed, ROW_GROUP_SIZE 1000"},
       {"COMPRESSION zstd, PARQUET_VERSION V2, ROW_GROUP_SIZE 700"},
       {"COMPRESSION uncompressed, PARQUET_VERSION V2"},
+      {"COMPRESSION snappy, ROW_GROUP_SIZE 2048"},
+      {"ROW_GROUP_SIZE 100000"},  // DuckDB's defaults (snappy)
+      {"COMPRESSION snappy, PARQUET_VERSION V2, ROW_GROUP_SIZE 999"},
   };
   for (const auto& c : cases) {
     std::string theirs = dir + "/duck.parquet";
@@ -268,4 +272,53 @@ TEST(KdShard, WeReadSqlGeneratedDuckDbShard) {
     want.push_back(r);
   }
   expect_rows_equal(want, path);
+}
+
+TEST(KdShard, DuckDbSeesOurStatistics) {
+  BKD_REQUIRE_DUCKDB();
+  std::string dir = test::scratch_dir("kd_duck_stats");
+  std::vector<KdRow> rows;
+  for (int i = 0; i < 100; ++i) {
+    KdRow r;
+    r.seq_id = 5 + i / 10, r.pos = i % 10, r.token_id = 100 + i, r.kd_valid = i % 4 != 0;
+    if (r.kd_valid) r.topk_ids = {i, -i}, r.topk_logprobs = {-0.25f * i, i == 50 ? std::nanf("") : -1.0f};
+    r.other_logprob = i == 3 ? 0.0f : -2.0f - i;
+    rows.push_back(r);
+  }
+  std::string path = dir + "/s.parquet";
+  write_shard(path, rows, {});
+  auto got = test::duckdb_rows({"SELECT path_in_schema, stats_min_value, stats_max_value, stats_null_count FROM "
+                                "parquet_metadata('" + path + "') ORDER BY column_id"},
+                               dir);
+  ASSERT_EQ(got.size(), 7u);
+  auto expect = [&](size_t c, const char* mn, const char* mx, const char* nulls) {
+    EXPECT_EQ(got[c][1], mn) << got[c].dump();
+    EXPECT_EQ(got[c][2], mx) << got[c].dump();
+    EXPECT_EQ(got[c][3], nulls) << got[c].dump();
+  };
+  expect(0, "5", "14", "0");
+  expect(1, "0", "9", "0");
+  expect(2, "100", "199", "0");
+  expect(3, "false", "true", "0");
+  expect(4, "-99", "99", "25");     // 25 empty lists count as nulls at the element level
+  expect(5, "-24.75", "-0.25", "25");  // the NaN is left out of min/max
+  expect(6, "-101.0", "0.0", "0");  // a zero max is written as +0.0
+}
+
+#include "core/config/settings.h"
+
+TEST(KdShard, WriterOptionsFromSettings) {
+  LoadOptions o;
+  o.use_process_env = false;
+  o.env_file = test::scratch_dir("kd_settings") + "/empty.env";
+  write_file_atomic(o.env_file, "");
+  o.overrides["PARQUET_COMPRESSION"] = "snappy";
+  o.overrides["PARQUET_ROW_GROUP_ROWS"] = "1234";
+  KdWriterOptions w = KdWriterOptions::from_settings(Settings::load(o));
+  EXPECT_EQ(w.codec, parquet::Codec::SNAPPY);
+  EXPECT_EQ(w.row_group_rows, 1234);
+  o.overrides.erase("PARQUET_COMPRESSION"), o.overrides.erase("PARQUET_ROW_GROUP_ROWS");
+  KdWriterOptions d = KdWriterOptions::from_settings(Settings::load(o));
+  EXPECT_EQ(d.codec, parquet::Codec::ZSTD);
+  EXPECT_EQ(d.row_group_rows, 65536);
 }

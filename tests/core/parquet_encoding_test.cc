@@ -141,3 +141,37 @@ TEST(ByteStreamSplit, RoundTrip) {
   EXPECT_EQ(back, v);
   EXPECT_EQ(static_cast<uint8_t>(enc[0]), 0x00);  // low byte of 1.5f (0x3fc00000) first
 }
+
+#include "core/parquet/snappy.h"
+
+TEST(Snappy, HandMadeBlockDecodes) {
+  // length 6; literal "ab" (tag 0x04); copy-1 of 4 bytes at offset 2 (tag 0x01, offset 0x02) -> "ababab"
+  const uint8_t block[] = {6, 0x04, 'a', 'b', 0x01, 0x02};
+  uint8_t out[6];
+  snappy_decompress(block, sizeof block, out, 6, "t");
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(out), 6), "ababab");
+  EXPECT_THROW(snappy_decompress(block, sizeof block, out, 5, "t"), bkd::Error);
+  const uint8_t bad_offset[] = {6, 0x04, 'a', 'b', 0x01, 0x03};  // offset 3 > 2 bytes produced
+  EXPECT_THROW(snappy_decompress(bad_offset, sizeof bad_offset, out, 6, "t"), bkd::Error);
+}
+
+TEST(Snappy, RoundTripAndTruncation) {
+  std::mt19937 rng(3);
+  for (int trial = 0; trial < 40; ++trial) {
+    size_t n = trial == 0 ? 0 : rng() % 200000;
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(trial % 3 == 0 ? rng() : (i / 7 + (rng() % 16 == 0)) % 5);
+    std::string c;
+    snappy_compress(reinterpret_cast<const uint8_t*>(s.data()), n, c);
+    std::string back(n, '\0');
+    snappy_decompress(reinterpret_cast<const uint8_t*>(c.data()), c.size(), reinterpret_cast<uint8_t*>(&back[0]), n, "t");
+    ASSERT_EQ(back, s);
+    if (trial % 3 != 0 && n > 1000) EXPECT_LT(c.size(), n / 2);
+    if (n > 0) {
+      std::string cut = c.substr(0, c.size() - 1);
+      EXPECT_THROW(snappy_decompress(reinterpret_cast<const uint8_t*>(cut.data()), cut.size(),
+                                     reinterpret_cast<uint8_t*>(&back[0]), n, "t"),
+                   bkd::Error);
+    }
+  }
+}

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "core/config/settings.h"
 #include "core/util/error.h"
 #include "core/util/sysinfo.h"
 
@@ -83,6 +84,13 @@ parquet::WriterOptions writer_options(const KdShardMeta& meta, const KdWriterOpt
   return w;
 }
 }  // namespace
+
+KdWriterOptions KdWriterOptions::from_settings(const Settings& settings) {
+  KdWriterOptions o;
+  o.row_group_rows = settings.i64("PARQUET_ROW_GROUP_ROWS");
+  o.codec = parquet::parse_codec(settings.str("PARQUET_COMPRESSION"));
+  return o;
+}
 
 KdShardWriter::KdShardWriter(const std::string& path, KdShardMeta meta, KdWriterOptions options)
     : writer_(path, kd_columns(), writer_options(meta, options)) {}

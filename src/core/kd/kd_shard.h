@@ -14,6 +14,7 @@
 #include "core/parquet/writer.h"
 
 namespace bkd {
+class Settings;
 
 constexpr int kKdSchemaVersion = 1;
 
@@ -49,6 +50,8 @@ struct KdWriterOptions {
   int zstd_level = 3;
   int64_t row_group_rows = 65536;
   bool byte_stream_split = false;  // BYTE_STREAM_SPLIT for the float columns (smaller with zstd)
+  // PARQUET_ROW_GROUP_ROWS and PARQUET_COMPRESSION.
+  static KdWriterOptions from_settings(const Settings& settings);
 };
 
 class KdShardWriter {

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/parquet/snappy.h"
 #include "core/util/error.h"
 
 namespace bkd::parquet {
@@ -15,12 +16,12 @@ Codec parse_codec(const std::string& name) {
   throw UsageError("unknown Parquet compression '" + name + "'", "use zstd, snappy or none");
 }
 
-bool codec_supported(Codec c) { return c == Codec::UNCOMPRESSED || c == Codec::ZSTD; }
+bool codec_supported(Codec c) { return c == Codec::UNCOMPRESSED || c == Codec::ZSTD || c == Codec::SNAPPY; }
 
 Compressor::Compressor(Codec codec, int zstd_level) : codec_(codec), level_(zstd_level) {
   if (!codec_supported(codec))
     throw UsageError(std::string("Parquet compression ") + codec_name(codec) + " is not supported by this build",
-                     "use PARQUET_COMPRESSION=zstd or none");
+                     "use PARQUET_COMPRESSION=zstd, snappy or none");
   if (codec == Codec::ZSTD) zstd_ = ZSTD_createCCtx();
 }
 
@@ -39,6 +40,7 @@ void Compressor::compress(const uint8_t* in, size_t n, std::string& out) {
       out.resize(start + got);
       return;
     }
+    case Codec::SNAPPY: snappy_compress(in, n, out); return;
     default: throw Error("unsupported codec");
   }
 }
@@ -63,6 +65,7 @@ void Decompressor::decompress(Codec codec, const uint8_t* in, size_t n, uint8_t*
         bad("page decompresses to " + std::to_string(got) + " bytes, header says " + std::to_string(out_size));
       return;
     }
+    case Codec::SNAPPY: snappy_decompress(in, n, out, out_size, where); return;
     default:
       throw Error(where + ": compression " + codec_name(codec) + " is not supported",
                   "re-write the file with zstd, snappy or no compression");

@@ -1,5 +1,5 @@
 #pragma once
-// Page compression: ZSTD (libzstd) and UNCOMPRESSED, SNAPPY when built with libsnappy.
+// Page compression: ZSTD (libzstd), SNAPPY (our own raw-block codec, snappy.h) and UNCOMPRESSED.
 #include <cstddef>
 #include <cstdint>
 #include <string>
