@@ -76,13 +76,14 @@ std::vector<std::vector<int32_t>> parse_id_lines(const std::string& text) {
 
 // Runs tests/tools/gpt2_reference.js over input groups in parallel (one node process per group);
 // returns the ids of every input in order (strings, then files).
-std::vector<std::vector<int32_t>> run_reference(const std::vector<std::string>& groups, size_t expected) {
+std::vector<std::vector<int32_t>> run_reference(const std::vector<std::string>& groups, size_t expected,
+                                                const std::string& package_dir = encoder_dir()) {
   TempDir tmp;
   std::string cmd;
   for (size_t g = 0; g < groups.size(); ++g) {
     const std::string out = tmp.path() + "/out" + std::to_string(g);
     cmd += "(node " + quote(std::string(BKD_TEST_TOOLS_DIR) + "/gpt2_reference.js") + " --encoder-dir " +
-           quote(encoder_dir()) + " " + groups[g] + " > " + quote(out) + "; echo $? > " + quote(out + ".rc") + ") & ";
+           quote(package_dir) + " " + groups[g] + " > " + quote(out) + "; echo $? > " + quote(out + ".rc") + ") & ";
   }
   cmd += "wait";
   std::system(cmd.c_str());
@@ -383,9 +384,22 @@ std::vector<std::string> pieces_of(const Gpt2Bpe& tok, const std::string& text) 
   return out;
 }
 
+// The JavaScript reference run on a tiny vocabulary: its Encoder.js copied next to the tiny files.
+void expect_reference_agrees(const TinyFiles& f, const Gpt2Bpe& tok, const std::vector<std::string>& strings) {
+  ASSERT_TRUE(have_node()) << "node is not installed; " << kSetupHint;
+  ASSERT_TRUE(file_exists(encoder_dir() + "/Encoder.js")) << "gpt-3-encoder missing; " << kSetupHint;
+  write_file_atomic(f.dir.path() + "/Encoder.js", read_file(encoder_dir() + "/Encoder.js"));
+  const std::string list = f.dir.path() + "/strings.json";
+  write_file_atomic(list, nlohmann::json(strings).dump());
+  const auto ref = run_reference({"--strings " + quote(list)}, strings.size(), f.dir.path());
+  ASSERT_EQ(ref.size(), strings.size());
+  for (size_t i = 0; i < strings.size(); ++i) EXPECT_EQ(tok.encode_ids(strings[i]), ref[i]) << strings[i];
+}
+
 TEST(Gpt2BpeTiny, MergesLowestRankFirstAndAllOccurrencesLeftToRight) {
   TinyFiles f(tiny_encoder_json({"bc", "ab", "aa", "aaa"}), "#version: 0.2\nb c\na b\na a\naa a\n");
   const auto tok = Gpt2Bpe::load(f.enc, f.bpe);
+  expect_reference_agrees(f, *tok, {"abc", "abab", "aaaaa", "aaa", "aaaa", "cabca aab"});
   EXPECT_EQ(pieces_of(*tok, "abc"), (std::vector<std::string>{"a", "bc"}));  // "b c" outranks "a b"
   EXPECT_EQ(pieces_of(*tok, "abab"), (std::vector<std::string>{"ab", "ab"}));
   EXPECT_EQ(pieces_of(*tok, "aaaaa"), (std::vector<std::string>{"aa", "aaa"}));  // "a a" twice, then "aa a"
@@ -400,6 +414,7 @@ TEST(Gpt2BpeTiny, RanksPairsByTheirCommaJoinedStringLikeTheReference) {
   TinyFiles f(tiny_encoder_json({"\",", ",\"", "\",\""}), "#version: 0.2\n\" ,\n\" ,\"\n");
   const auto tok = Gpt2Bpe::load(f.enc, f.bpe);
   EXPECT_EQ(pieces_of(*tok, "\",\""), (std::vector<std::string>{"\",\""}));
+  expect_reference_agrees(f, *tok, {"\",\"", "x\",\",", "\",\",\",\"", "\"\",,\""});
 }
 
 void expect_load_error(const std::string& enc_text, const std::string& bpe_text, const std::string& which,
