@@ -42,9 +42,10 @@ void random_ternary(TernaryMatrix& m, int64_t rows, int64_t cols, uint64_t seed,
   m.allocate(rows, cols);
   m.scale = static_cast<float>(1.0 / std::sqrt(2.0 / 3.0 * static_cast<double>(cols)));
   const int64_t rb = m.row_bytes();
-  pool.run([&](int t) {
+  const int64_t chunks = std::min<int64_t>(rows, 64);
+  pool.run(chunks, [&](int64_t c) {
     int64_t r0, r1;
-    split_range(rows, pool.size(), t, 1, &r0, &r1);
+    split_range(rows, chunks, c, 1, &r0, &r1);
     for (int64_t r = r0; r < r1; ++r) {
       SplitMix rng{mix(seed, static_cast<uint64_t>(r))};
       uint8_t* p = m.row(r);
@@ -61,9 +62,10 @@ void random_ternary(TernaryMatrix& m, int64_t rows, int64_t cols, uint64_t seed,
 
 void random_table(EmbeddingTable& t, TableFormat f, int64_t rows, int64_t cols, uint64_t seed, ThreadPool& pool) {
   t.allocate(f, rows, cols);
-  pool.run([&](int tid) {
+  const int64_t chunks = std::min<int64_t>(rows, 64);
+  pool.run(chunks, [&](int64_t c) {
     int64_t r0, r1;
-    split_range(rows, pool.size(), tid, 1, &r0, &r1);
+    split_range(rows, chunks, c, 1, &r0, &r1);
     for (int64_t r = r0; r < r1; ++r) {
       SplitMix rng{mix(seed, static_cast<uint64_t>(r))};
       for (int64_t k = 0; k < cols; ++k) {
@@ -216,17 +218,17 @@ double measure_read_gbps(const PackedModel& m, ThreadPool& pool, const KernelSet
     for (const TernaryMatrix* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) mats.push_back(t);
   const uint64_t total = m.ternary_bytes();
   double best = 0;
-  std::vector<uint64_t> sink(static_cast<size_t>(pool.size()));
+  // One chunk per tensor and thread share: each chunk streams a contiguous slice.
+  const int64_t parts = pool.size();
+  const int64_t chunks = static_cast<int64_t>(mats.size()) * parts;
+  std::vector<uint64_t> sink(static_cast<size_t>(chunks));
   for (int rep = 0; rep < 3; ++rep) {
     Timer t;
-    pool.run([&](int tid) {
-      uint64_t s = 0;
-      for (const TernaryMatrix* mat : mats) {
-        int64_t b, e;
-        split_range(static_cast<int64_t>(mat->bytes()), pool.size(), tid, 4096, &b, &e);
-        if (b < e) s += k.read_bytes(mat->packed.data() + b, e - b);
-      }
-      sink[tid] += s;
+    pool.run(chunks, [&](int64_t c) {
+      const TernaryMatrix* mat = mats[static_cast<size_t>(c / parts)];
+      int64_t b, e;
+      split_range(static_cast<int64_t>(mat->bytes()), parts, c % parts, 4096, &b, &e);
+      if (b < e) sink[c] += k.read_bytes(mat->packed.data() + b, e - b);
     });
     best = std::max(best, static_cast<double>(total) / t.seconds() / 1e9);
   }

@@ -8,7 +8,13 @@
 
 namespace bkd {
 namespace {
-constexpr int64_t kRowAlign = 16;  // thread slices start on whole 4-row kernel tiles
+constexpr int64_t kRowAlign = 16;  // chunks start on whole 4-row kernel tiles
+
+// Chunks for `rows` rows of work: a few per thread so a late thread costs little, none smaller
+// than kRowAlign rows.
+int64_t row_chunks(int64_t rows, int threads) {
+  return std::max<int64_t>(1, std::min<int64_t>(16 * threads, rows / kRowAlign));
+}
 }  // namespace
 
 Engine::Engine(const PackedModel& model, EngineOptions opts)
@@ -75,9 +81,10 @@ void Engine::bitlinear(int64_t layer, const std::vector<Projection>& projs, cons
     total += p.w->rows;
   }
   const TernaryKernelFn fn = kernels_->ternary_for(x);
-  pool_.run([&](int t) {
+  const int64_t chunks = row_chunks(total, pool_.size());
+  pool_.run(chunks, [&](int64_t c) {
     int64_t b, e;
-    split_range(total, pool_.size(), t, kRowAlign, &b, &e);
+    split_range(total, chunks, c, kRowAlign, &b, &e);
     for (size_t j = 0; j < projs.size(); ++j) {
       const int64_t rows = projs[j].w->rows;
       const int64_t n0 = std::max(b, row_off[j]) - row_off[j], n1 = std::min(e, row_off[j] + rows) - row_off[j];
@@ -106,9 +113,10 @@ void Engine::attention(int64_t layer, int64_t rows) {
   const float* vc = v_cache_.data() + layer * max_seq_ * KV;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   const int64_t tasks = rows * H;
-  pool_.run([&](int t) {
+  const int64_t chunks = std::min<int64_t>(tasks, 8 * pool_.size());
+  pool_.run(chunks, [&](int64_t c) {
     int64_t b, e;
-    split_range(tasks, pool_.size(), t, 1, &b, &e);
+    split_range(tasks, chunks, c, 1, &b, &e);
     std::vector<float> scores(static_cast<size_t>(pos_ + rows));
     for (int64_t task = b; task < e; ++task) {
       const int64_t m = task / H, h = task % H, p = pos_ + m, g = h / group;
@@ -136,13 +144,14 @@ void Engine::attention(int64_t layer, int64_t rows) {
 
 void Engine::head(const float* h, int64_t rows, float* logits) {
   const EmbeddingTable& t = model_.head();
-  pool_.run([&](int tid) {
+  const int64_t chunks = row_chunks(t.rows, pool_.size());
+  pool_.run(chunks, [&](int64_t c) {
     HeadArgs a;
     a.table = &t;
     a.x = h;
     a.rows = rows;
     a.x_stride = model_.cfg.d_model;
-    split_range(t.rows, pool_.size(), tid, kRowAlign, &a.n0, &a.n1);
+    split_range(t.rows, chunks, c, kRowAlign, &a.n0, &a.n1);
     a.out = logits;
     a.out_stride = t.rows;
     if (a.n0 < a.n1) kernels_->head(a);

@@ -1,5 +1,6 @@
 #include "core/engine/thread_pool.h"
 
+#include "core/util/error.h"
 #include "core/util/sysinfo.h"
 
 namespace bkd {
@@ -10,59 +11,70 @@ inline void cpu_relax() {
 #endif
 }
 constexpr int kSpinIterations = 20000;  // ~ tens of microseconds before a worker sleeps
+inline uint32_t gen_of(uint64_t s) { return static_cast<uint32_t>(s >> 32); }
 }  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   const int n = threads > 0 ? threads : std::max(1, cpu_cores());
-  for (int i = 1; i < n; ++i) workers_.emplace_back([this, i] { worker(i); });
+  for (int i = 1; i < n; ++i) workers_.emplace_back([this] { worker(); });
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
-    generation_.fetch_add(1);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run(const std::function<void(int)>& fn) {
-  if (workers_.empty()) {
-    fn(0);
+// Claims and runs chunks of region `gen` until none are left (or another region has begun).
+void ThreadPool::drain(uint32_t gen) {
+  uint64_t s = state_.load(std::memory_order_acquire);
+  while (gen_of(s) == gen) {
+    const uint64_t n = (s >> 16) & 0xffff, i = s & 0xffff;
+    if (i >= n) return;
+    if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) continue;
+    // Region `gen` cannot finish before this chunk does, so job_ still holds its function.
+    (*job_.load(std::memory_order_acquire))(static_cast<int64_t>(i));
+    done_.fetch_add(1, std::memory_order_acq_rel);
+    s = state_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::run(int64_t n, const std::function<void(int64_t)>& fn) {
+  if (n <= 0) return;
+  if (n > kMaxChunks) throw Error("thread pool region of " + std::to_string(n) + " chunks exceeds the limit");
+  if (workers_.empty() || n == 1) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
     return;
   }
+  const uint32_t gen = gen_of(state_.load()) + 1;
+  done_.store(0, std::memory_order_relaxed);
+  job_.store(&fn, std::memory_order_release);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    pending_.store(static_cast<int>(workers_.size()));
-    generation_.fetch_add(1);
+    state_.store(static_cast<uint64_t>(gen) << 32 | static_cast<uint64_t>(n) << 16, std::memory_order_release);
   }
   wake_.notify_all();
-  fn(0);
-  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin)
+  drain(gen);
+  for (int spin = 0; done_.load(std::memory_order_acquire) != n; ++spin)
     if (spin < kSpinIterations) cpu_relax();
     else std::this_thread::yield();
 }
 
-void ThreadPool::worker(int id) {
-  uint64_t seen = 0;
+void ThreadPool::worker() {
+  uint32_t seen = 0;
   for (;;) {
-    for (int spin = 0; spin < kSpinIterations && generation_.load(std::memory_order_acquire) == seen; ++spin)
+    for (int spin = 0; spin < kSpinIterations && gen_of(state_.load(std::memory_order_acquire)) == seen && !stop_; ++spin)
       cpu_relax();
-    if (generation_.load(std::memory_order_acquire) == seen) {
+    if (gen_of(state_.load(std::memory_order_acquire)) == seen) {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return generation_.load() != seen; });
+      wake_.wait(lock, [&] { return stop_ || gen_of(state_.load()) != seen; });
     }
-    seen = generation_.load(std::memory_order_acquire);
     if (stop_) return;
-    const std::function<void(int)>* job;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      job = job_;
-    }
-    (*job)(id);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    seen = gen_of(state_.load(std::memory_order_acquire));
+    drain(seen);
   }
 }
 
