@@ -17,5 +17,7 @@ std::string bytes_from_display_text(const std::string& text);
 // A JSON array of ints (OpenAI `bytes`) -> raw bytes; throws bkd::Error on values outside 0..255.
 std::string bytes_from_json_array(const nlohmann::json& arr);
 std::vector<int> bytes_to_ints(const std::string& bytes);
+// Replaces every invalid UTF-8 sequence with U+FFFD (for human-facing JSON such as reports).
+std::string to_valid_utf8(const std::string& s);
 
 }  // namespace bkd
