@@ -175,3 +175,34 @@ TEST(Snappy, RoundTripAndTruncation) {
     }
   }
 }
+
+#include <map>
+
+#include "core/parquet/dictionary.h"
+
+TEST(Dictionary, BothPathsMatchAMapReference) {
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 40; ++trial) {
+    const bool wide = trial % 4 == 0;  // values spread over the whole int32 range: hash path
+    size_t n = 1 + rng() % 20000;
+    std::vector<int32_t> v(n);
+    for (auto& x : v) x = wide ? static_cast<int32_t>(rng() % 300) * 7919 * 1000 : static_cast<int32_t>(rng() % 3000) - 1000;
+    for (bool integers : {true, false}) {
+      std::vector<uint8_t> dict;
+      std::vector<uint32_t> idx;
+      ASSERT_TRUE(build_dictionary(reinterpret_cast<const uint8_t*>(v.data()), n, 4, n, dict, idx, integers));
+      std::map<int32_t, int> first_seen;
+      for (int32_t x : v) first_seen.emplace(x, static_cast<int>(first_seen.size()));
+      ASSERT_EQ(dict.size() / 4, first_seen.size());
+      const int32_t* d = reinterpret_cast<const int32_t*>(dict.data());
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(d[idx[i]], v[i]);
+        ASSERT_EQ(static_cast<int>(idx[i]), first_seen[v[i]]);  // first-seen order
+      }
+      if (first_seen.size() > 1) {
+        EXPECT_FALSE(build_dictionary(reinterpret_cast<const uint8_t*>(v.data()), n, 4, first_seen.size() - 1, dict,
+                                      idx, integers));
+      }
+    }
+  }
+}

@@ -79,6 +79,7 @@ parquet::WriterOptions writer_options(const KdShardMeta& meta, const KdWriterOpt
   w.zstd_level = o.zstd_level;
   w.row_group_rows = o.row_group_rows;
   w.byte_stream_split = o.byte_stream_split;
+  w.dictionary = o.dictionary;
   w.metadata = meta.to_key_values();
   w.created_by = "bitnet-kde";
   return w;

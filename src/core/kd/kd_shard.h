@@ -50,6 +50,7 @@ struct KdWriterOptions {
   int zstd_level = 3;
   int64_t row_group_rows = 65536;
   bool byte_stream_split = false;  // BYTE_STREAM_SPLIT for the float columns (smaller with zstd)
+  bool dictionary = true;          // dictionary-encode columns where that is smaller
   // PARQUET_ROW_GROUP_ROWS and PARQUET_COMPRESSION.
   static KdWriterOptions from_settings(const Settings& settings);
 };

@@ -235,7 +235,8 @@ void ParquetWriter::flush_row_group() {
     int dict_bw = 0;
     if (opt_.dictionary && b.spec.type != Type::BOOLEAN && n_values >= 16) {
       size_t max_distinct = std::min<size_t>(n_values / 4, 1u << 20);
-      if (build_dictionary(b.values.data(), n_values, b.width, max_distinct, dict, dict_idx)) {
+      bool integers = b.spec.type == Type::INT32 || b.spec.type == Type::INT64;
+      if (build_dictionary(b.values.data(), n_values, b.width, max_distinct, dict, dict_idx, integers)) {
         size_t d = dict.size() / b.width;
         dict_bw = std::max(1, bit_width_of(d - 1));
         double dict_bytes = static_cast<double>(dict.size()) + n_values * dict_bw / 8.0;
