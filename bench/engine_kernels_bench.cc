@@ -1,0 +1,124 @@
+// Kernel table of the packed engine: every kernel set this CPU runs x {A8, A4} x {GEMV (1 token),
+// GEMM (16 tokens)} x LLaMA-7B projection shapes, single-threaded, plus the 8-bit head.
+// Counters: GOPS (2 ops per multiply-add) and GB/s of packed weight bytes streamed.
+// Prints the table; writes JSON to engine_kernels_bench.json unless --benchmark_out is given.
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/engine/kernels.h"
+
+namespace bkd {
+namespace {
+
+struct Shape {
+  const char* name;
+  int64_t n, k;
+};
+const Shape kShapes[] = {{"wq_4096x4096", 4096, 4096}, {"w_up_11008x4096", 11008, 4096}, {"w_down_4096x11008", 4096, 11008}};
+
+TernaryMatrix random_matrix(int64_t n, int64_t k) {
+  std::mt19937 rng(1);
+  std::vector<int8_t> w(static_cast<size_t>(n * k));
+  for (auto& x : w) x = static_cast<int8_t>(static_cast<int>(rng() % 3) - 1);
+  return pack_ternary(w.data(), n, k, 0.01f);
+}
+
+QuantizedActs random_acts(ActBits bits, int64_t m, int64_t k) {
+  std::mt19937 rng(2);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(m * k));
+  for (auto& v : x) v = nd(rng);
+  QuantizedActs q;
+  quantize_acts(bits, x.data(), m, k, k, &q);
+  return q;
+}
+
+void bench_ternary(benchmark::State& st, const KernelSet* ks, ActBits bits, int64_t m, Shape s) {
+  const TernaryMatrix w = random_matrix(s.n, s.k);
+  const QuantizedActs x = random_acts(bits, m, s.k);
+  std::vector<int32_t> acc(static_cast<size_t>(m * s.n));
+  TernaryGemmArgs a;
+  a.w = &w;
+  a.x = &x;
+  a.n0 = 0;
+  a.n1 = s.n;
+  a.acc = acc.data();
+  a.acc_stride = s.n;
+  const TernaryKernelFn fn = ks->ternary_for(x);
+  for (auto _ : st) {
+    fn(a);
+    benchmark::DoNotOptimize(acc.data());
+    benchmark::ClobberMemory();
+  }
+  const double macs = static_cast<double>(m * s.n * s.k);
+  st.counters["GOPS"] = benchmark::Counter(2 * macs * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.bytes()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bench_head(benchmark::State& st, const KernelSet* ks, TableFormat f) {
+  const int64_t V = 32000, D = 4096;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> w(static_cast<size_t>(V * D)), x(static_cast<size_t>(D)), out(static_cast<size_t>(V));
+  for (auto& v : w) v = nd(rng);
+  for (auto& v : x) v = nd(rng);
+  const EmbeddingTable t = make_table(f, w.data(), V, D);
+  w.clear();
+  w.shrink_to_fit();
+  HeadArgs a;
+  a.table = &t;
+  a.x = x.data();
+  a.rows = 1;
+  a.x_stride = D;
+  a.n0 = 0;
+  a.n1 = V;
+  a.out = out.data();
+  a.out_stride = V;
+  for (auto _ : st) {
+    ks->head(a);
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.counters["GOPS"] = benchmark::Counter(2.0 * V * D * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GB/s"] = benchmark::Counter(static_cast<double>(t.bytes()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void register_all() {
+  for (const KernelSet* ks : runnable_kernel_sets()) {
+    const bool ref = std::string(ks->name) == "ref";
+    for (ActBits bits : {ActBits::A8, ActBits::A4})
+      for (int64_t m : {1, 16})
+        for (const Shape& s : kShapes) {
+          if (ref && (m > 1 || s.n > 4096 || s.k > 4096)) continue;  // the scalar reference is slow
+          const std::string name = std::string(ks->name) + "/" + to_string(bits) + (m == 1 ? "/gemv" : "/gemm16") + "/" + s.name;
+          benchmark::RegisterBenchmark(name.c_str(), bench_ternary, ks, bits, m, s)->Unit(benchmark::kMillisecond)->MinTime(0.3);
+        }
+    if (!ref)
+      for (TableFormat f : {TableFormat::I8, TableFormat::BF16})
+        benchmark::RegisterBenchmark((std::string(ks->name) + "/head_" + to_string(f) + "/32000x4096").c_str(), bench_head, ks, f)
+            ->Unit(benchmark::kMillisecond)
+            ->MinTime(0.3);
+  }
+}
+
+}  // namespace
+}  // namespace bkd
+
+int main(int argc, char** argv) {
+  std::vector<char*> args(argv, argv + argc);
+  bool has_out = false;
+  for (int i = 1; i < argc; ++i) has_out |= std::string(argv[i]).rfind("--benchmark_out=", 0) == 0;
+  std::string out = "--benchmark_out=engine_kernels_bench.json", fmt = "--benchmark_out_format=json";
+  if (!has_out) {
+    args.push_back(out.data());
+    args.push_back(fmt.data());
+  }
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  bkd::register_all();
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
