@@ -94,6 +94,30 @@ TEST(ProviderOpenAiParse, RejectsRepliesItCannotUse) {
   EXPECT_EQ(parse_chat_response(json::parse(R"({"choices":[{"message":{"content":"x"},"logprobs":null}]})"), false).text, "x");
 }
 
+TEST(ProviderOpenAiParse, VllmPromptLogprobs) {
+  // K = 2; at position 2 the actual token (id 7) is outside the top-2 and comes as a third entry.
+  json r = json::parse(R"({"choices":[{"index":0,"text":"x","prompt_token_ids":[1,5,7],
+    "prompt_logprobs":[null,
+      {"5":{"logprob":-0.1,"rank":1,"decoded_token":"a"},"9":{"logprob":-2.5,"rank":2,"decoded_token":"b"}},
+      {"3":{"logprob":-0.5,"rank":1,"decoded_token":"c"},"4":{"logprob":-1.5,"rank":2,"decoded_token":"d"},
+       "7":{"logprob":-4.0,"rank":9,"decoded_token":"bytes:\\xe2"}}]}]})");
+  Scoring s = parse_prompt_logprobs(r, 2);
+  ASSERT_EQ(s.tokens.size(), 3u);
+  EXPECT_EQ(s.tokens[0].id, 1);
+  EXPECT_TRUE(std::isnan(s.tokens[0].logprob));
+  EXPECT_NEAR(s.tokens[1].logprob, -0.1, 1e-12);
+  EXPECT_EQ(s.tokens[1].rank, 1);
+  EXPECT_EQ(s.tokens[2].id, 7);
+  EXPECT_EQ(s.tokens[2].rank, 9);
+  EXPECT_EQ(s.tokens[2].bytes, "\xe2");
+  ASSERT_EQ(s.tokens[2].top.size(), 2u);
+  EXPECT_EQ(s.tokens[2].top[0].id, 3);
+  EXPECT_EQ(s.tokens[2].top[1].id, 4);
+  EXPECT_NEAR(s.tokens[2].log_other, std::log(1 - std::exp(-0.5) - std::exp(-1.5)), 1e-12);
+  EXPECT_THROW(parse_prompt_logprobs(json::parse(R"({"choices":[{"text":"x"}]})"), 2), Error);
+  EXPECT_THROW(parse_prompt_logprobs(json::parse(R"({"choices":[{"prompt_logprobs":[null]}]})"), 2), Error);
+}
+
 TEST(ProviderOpenAiRequest, DocumentedShape) {
   GenerateRequest req;
   req.prompt = "Hello";

@@ -274,8 +274,32 @@ void OpenAiServer::routes() {
       if (p.is_string()) g.prompt = p.get<std::string>();
       else if (p.is_array() && p.size() == 1 && p[0].is_string()) g.prompt = p[0].get<std::string>();
       else throw ApiError{400, "'prompt' must be a string (one prompt per request)", "invalid_request_error", "invalid_value", "prompt"};
+      // vLLM's teacher-forced scoring extension: prompt_logprobs (+ prompt_token_ids).
+      const int prompt_top = int_field(body, "prompt_logprobs", -1, 0, opts_.max_top_logprobs);
+      Scoring scored;
+      if (prompt_top >= 0) scored = provider_->score(g.prompt, prompt_top);
       Generation gen = provider_->generate(g);
       json choice = {{"index", 0}, {"text", gen.text}, {"logprobs", nullptr}, {"finish_reason", gen.finish_reason}};
+      if (prompt_top >= 0) {
+        json plp = json::array(), ids = json::array();
+        for (size_t i = 0; i < scored.tokens.size(); ++i) {
+          const GeneratedToken& t = scored.tokens[i];
+          ids.push_back(t.id);
+          if (i == 0) {
+            plp.push_back(nullptr);  // nothing predicts the first token
+            continue;
+          }
+          json m = json::object();
+          for (size_t k = 0; k < t.top.size(); ++k)
+            m[std::to_string(t.top[k].id)] = {{"logprob", t.top[k].logprob}, {"rank", k + 1}, {"decoded_token", t.top[k].text}};
+          m[std::to_string(t.id)] = {{"logprob", std::isnan(t.logprob) ? -9999.0 : t.logprob},
+                                     {"rank", t.rank > 0 ? json(t.rank) : json()},
+                                     {"decoded_token", t.text}};
+          plp.push_back(m);
+        }
+        choice["prompt_logprobs"] = plp;
+        choice["prompt_token_ids"] = ids;
+      }
       if (want) {
         json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
         size_t offset = 0;

@@ -42,6 +42,8 @@ GeneratedToken LocalProvider::make_token(int32_t id, const std::vector<double>& 
   t.bytes = tok.decode({id});
   t.text = token_display_text(t.bytes);
   t.logprob = lp[id];
+  t.rank = 1;
+  for (double v : lp) t.rank += v > lp[id];
   if (top_k > 0) {
     auto idx = top_k_indices(lp, top_k);
     for (int32_t j : idx) {

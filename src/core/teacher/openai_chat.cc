@@ -1,5 +1,6 @@
 #include "core/teacher/openai_chat.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/http/url.h"
@@ -118,6 +119,74 @@ Generation parse_chat_response(const json& reply, bool want_logprobs) {
   return g;
 }
 
+json build_prompt_logprobs_request(const std::string& model, const std::string& text, int top_k) {
+  return {{"model", model},       {"prompt", text},          {"max_tokens", 1},
+          {"temperature", 0},     {"prompt_logprobs", top_k}, {"return_token_ids", true}};
+}
+
+Scoring parse_prompt_logprobs(const json& reply, int top_k) {
+  if (!reply.is_object() || !reply.contains("choices") || !reply["choices"].is_array() || reply["choices"].empty())
+    throw Error("completion reply has no `choices`");
+  const json& c = reply["choices"][0];
+  const json* plp = c.contains("prompt_logprobs") && c["prompt_logprobs"].is_array() ? &c["prompt_logprobs"]
+                    : reply.contains("prompt_logprobs") && reply["prompt_logprobs"].is_array() ? &reply["prompt_logprobs"]
+                                                                                                : nullptr;
+  const json* ids = c.contains("prompt_token_ids") && c["prompt_token_ids"].is_array() ? &c["prompt_token_ids"]
+                    : reply.contains("prompt_token_ids") && reply["prompt_token_ids"].is_array() ? &reply["prompt_token_ids"]
+                                                                                                  : nullptr;
+  if (!plp)
+    throw Error("the reply carries no `prompt_logprobs`: this server cannot score text",
+                "scoring needs vLLM (or `bitnet-kde serve`); other servers can only generate");
+  if (!ids || ids->size() != plp->size())
+    throw Error("the reply carries no `prompt_token_ids` matching `prompt_logprobs`",
+                "vLLM returns them with `return_token_ids: true` (recent versions)");
+  Scoring s;
+  for (size_t i = 0; i < plp->size(); ++i) {
+    GeneratedToken t;
+    if (!(*ids)[i].is_number_integer()) throw Error("prompt_token_ids[" + std::to_string(i) + "] is not an integer");
+    t.id = (*ids)[i].get<int32_t>();
+    const json& m = (*plp)[i];
+    if (m.is_object()) {
+      std::vector<std::pair<int, TokenCandidate>> entries;  // (rank, candidate)
+      for (auto it = m.begin(); it != m.end(); ++it) {
+        TokenCandidate cand;
+        try {
+          cand.id = std::stoi(it.key());
+        } catch (...) {
+          throw Error("prompt_logprobs[" + std::to_string(i) + "] has a non-numeric key '" + it.key() + "'");
+        }
+        const json& v = it.value();
+        if (v.is_object() && v.contains("logprob") && v["logprob"].is_number()) {
+          double lp = v["logprob"].get<double>();
+          cand.logprob = is_missing_logprob(lp) ? kMissingLogprob : lp;
+        }
+        cand.text = v.is_object() && v.contains("decoded_token") && v["decoded_token"].is_string()
+                        ? v["decoded_token"].get<std::string>()
+                        : "";
+        cand.bytes = bytes_from_display_text(cand.text);
+        int rank = v.is_object() && v.contains("rank") && v["rank"].is_number_integer() ? v["rank"].get<int>() : 0;
+        if (cand.id == t.id) {
+          static_cast<TokenCandidate&>(t) = cand;
+          t.rank = rank;
+        }
+        entries.push_back({rank, cand});
+      }
+      std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+        return a.second.logprob > b.second.logprob || (a.second.logprob == b.second.logprob && a.second.id < b.second.id);
+      });
+      for (const auto& [rank, cand] : entries) {
+        // vLLM adds the actual token to the top-K; keep it only when it is within the top K.
+        if (static_cast<int>(t.top.size()) >= top_k) break;
+        if (rank > top_k) continue;
+        if (!std::isnan(cand.logprob)) t.top.push_back(cand);
+      }
+    }
+    s.tokens.push_back(std::move(t));
+  }
+  fill_log_other_from_topk(s.tokens);
+  return s;
+}
+
 OpenAiProvider::OpenAiProvider(OpenAiProfile profile, std::string model, ProviderContext ctx)
     : profile_(std::move(profile)), model_(std::move(model)), ctx_(std::move(ctx)) {
   if (!profile_.api_key.empty()) register_secret(profile_.api_key);
@@ -131,6 +200,30 @@ HttpRequest OpenAiProvider::make_request(const json& body, bool use_cache) const
   r.use_cache = use_cache;
   r.validate = [](const std::string& b) { return require_json_field(b, "choices"); };
   return r;
+}
+
+HttpRequest OpenAiProvider::make_score_request(const std::string& text, int top_k, bool use_cache) const {
+  HttpRequest r = make_request(build_prompt_logprobs_request(model_, text, top_k), use_cache);
+  r.url = join_url(profile_.base_url, "completions");
+  return r;
+}
+
+Scoring OpenAiProvider::score(const std::string& text, int top_k) {
+  Capabilities c = capabilities();
+  if (!c.scoring) return Provider::score(text, top_k);  // throws the "cannot score" error
+  if (!is_valid_utf8(text)) throw UsageError(profile_.name + ": text to score is not valid UTF-8");
+  HttpRequest hr = make_score_request(text, top_k, true);
+  hr.token_estimate = static_cast<double>(text.size()) / 4.0 + 1;
+  HttpResponse resp = ctx_.http->send(hr);
+  if (!resp.ok()) throw_provider_error(profile_.name, model_, profile_.key_setting, hr, resp);
+  Scoring s;
+  try {
+    s = parse_prompt_logprobs(json::parse(resp.body), top_k);
+  } catch (const Error& e) {
+    throw Error(profile_.name + " (" + url_for_display(hr.url) + "): " + e.what(), e.hint());
+  }
+  s.latency_s = resp.elapsed_s;
+  return s;
 }
 
 Capabilities OpenAiProvider::capabilities() {
@@ -178,6 +271,22 @@ Capabilities OpenAiProvider::capabilities() {
     }
     if (resp.status == 400 && msg.find("top_logprobs") != std::string::npos && k == 20) continue;
     throw_provider_error(profile_.name, model_, profile_.key_setting, hr, resp);
+  }
+  if (profile_.may_score) {
+    // Teacher-forced scoring is a vLLM extension: ask once, on a short text.
+    HttpRequest sr = make_score_request("Hello world", 1, false);
+    HttpResponse resp = ctx_.http->send(sr);
+    if (resp.ok()) {
+      try {
+        parse_prompt_logprobs(json::parse(resp.body), 1);
+        c.scoring = true;
+      } catch (const std::exception& e) {
+        c.note += std::string(c.note.empty() ? "" : "; ") + "no scoring: " + e.what();
+      }
+    } else {
+      c.note += std::string(c.note.empty() ? "" : "; ") + "no scoring: HTTP " + std::to_string(resp.status) + " " +
+                http_error_message(resp.body);
+    }
   }
   store.save(profile_.name, profile_.base_url, model_, c);
   caps_ = c;

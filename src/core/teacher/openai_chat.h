@@ -18,6 +18,7 @@ struct OpenAiProfile {
   std::string max_tokens_field = "max_tokens";  // OpenAI itself wants "max_completion_tokens"
   bool logprobs_gate_closed = false;  // Groq: rejects logprobs with HTTP 400, so never ask
   std::string gate_note;
+  bool may_score = false;  // self-hosted servers (vLLM, our serve): probe `prompt_logprobs`
 };
 
 // The request body for one prompt as a single user message.
@@ -29,6 +30,13 @@ nlohmann::json build_chat_request(const std::string& model, const GenerateReques
 // `want_logprobs`: a reply without logprobs is an error (the caller asked for them).
 Generation parse_chat_response(const nlohmann::json& reply, bool want_logprobs);
 
+// vLLM's teacher-forced scoring: POST /completions with `prompt_logprobs: K` and
+// `return_token_ids: true`; the reply's choices[0].prompt_logprobs is one {"<token id>": {logprob,
+// rank, decoded_token}} map per prompt token (null for the first) and prompt_token_ids says which
+// entry is the actual token.
+nlohmann::json build_prompt_logprobs_request(const std::string& model, const std::string& text, int top_k);
+Scoring parse_prompt_logprobs(const nlohmann::json& reply, int top_k);
+
 class OpenAiProvider : public Provider {
  public:
   OpenAiProvider(OpenAiProfile profile, std::string model, ProviderContext ctx);
@@ -36,8 +44,10 @@ class OpenAiProvider : public Provider {
   std::string model() const override { return model_; }
   Capabilities capabilities() override;
   Generation generate(const GenerateRequest& req) override;
+  Scoring score(const std::string& text, int top_k) override;
 
  private:
+  HttpRequest make_score_request(const std::string& text, int top_k, bool use_cache) const;
   HttpRequest make_request(const nlohmann::json& body, bool use_cache) const;
   OpenAiProfile profile_;
   std::string model_;

@@ -23,6 +23,7 @@ struct TokenCandidate {
 struct GeneratedToken : TokenCandidate {
   std::vector<TokenCandidate> top;  // up to K alternatives, most likely first (may include the token)
   double log_other = kMissingLogprob;  // log of the mass outside `top` (NaN when no top-K)
+  int32_t rank = 0;  // 1 = most likely; 0 when unknown
 };
 
 struct Usage {

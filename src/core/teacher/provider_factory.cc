@@ -108,6 +108,7 @@ std::unique_ptr<Provider> make_provider(const Settings& s, const ProviderSpec& s
   p.api_key = key;
   p.key_setting = key_name;
   if (spec.provider == "openai") p.max_tokens_field = "max_completion_tokens";
+  p.may_score = spec.provider == "openai-compatible";
   if (spec.provider == "groq") {
     p.logprobs_gate_closed = true;
     p.gate_note = "Groq rejects `logprobs`/`top_logprobs` with HTTP 400 (console.groq.com/docs/openai)";
