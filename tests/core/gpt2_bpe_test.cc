@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -341,6 +342,50 @@ TEST_F(Gpt2BpeTest, CachedAndUncachedMergesAgree) {
   }
 }
 
+// The O(n log n) heap (long pre-tokens) against the reference loop, on every pre-token of a corpus
+// sample (all lengths, forced through the heap) and on long random runs of letters and digits.
+TEST_F(Gpt2BpeTest, HeapMergeEqualsReferenceLoop) {
+  const auto files = corpus_files();
+  size_t checked = 0;
+  for (size_t f = 0; f < files.size(); f += 20) {
+    const std::string text = read_file(files[f]);
+    size_t begin = 0;
+    for (size_t end : gpt2_pretoken_ends(text)) {
+      const std::string_view piece(text.data() + begin, end - begin);
+      std::vector<int32_t> heap;
+      ASSERT_TRUE(tok().bpe_heap(piece, &heap)) << "heap refused '" << piece << "'";
+      ASSERT_EQ(heap, tok().bpe_simple(piece)) << "pre-token '" << piece << "'";
+      begin = end;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 10000u);
+  std::mt19937 rng(7);
+  const std::string alphabets[] = {"abcdefghijklmnopqrstuvwxyz", "etaoinshrdlu", "0123456789", "ACGT", "ab", " "};
+  for (const auto& abc : alphabets) {
+    for (int len : {50, 300, 2000}) {
+      std::string s(len, ' ');
+      for (auto& c : s) c = abc[rng() % abc.size()];
+      std::vector<int32_t> heap;
+      ASSERT_TRUE(tok().bpe_heap(s, &heap)) << s;
+      EXPECT_EQ(heap, tok().bpe_simple(s)) << s;
+      EXPECT_EQ(tok().bpe_uncached(s), heap);
+    }
+  }
+}
+
+// A long pre-token must not take quadratic time (a 200 kB run of random letters took 15 s that way).
+TEST_F(Gpt2BpeTest, LongPretokensEncodeQuickly) {
+  std::mt19937 rng(3);
+  std::string s(200000, 'a');
+  for (auto& c : s) c = static_cast<char>('a' + rng() % 26);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto ids = tok().encode_ids(s);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(tok().decode(ids), s);
+  EXPECT_LT(seconds, 3.0);
+}
+
 TEST_F(Gpt2BpeTest, DecodeRejectsIdsOutsideTheVocabulary) {
   EXPECT_THROW(tok().decode({15496, 50257}), Error);
   EXPECT_THROW(tok().decode({-1}), Error);
@@ -406,6 +451,14 @@ TEST(Gpt2BpeTiny, MergesLowestRankFirstAndAllOccurrencesLeftToRight) {
   EXPECT_EQ(pieces_of(*tok, "aaa"), (std::vector<std::string>{"aaa"}));
   EXPECT_EQ(tok->vocab_size(), 261);
   EXPECT_EQ(tok->eos_id(), 260);
+  std::mt19937 rng(11);
+  for (int round = 0; round < 200; ++round) {
+    std::string s(1 + rng() % 80, 'a');
+    for (auto& c : s) c = "abc"[rng() % 3];
+    std::vector<int32_t> heap;
+    ASSERT_TRUE(tok->bpe_heap(s, &heap)) << s;
+    EXPECT_EQ(heap, tok->bpe_simple(s)) << s;
+  }
 }
 
 TEST(Gpt2BpeTiny, RanksPairsByTheirCommaJoinedStringLikeTheReference) {
@@ -415,6 +468,21 @@ TEST(Gpt2BpeTiny, RanksPairsByTheirCommaJoinedStringLikeTheReference) {
   const auto tok = Gpt2Bpe::load(f.enc, f.bpe);
   EXPECT_EQ(pieces_of(*tok, "\",\""), (std::vector<std::string>{"\",\""}));
   expect_reference_agrees(f, *tok, {"\",\"", "x\",\",", "\",\",\",\"", "\"\",,\""});
+  std::vector<int32_t> heap;
+  EXPECT_TRUE(tok->bpe_heap("\",\"", &heap));
+  EXPECT_EQ(heap, tok->bpe_simple("\",\""));
+}
+
+TEST(Gpt2BpeTiny, HeapStepsAsideWhenAPairRanksBelowTheMergeThatMadeIt) {
+  // Merge 0 joins to '",,"', which the pair ('",', '"') made by merge 1 also joins to: rank 0 < 1.
+  TinyFiles f(tiny_encoder_json({"\",", ",\"", "\",\""}), "#version: 0.2\n\" ,\"\n\" ,\n");
+  const auto tok = Gpt2Bpe::load(f.enc, f.bpe);
+  std::vector<int32_t> heap;
+  EXPECT_FALSE(tok->bpe_heap("\",\"", &heap));
+  EXPECT_EQ(pieces_of(*tok, "\",\""), (std::vector<std::string>{"\",\""}));
+  const std::string long_one = std::string(30, '"') + "," + std::string(30, '"') + ",\"";
+  EXPECT_EQ(tok->bpe_uncached(long_one), tok->bpe_simple(long_one));
+  expect_reference_agrees(f, *tok, {"\",\"", long_one, "\",\",\",\""});
 }
 
 void expect_load_error(const std::string& enc_text, const std::string& bpe_text, const std::string& which,

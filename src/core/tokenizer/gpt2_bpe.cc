@@ -208,8 +208,9 @@ struct Gpt2Bpe::Impl {
   static constexpr size_t kMaxCachedLen = 128;  // longer pre-tokens are rare; merge them directly
   mutable std::array<CacheShard, kShards> cache;
 
-  // The merge loop on byte symbols, in place; returns the new length.
-  size_t merge(int32_t* sym, size_t n) const {
+  // The reference's merge loop on byte symbols, in place; returns the new length. O(n) per merge
+  // step, so O(n^2) on a long pre-token: the reference (simple) implementation, used for short ones.
+  size_t merge_simple(int32_t* sym, size_t n) const {
     while (n > 1) {
       int32_t best_rank = kNoRank, first = -1, second = -1, merged = -1;
       for (size_t i = 0; i + 1 < n; ++i) {
@@ -236,9 +237,72 @@ struct Gpt2Bpe::Impl {
     return n;
   }
 
-  void merge_pretoken(std::string_view piece, std::vector<int32_t>* out) const {
+  // The same result in O(n log n): a heap of (rank, position) over a linked list of symbols. It equals
+  // the reference loop as long as every rank belongs to one pair and a merge never creates a pair that
+  // ranks at or below itself (true of GPT-2's merges: a symbol is always merged after it was made).
+  // Both are checked as merges are popped; on a breach it returns false and the caller uses
+  // merge_simple instead. On success the result is in sym and *out_n is its length.
+  bool merge_heap(int32_t* sym_io, size_t n, size_t* out_n) const {
+    struct Cand {
+      int32_t rank, pos, a, b, merged;
+    };
+    auto later = [](const Cand& x, const Cand& y) { return x.rank != y.rank ? x.rank > y.rank : x.pos > y.pos; };
+    std::vector<int32_t> sym(sym_io, sym_io + n), next(n), prev(n);
+    for (size_t i = 0; i < n; ++i) {
+      next[i] = i + 1 < n ? static_cast<int32_t>(i + 1) : -1;
+      prev[i] = static_cast<int32_t>(i) - 1;
+    }
+    std::vector<Cand> heap;
+    heap.reserve(n);
+    auto candidate = [&](int32_t pos) {
+      const int32_t q = next[pos];
+      if (q < 0) return false;
+      const PairTable::Entry* e = pairs.find(sym[pos], sym[q]);
+      if (!e) return false;
+      heap.push_back(Cand{e->rank, pos, sym[pos], sym[q], e->merged});
+      return true;
+    };
+    for (size_t i = 0; i + 1 < n; ++i) candidate(static_cast<int32_t>(i));
+    std::make_heap(heap.begin(), heap.end(), later);
+    int32_t last_rank = -1, last_a = -1, last_b = -1;
+    while (!heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end(), later);
+      const Cand c = heap.back();
+      heap.pop_back();
+      const int32_t q = next[c.pos];
+      if (sym[c.pos] != c.a || q < 0 || sym[q] != c.b) continue;  // stale: a neighbour was merged
+      if (c.rank < last_rank || (c.rank == last_rank && (c.a != last_a || c.b != last_b))) return false;
+      last_rank = c.rank;
+      last_a = c.a;
+      last_b = c.b;
+      sym[c.pos] = c.merged;
+      sym[q] = -1;  // gone
+      next[c.pos] = next[q];
+      if (next[q] >= 0) prev[next[q]] = c.pos;
+      if (prev[c.pos] >= 0 && candidate(prev[c.pos])) std::push_heap(heap.begin(), heap.end(), later);
+      if (candidate(c.pos)) std::push_heap(heap.begin(), heap.end(), later);
+    }
+    size_t k = 0;
+    for (int32_t i = 0; i >= 0; i = next[i]) sym_io[k++] = sym[i];  // position 0 is never merged away
+    *out_n = k;
+    return true;
+  }
+
+  static constexpr size_t kHeapFrom = 48;  // symbols; below this the simple loop is faster
+
+  size_t merge(int32_t* sym, size_t n) const {
+    size_t m = 0;
+    if (n >= kHeapFrom && merge_heap(sym, n, &m)) return m;
+    return merge_simple(sym, n);
+  }
+
+  void to_byte_symbols(std::string_view piece, std::vector<int32_t>* out) const {
     out->resize(piece.size());
     for (size_t i = 0; i < piece.size(); ++i) (*out)[i] = byte_ids[static_cast<uint8_t>(piece[i])];
+  }
+
+  void merge_pretoken(std::string_view piece, std::vector<int32_t>* out) const {
+    to_byte_symbols(piece, out);
     out->resize(merge(out->data(), out->size()));
   }
 
@@ -424,6 +488,22 @@ std::vector<int32_t> Gpt2Bpe::bpe_uncached(std::string_view pretoken) const {
   std::vector<int32_t> out;
   impl_->merge_pretoken(pretoken, &out);
   return out;
+}
+
+std::vector<int32_t> Gpt2Bpe::bpe_simple(std::string_view pretoken) const {
+  std::vector<int32_t> out;
+  impl_->to_byte_symbols(pretoken, &out);
+  out.resize(impl_->merge_simple(out.data(), out.size()));
+  return out;
+}
+
+bool Gpt2Bpe::bpe_heap(std::string_view pretoken, std::vector<int32_t>* ids) const {
+  impl_->to_byte_symbols(pretoken, ids);
+  size_t n = 0;
+  if (ids->empty()) return true;
+  if (!impl_->merge_heap(ids->data(), ids->size(), &n)) return false;
+  ids->resize(n);
+  return true;
 }
 
 void Gpt2Bpe::clear_cache() const {

@@ -5,7 +5,8 @@
 // encode: pre-tokenize (gpt2_pretokenizer.h) -> each pre-token's bytes become byte symbols (GPT-2's
 // byte<->unicode table) -> ranked merges -> ids, with each token's byte span in the input.
 // Merges follow the reference exactly: take the lowest-ranked adjacent pair (the last one on a tie),
-// merge all its occurrences left to right, repeat. A pair's rank is looked up the way the reference
+// merge all its occurrences left to right, repeat (a heap does the same in O(n log n) for long
+// pre-tokens, see bpe_heap). A pair's rank is looked up the way the reference
 // does it, by the string "first,second"; the few merges whose joined string can be split at another
 // comma ('"' + ',"' vs '",' + '"') therefore rank both splits, as the reference does.
 //
@@ -39,8 +40,13 @@ class Gpt2Bpe : public Tokenizer {
   int32_t piece_to_id(const std::string& piece) const;  // -1 when absent
   const std::string& token_bytes(int32_t id) const;     // the bytes a token stands for
 
-  // Ids of one pre-token without the cache: the plain merge loop (the cached path's reference).
+  // Ids of one pre-token without the cache (what the cache stores).
   std::vector<int32_t> bpe_uncached(std::string_view pretoken) const;
+  // The two merge algorithms behind it, for tests: the reference's loop, O(n^2) on long pre-tokens,
+  // and an O(n log n) heap used from 48 bytes on, which returns false (and leaves *ids unspecified)
+  // when the merge table breaks the conditions under which both agree (then the loop is used).
+  std::vector<int32_t> bpe_simple(std::string_view pretoken) const;
+  bool bpe_heap(std::string_view pretoken, std::vector<int32_t>* ids) const;
   void clear_cache() const;  // for benchmarks (cold-cache throughput)
 
  private:
