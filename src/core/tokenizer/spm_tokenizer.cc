@@ -1,12 +1,10 @@
 #include "core/tokenizer/spm_tokenizer.h"
 
-#include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
-
 #include <sstream>
 #include <thread>
-#include <unordered_map>
+#include <utility>
 
+#include "core/tokenizer/spm_module.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/hash.h"
@@ -14,30 +12,29 @@
 namespace bkd {
 namespace {
 
-class VectorIterator : public sentencepiece::SentenceIterator {
- public:
-  explicit VectorIterator(const std::vector<std::string>& v) : v_(v) {}
-  bool done() const override { return i_ >= v_.size(); }
-  void Next() override { ++i_; }
-  const std::string& value() const override { return v_[i_]; }
-  sentencepiece::util::Status status() const override { return {}; }
-
- private:
-  const std::vector<std::string>& v_;
-  size_t i_ = 0;
+// Frees a buffer the module allocated.
+struct ModuleBuffer {
+  void* p = nullptr;
+  ~ModuleBuffer() {
+    if (p) spm_module().free_buffer(p);
+  }
 };
 
 }  // namespace
 
-SpmTokenizer::~SpmTokenizer() = default;
+SpmTokenizer::~SpmTokenizer() {
+  if (sp_) spm_module().free(sp_);
+}
 
 std::unique_ptr<SpmTokenizer> SpmTokenizer::from_serialized(const std::string& model_bytes, const std::string& origin) {
-  std::unique_ptr<SpmTokenizer> t(new SpmTokenizer());
-  t->sp_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  auto st = t->sp_->LoadFromSerializedProto(model_bytes);
-  if (!st.ok())
-    throw Error("cannot load SentencePiece model '" + origin + "': " + st.ToString(),
+  const SpmModule& m = spm_module();
+  char err[512] = {0};
+  bkd_spm* sp = m.load(model_bytes.data(), model_bytes.size(), err, sizeof err);
+  if (!sp)
+    throw Error("cannot load SentencePiece model '" + origin + "': " + err,
                 "re-create it with `bitnet-kde prepare`, or point STUDENT_TOKENIZER at a valid .model file");
+  std::unique_ptr<SpmTokenizer> t(new SpmTokenizer());
+  t->sp_ = sp;
   t->model_bytes_ = model_bytes;
   t->hash_ = sha256_hex(model_bytes);
   return t;
@@ -62,7 +59,7 @@ std::string SpmTokenizer::train(const std::vector<std::string>& documents, const
   }
   if (lines.empty()) throw Error("cannot train the student tokenizer: no text in the training split");
   const int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  std::unordered_map<std::string, std::string> kw = {
+  const std::vector<std::pair<std::string, std::string>> kw = {
       {"model_type", "bpe"},
       {"vocab_size", std::to_string(opts.vocab_size)},
       {"normalization_rule_name", "identity"},
@@ -82,57 +79,64 @@ std::string SpmTokenizer::train(const std::vector<std::string>& documents, const
       {"eos_id", "2"},
       {"pad_id", "-1"},
   };
-  VectorIterator it(lines);
-  std::string model;
-  auto st = sentencepiece::SentencePieceTrainer::Train(kw, &it, &model);
-  if (!st.ok())
-    throw Error("SentencePiece training failed: " + st.ToString(),
+  std::vector<const char*> sentences, keys, values;
+  for (const auto& l : lines) sentences.push_back(l.c_str());
+  for (const auto& [k, v] : kw) keys.push_back(k.c_str()), values.push_back(v.c_str());
+  char* model = nullptr;
+  size_t model_len = 0;
+  char err[1024] = {0};
+  if (spm_module().train(sentences.data(), sentences.size(), keys.data(), values.data(), keys.size(), &model,
+                         &model_len, err, sizeof err) != 0)
+    throw Error(std::string("SentencePiece training failed: ") + err,
                 "a vocabulary larger than the corpus supports is the usual cause: lower STUDENT_VOCAB_SIZE");
-  return model;
+  ModuleBuffer owner{model};
+  return std::string(model, model_len);
 }
 
 std::vector<TokenSpan> SpmTokenizer::encode(std::string_view text) const {
-  sentencepiece::ImmutableSentencePieceText spt;
-  auto st = sp_->Encode(absl::string_view(text.data(), text.size()), spt.mutable_proto());
-  if (!st.ok()) throw Error("SentencePiece encode failed: " + st.ToString());
-  std::vector<TokenSpan> out;
-  out.reserve(spt.pieces_size());
-  for (size_t i = 0; i < spt.pieces_size(); ++i) {
-    auto p = spt.pieces(static_cast<int>(i));
-    out.push_back({static_cast<int32_t>(p.id()), p.begin(), p.end()});
-  }
+  int32_t* ids = nullptr;
+  uint32_t *begins = nullptr, *ends = nullptr;
+  size_t n = 0;
+  char err[512] = {0};
+  if (spm_module().encode(sp_, text.data(), text.size(), &ids, &begins, &ends, &n, err, sizeof err) != 0)
+    throw Error(std::string("SentencePiece encode failed: ") + err);
+  ModuleBuffer a{ids}, b{begins}, c{ends};
+  std::vector<TokenSpan> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = {ids[i], begins[i], ends[i]};
   // SentencePiece gives a multi-byte character spelled with byte-fallback tokens one span on its last
   // byte token and empty spans on the others; give each byte token its own byte instead, so spans
   // tile the text one source byte per byte token.
   for (size_t i = 0; i < out.size(); ++i) {
     const uint32_t len = out[i].end - out[i].begin;
-    if (len <= 1 || !sp_->IsByte(out[i].id) || i + 1 < len) continue;
+    if (len <= 1 || !is_byte(out[i].id) || i + 1 < len) continue;
     bool run = true;
     for (size_t k = i + 1 - len; k < i && run; ++k)
-      run = sp_->IsByte(out[k].id) && out[k].begin == out[i].begin && out[k].end == out[i].begin;
+      run = is_byte(out[k].id) && out[k].begin == out[i].begin && out[k].end == out[i].begin;
     if (!run) continue;
-    const uint32_t b = out[i].begin;
+    const uint32_t start = out[i].begin;
     for (uint32_t k = 0; k < len; ++k) {
-      out[i + 1 - len + k].begin = b + k;
-      out[i + 1 - len + k].end = b + k + 1;
+      out[i + 1 - len + k].begin = start + k;
+      out[i + 1 - len + k].end = start + k + 1;
     }
   }
   return out;
 }
 
 std::string SpmTokenizer::decode(const std::vector<int32_t>& ids) const {
-  std::string out;
-  std::vector<int> v(ids.begin(), ids.end());
-  auto st = sp_->Decode(v, &out);
-  if (!st.ok()) throw Error("SentencePiece decode failed: " + st.ToString());
-  return out;
+  char* text = nullptr;
+  size_t len = 0;
+  char err[512] = {0};
+  if (spm_module().decode(sp_, ids.data(), ids.size(), &text, &len, err, sizeof err) != 0)
+    throw Error(std::string("SentencePiece decode failed: ") + err);
+  ModuleBuffer owner{text};
+  return std::string(text, len);
 }
 
-std::string SpmTokenizer::piece(int32_t id) const { return sp_->IdToPiece(id); }
-int32_t SpmTokenizer::vocab_size() const { return sp_->GetPieceSize(); }
-int32_t SpmTokenizer::eos_id() const { return sp_->eos_id(); }
-int32_t SpmTokenizer::unk_id() const { return sp_->unk_id(); }
-bool SpmTokenizer::is_byte(int32_t id) const { return sp_->IsByte(id); }
-int32_t SpmTokenizer::piece_to_id(const std::string& piece) const { return sp_->PieceToId(piece); }
+std::string SpmTokenizer::piece(int32_t id) const { return spm_module().id_to_piece(sp_, id); }
+int32_t SpmTokenizer::vocab_size() const { return spm_module().piece_size(sp_); }
+int32_t SpmTokenizer::eos_id() const { return spm_module().eos_id(sp_); }
+int32_t SpmTokenizer::unk_id() const { return spm_module().unk_id(sp_); }
+bool SpmTokenizer::is_byte(int32_t id) const { return spm_module().is_byte(sp_, id) != 0; }
+int32_t SpmTokenizer::piece_to_id(const std::string& piece) const { return spm_module().piece_to_id(sp_, piece.c_str()); }
 
 }  // namespace bkd

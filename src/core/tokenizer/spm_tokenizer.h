@@ -7,9 +7,7 @@
 
 #include "core/tokenizer/tokenizer.h"
 
-namespace sentencepiece {
-class SentencePieceProcessor;
-}
+struct bkd_spm;
 
 namespace bkd {
 
@@ -42,7 +40,7 @@ class SpmTokenizer : public Tokenizer {
 
  private:
   SpmTokenizer() = default;
-  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  bkd_spm* sp_ = nullptr;  // owned; freed through the module (see src/spm_shim/spm_shim.h)
   std::string model_bytes_, hash_;
 };
 
