@@ -50,6 +50,9 @@ void setup_dryrun(CLI::App& app, Cli& cli) {
                 b["read_gbps"].get<double>(), b["floor_s_per_token"].get<double>() * 1e3,
                 b["decode_to_floor_ratio"].get<double>(), b["target_ratio"].get<double>(),
                 b["target_met"].get<bool>() ? "met" : "MISSED");
+    std::printf("  best decode step / floor %.2f; 1-min load average %.1f before, %.1f after (machine has %d cores)\n",
+                b["decode_best_step_to_floor_ratio"].get<double>(), b["load_average_1min_before"].get<double>(),
+                b["load_average_1min_after"].get<double>(), j["_meta"]["machine"]["cores"].get<int>());
     std::printf("  peak RSS %.2f GB (target <= %.2f GB: %s)\n", j["memory"]["peak_rss_gb"].get<double>(),
                 j["memory"]["target_gb"].get<double>(), j["memory"]["target_met"].get<bool>() ? "met" : "MISSED");
     std::printf("  A8 vs A4 final-hidden cosine: min %.4f, mean %.4f; checks %s\n",

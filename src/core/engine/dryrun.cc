@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <fstream>
 #include <map>
 #include <string>
 
@@ -125,11 +126,19 @@ struct StatsObserver : ForwardObserver {
   }
 };
 
+// 1-minute load average: the dry-run's times mean little on a machine that is busy with other work.
+double load_average() {
+  std::ifstream in("/proc/loadavg");
+  double l = -1;
+  in >> l;
+  return l;
+}
+
 struct ModeResult {
   nlohmann::json json;
   std::vector<float> final_hidden;
   std::vector<int32_t> generated;
-  double decode_s_per_token = 0;
+  double decode_s_per_token = 0, decode_best_s = 0;
   bool codes_ok = true, acc_ok = true, finite = true;
 };
 
@@ -163,6 +172,7 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
   double sum = 0;
   for (double s : steps) sum += s;
   r.decode_s_per_token = steps.empty() ? 0 : sum / static_cast<double>(steps.size());
+  r.decode_best_s = steps.empty() ? 0 : *std::min_element(steps.begin(), steps.end());
 
   nlohmann::json layers = nlohmann::json::array();
   for (int64_t l = 0; l < model.cfg.n_layers; ++l) {
@@ -202,6 +212,7 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
             {"decode_steps", o.decode_tokens},
             {"decode_step_seconds", steps},
             {"decode_s_per_token", r.decode_s_per_token},
+            {"decode_best_step_seconds", r.decode_best_s},
             {"decode_tokens_per_s", r.decode_s_per_token > 0 ? 1.0 / r.decode_s_per_token : 0.0},
             {"greedy_tokens", r.generated},
             {"a4_codes_in_range", r.codes_ok},
@@ -212,7 +223,7 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
 }
 
 // Best-of-3 read bandwidth over the packed weights themselves (they are far larger than the caches).
-double measure_read_gbps(const PackedModel& m, ThreadPool& pool, const KernelSet& k) {
+double measure_read_gbps(const PackedModel& m, ThreadPool& pool, const KernelSet& k, std::vector<double>* reps) {
   std::vector<const TernaryMatrix*> mats;
   for (const auto& l : m.layers)
     for (const TernaryMatrix* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) mats.push_back(t);
@@ -230,7 +241,8 @@ double measure_read_gbps(const PackedModel& m, ThreadPool& pool, const KernelSet
       split_range(static_cast<int64_t>(mat->bytes()), parts, c % parts, 4096, &b, &e);
       if (b < e) sink[c] += k.read_bytes(mat->packed.data() + b, e - b);
     });
-    best = std::max(best, static_cast<double>(total) / t.seconds() / 1e9);
+    reps->push_back(static_cast<double>(total) / t.seconds() / 1e9);
+    best = std::max(best, reps->back());
   }
   volatile uint64_t keep = sink[0];
   (void)keep;
@@ -314,7 +326,9 @@ nlohmann::json run_dryrun(const DryrunOptions& o) {
            std::to_string(model.ternary_bytes() / 1000000) + " MB ternary)");
 
   const KernelSet& k = best_kernels();
-  const double gbps = measure_read_gbps(model, pool, k);
+  std::vector<double> probe_reps;
+  const double load_before = load_average();
+  const double gbps = measure_read_gbps(model, pool, k, &probe_reps);
   log_info("dryrun: read bandwidth " + std::to_string(gbps) + " GB/s with " + std::to_string(pool.size()) + " threads");
 
   std::vector<int32_t> prompt(static_cast<size_t>(o.prompt_tokens));
@@ -346,6 +360,8 @@ nlohmann::json run_dryrun(const DryrunOptions& o) {
   const double floor_s = bytes_per_token / (gbps * 1e9);
   const double worst_decode = std::max(a8.decode_s_per_token, a4.decode_s_per_token);
   const double ratio = o.decode_tokens > 0 ? worst_decode / floor_s : 0.0;
+  // Best step vs best probe: both the least disturbed window, for a machine shared with other work.
+  const double best_ratio = o.decode_tokens > 0 ? std::max(a8.decode_best_s, a4.decode_best_s) / floor_s : 0.0;
   const uint64_t peak = peak_rss_bytes();
 
   j["build_seconds"] = build_s;
@@ -361,6 +377,10 @@ nlohmann::json run_dryrun(const DryrunOptions& o) {
                  {"target_gb", o.max_rss_gb},
                  {"target_met", static_cast<double>(peak) / 1e9 <= o.max_rss_gb}};
   j["bandwidth"] = {{"read_gbps", gbps},
+                    {"read_gbps_probes", probe_reps},
+                    {"decode_best_step_to_floor_ratio", best_ratio},
+                    {"load_average_1min_before", load_before},
+                    {"load_average_1min_after", load_average()},
                     {"threads", pool.size()},
                     {"decode_bytes_per_token", bytes_per_token},
                     {"floor_s_per_token", floor_s},
