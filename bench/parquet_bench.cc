@@ -5,7 +5,8 @@
 // Data: per position, 64 candidate logits c * N(0,1) (c ~ U(0.5, 4): sharp to flat distributions) over
 // Zipf(1.1)-drawn token ids from a 50257 vocabulary, plus the rest of the vocabulary as a tail mass
 // (V - 64) * exp(-3.5); stored values are the sorted top-20 log-softmax and log(1 - top-K mass).
-// 1% of rows are invalid (kd_valid false, empty lists), as collection writes them.
+// 1% of rows are invalid (kd_valid false, empty lists), as collection writes them. One variant rounds the
+// log-probs to 1/256 nat to show what a lossy-but-readable shard costs per candidate.
 //
 // Usage: parquet_bench [--positions N] [--k K] [--json PATH] [--dir DIR] [--no-duckdb]
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <random>
 #include <unistd.h>
 #include <string>
@@ -82,6 +84,7 @@ Data make_data(int64_t n, int k) {
 struct Result {
   std::string name;
   uint64_t bytes = 0;
+  std::map<std::string, int64_t> column_bytes;  // compressed bytes per column
   double write_s = 0, read_s = 0;            // CPU seconds of this thread (the machine may be shared)
   double write_wall_s = 0, read_wall_s = 0;  // wall seconds
 };
@@ -149,6 +152,11 @@ int main(int argc, char** argv) {
   ensure_dir(dir);
   std::printf("generating %lld positions at K=%d ...\n", (long long)n, k);
   Data d = make_data(n, k);
+  Data rounded = d;
+  for (auto& r : rounded.rows) {
+    for (auto& x : r.topk_logprobs) x = std::round(x * 256.0f) / 256.0f;
+    r.other_logprob = std::round(r.other_logprob * 256.0f) / 256.0f;
+  }
 
   struct Variant {
     const char* name;
@@ -156,11 +164,13 @@ int main(int argc, char** argv) {
     int level;
     bool bss;
     bool dict = true;
+    bool rounded = false;  // log-probs rounded to 1/256 nat: lossy, still plain floats any reader takes
   } variants[] = {
       {"ours zstd-3", parquet::Codec::ZSTD, 3, false},
       {"ours zstd-3 + byte_stream_split", parquet::Codec::ZSTD, 3, true},
       {"ours zstd-1 + byte_stream_split", parquet::Codec::ZSTD, 1, true},
       {"ours zstd-3 + bss, no dictionary", parquet::Codec::ZSTD, 3, true, false},
+      {"ours zstd-3 + bss, lp to 1/256 nat", parquet::Codec::ZSTD, 3, true, true, true},
       {"ours snappy", parquet::Codec::SNAPPY, 0, false},
       {"ours uncompressed", parquet::Codec::UNCOMPRESSED, 0, false},
   };
@@ -172,18 +182,21 @@ int main(int argc, char** argv) {
     Result r{v.name};
     r.write_s = r.read_s = r.write_wall_s = r.read_wall_s = 1e30;
     for (int rep = 0; rep < 3; ++rep) {  // best of 3: the machine may be shared
-      Times w = time_write(path, d, opt), rd = time_read(path, n);
+      Times w = time_write(path, v.rounded ? rounded : d, opt), rd = time_read(path, n);
       r.write_s = std::min(r.write_s, w.cpu), r.write_wall_s = std::min(r.write_wall_s, w.wall);
       r.read_s = std::min(r.read_s, rd.cpu), r.read_wall_s = std::min(r.read_wall_s, rd.wall);
     }
     r.bytes = file_size(path);
+    parquet::ParquetReader pr(path);
+    for (const auto& rg : pr.metadata().row_groups)
+      for (size_t c = 0; c < rg.columns.size(); ++c) r.column_bytes[pr.columns()[c].spec.name] += rg.columns[c].meta.total_compressed_size;
     results.push_back(r);
   }
 
   std::string duck_error;
   if (duck) {
     std::string tools = std::string(BKD_SOURCE_DIR) + "/tests/tools";
-    std::string in = dir + "/5.parquet";  // ours, uncompressed
+    std::string in = dir + "/6.parquet";  // ours, uncompressed
     std::string out = dir + "/duck.parquet", res = dir + "/duck.json";
     std::string cmd = "node '" + tools + "/duckdb_bench.js' '" + in + "' '" + out + "' zstd 65536 1 > '" + res + "' 2>&1";
     if (std::system(cmd.c_str()) == 0) {
@@ -215,7 +228,17 @@ int main(int argc, char** argv) {
     rows.push_back({{"variant", r.name}, {"bytes", r.bytes}, {"bytes_per_position", bpp}, {"bytes_per_candidate", bpc},
                     {"write_positions_per_cpu_s", n / r.write_s}, {"read_positions_per_cpu_s", n / r.read_s},
                     {"write_positions_per_wall_s", n / r.write_wall_s}, {"read_positions_per_wall_s", n / r.read_wall_s},
-                    {"size_vs_duckdb", duck_r ? nlohmann::json(ratio) : nlohmann::json()}});
+                    {"size_vs_duckdb", duck_r ? nlohmann::json(ratio) : nlohmann::json()},
+                    {"column_bytes", r.column_bytes}});
+  }
+  std::printf("\nbytes per stored candidate by column:\n%-34s", "variant");
+  for (const auto& [name, b] : results[0].column_bytes) std::printf(" %14s", name.c_str());
+  std::printf("\n");
+  for (const auto& r : results) {
+    if (r.column_bytes.empty()) continue;
+    std::printf("%-34s", r.name.c_str());
+    for (const auto& [name, b] : r.column_bytes) std::printf(" %14.3f", static_cast<double>(b) / d.candidates);
+    std::printf("\n");
   }
   std::printf("pos/s from thread CPU time (one core), best of 3; wall columns include fsync and machine load.\n"
               "duckdb row: write = DuckDB COPY with 1 thread (process CPU time); read = our reader on DuckDB's file\n");

@@ -45,7 +45,14 @@ size_t decode_levels(const uint8_t* p, size_t avail, bool v1_prefix, size_t v2_l
 
 }  // namespace
 
-ParquetReader::ParquetReader(const std::string& path, ReaderLimits limits) : path_(path), limits_(limits) {
+struct ParquetReader::Scratch {
+  Decompressor decompressor;
+  std::vector<uint8_t> dict, page;
+  std::vector<uint32_t> rep, def, idx;
+};
+
+ParquetReader::ParquetReader(const std::string& path, ReaderLimits limits)
+    : path_(path), limits_(limits), scratch_(std::make_unique<Scratch>()) {
   if (!file_exists(path)) throw Error("no such file: " + path, "check the shard path");
   map_ = std::make_unique<MappedFile>(path);
   data_ = map_->data();
@@ -54,7 +61,7 @@ ParquetReader::ParquetReader(const std::string& path, ReaderLimits limits) : pat
 }
 
 ParquetReader::ParquetReader(const uint8_t* data, size_t size, std::string name, ReaderLimits limits)
-    : path_(std::move(name)), data_(data), size_(size), limits_(limits) {
+    : path_(std::move(name)), data_(data), size_(size), limits_(limits), scratch_(std::make_unique<Scratch>()) {
   open();
 }
 
@@ -149,11 +156,14 @@ void ParquetReader::read_column(int rg_index, int col, ColumnData& out) const {
     start = *m.dictionary_page_offset;
   const int64_t end = start + m.total_compressed_size;
 
-  Decompressor decompressor;
-  std::vector<uint8_t> dict, page;
+  Decompressor& decompressor = scratch_->decompressor;
+  std::vector<uint8_t>& dict = scratch_->dict;
+  std::vector<uint8_t>& page = scratch_->page;
+  std::vector<uint32_t>& rep = scratch_->rep;
+  std::vector<uint32_t>& def = scratch_->def;
+  std::vector<uint32_t>& idx = scratch_->idx;
   size_t dict_n = 0;
   bool have_dict = false;
-  std::vector<uint32_t> rep, def, idx;
   int64_t levels_read = 0, elems = 0;
   bool any_null_row = false, any_null_elem = false;
   if (L.spec.list) out.offsets.reserve(static_cast<size_t>(rg.num_rows) + 1);

@@ -1,7 +1,7 @@
 #pragma once
 // Parquet reader for flat and list columns (ours and other writers': PLAIN, dictionary, RLE booleans,
 // BYTE_STREAM_SPLIT, DELTA_BINARY_PACKED; DATA_PAGE and DATA_PAGE_V2; ZSTD, SNAPPY, uncompressed).
-// The file is memory-mapped and read one row group at a time. Every offset, size and count is checked
+// The file is memory-mapped and read one row group at a time; one reader serves one thread. Every offset, size and count is checked
 // before use; any inconsistency throws bkd::Error naming the file, row group, column and problem.
 #include <cstring>
 #include <memory>
@@ -66,6 +66,7 @@ class ParquetReader {
   void read_row_group(int rg, RowGroupData& out, const std::vector<int>* wanted = nullptr) const;
 
  private:
+  struct Scratch;  // decode buffers reused across column chunks (so a reader is not thread-safe)
   void open();
   void read_column(int rg, int col, ColumnData& out) const;
   [[noreturn]] void fail(const std::string& what) const;
@@ -78,6 +79,7 @@ class ParquetReader {
   FileMetaData meta_;
   std::vector<LeafLayout> leaves_;
   int64_t footer_start_ = 0;
+  std::unique_ptr<Scratch> scratch_;
 };
 
 }  // namespace bkd::parquet
