@@ -4,6 +4,7 @@
 
 #include "core/util/error.h"
 #include "torch/quant.h"
+#include "torch/rms_norm.h"
 
 namespace bkd {
 namespace {
@@ -38,8 +39,7 @@ static torch::Tensor at_least_float(const torch::Tensor& x) {
 }
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& gain, double eps) {
-  torch::Tensor xf = at_least_float(x);
-  return xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps) * gain;
+  return rms_norm_fused(x, gain, eps);
 }
 
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {

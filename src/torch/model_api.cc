@@ -1,0 +1,93 @@
+#include "torch/model_api.h"
+
+#include "core/config/settings.h"
+#include "core/data/layout.h"
+#include "core/teacher/local_model.h"
+#include "core/tokenizer/gpt2_bpe.h"
+#include "core/util/error.h"
+#include "core/util/fs.h"
+#include "torch/checkpoint.h"
+
+namespace bkd {
+
+LoadedModel load_model(const std::string& checkpoint_dir) {
+  std::string ck = checkpoint_dir;
+  if (!file_exists(join_path(ck, "state.json"))) {
+    auto latest = latest_checkpoint(checkpoint_dir);
+    if (!latest)
+      throw Error("no checkpoint in " + checkpoint_dir,
+                  "train one first (`bitnet-kde train --role student` or `--role teacher`)");
+    ck = *latest;
+  }
+  LoadedModel m;
+  m.checkpoint = ck;
+  m.state = load_checkpoint_state(ck);
+  m.config = m.state.at("model_config").get<ModelConfig>();
+  m.mode = quant_mode_from_string(m.state.at("quant_mode").get<std::string>());
+  m.model = Transformer(m.config, m.mode);
+  load_model_weights(ck, m.model, false);
+  m.model->eval();
+  return m;
+}
+
+torch::Tensor forward_logits(LoadedModel& m, const std::vector<int32_t>& ids) {
+  if (ids.empty()) throw Error("forward_logits: empty token sequence");
+  if (int64_t(ids.size()) > m.config.max_seq_len)
+    throw Error("forward_logits: " + std::to_string(ids.size()) + " tokens exceed the model's max_seq_len " +
+                    std::to_string(m.config.max_seq_len),
+                "score the text in windows");
+  for (int32_t id : ids)
+    if (id < 0 || id >= m.config.vocab_size)
+      throw Error("forward_logits: token id " + std::to_string(id) + " is outside the vocabulary of " +
+                  std::to_string(m.config.vocab_size));
+  torch::NoGradGuard ng;
+  torch::Tensor t = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong).view({1, -1});
+  return m.model->forward(t).select(0, 0).to(torch::kFloat).contiguous();
+}
+
+namespace {
+class TorchTeacher : public LocalLanguageModel {
+ public:
+  TorchTeacher(LoadedModel m, std::unique_ptr<Gpt2Bpe> tok, std::string name)
+      : m_(std::move(m)), tok_(std::move(tok)), name_(std::move(name)) {
+    if (tok_->vocab_size() > m_.config.vocab_size)
+      throw Error("teacher checkpoint " + m_.checkpoint + " has vocabulary " + std::to_string(m_.config.vocab_size) +
+                  " but the GPT-2 tokenizer has " + std::to_string(tok_->vocab_size()));
+  }
+  std::string name() const override { return name_; }
+  const Tokenizer& tokenizer() const override { return *tok_; }
+  int32_t vocab_size() const override { return int32_t(m_.config.vocab_size); }
+  int32_t eos_id() const override { return tok_->eos_id(); }
+  int32_t max_context() const override { return int32_t(m_.config.max_seq_len); }
+  std::vector<float> next_logits(const std::vector<int32_t>& context) override {
+    torch::Tensor l = forward_logits(m_, context);
+    torch::Tensor last = l.select(0, l.size(0) - 1).contiguous();
+    return std::vector<float>(last.data_ptr<float>(), last.data_ptr<float>() + last.numel());
+  }
+  std::vector<std::vector<float>> sequence_logits(const std::vector<int32_t>& tokens) override {
+    if (int64_t(tokens.size()) > m_.config.max_seq_len) return LocalLanguageModel::sequence_logits(tokens);
+    torch::Tensor l = forward_logits(m_, tokens);
+    std::vector<std::vector<float>> rows(size_t(l.size(0)));
+    for (int64_t i = 0; i < l.size(0); ++i) {
+      const float* p = l[i].data_ptr<float>();
+      rows[size_t(i)].assign(p, p + l.size(1));
+    }
+    return rows;
+  }
+
+ private:
+  LoadedModel m_;
+  std::unique_ptr<Gpt2Bpe> tok_;
+  std::string name_;
+};
+}  // namespace
+
+std::unique_ptr<LocalLanguageModel> make_torch_teacher(const Settings& s, const std::string& model_name) {
+  const std::string dir = join_path(s.str("CKPT_DIR"), "teacher");
+  if (!latest_checkpoint(dir)) return nullptr;
+  LoadedModel m = load_model(dir);
+  auto tok = Gpt2Bpe::load(gpt2_encoder_json_path(s), gpt2_vocab_bpe_path(s));
+  return std::make_unique<TorchTeacher>(std::move(m), std::move(tok), model_name);
+}
+
+}  // namespace bkd

@@ -1,0 +1,37 @@
+#pragma once
+// Inference on trained checkpoints for the local teacher provider, eval and export:
+//   LoadedModel m = load_model(dir);                 // a step_N folder, or a role folder (its latest)
+//   torch::Tensor logits = forward_logits(m, ids);   // [T, vocab] float32; row i predicts ids[i+1]
+#include <torch/torch.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/model/model_config.h"
+#include "torch/model.h"
+
+namespace bkd {
+class Settings;
+class LocalLanguageModel;
+
+struct LoadedModel {
+  Transformer model{nullptr};
+  ModelConfig config;
+  QuantMode mode = QuantMode::FullPrecision;
+  std::string checkpoint;  // the step_N folder loaded
+  nlohmann::json state;    // its state.json (role, step, seen tokens, flip, ...)
+};
+
+// Throws Error naming the folder when there is no complete checkpoint.
+LoadedModel load_model(const std::string& checkpoint_dir);
+// Full-sequence logits in float32 (no autocast), eval mode, no gradients. Ids must be < vocab and
+// at most max_seq_len long.
+torch::Tensor forward_logits(LoadedModel& m, const std::vector<int32_t>& ids);
+
+// The trained offline teacher as core's LocalLanguageModel (GPT-2 BPE tokenizer from GPT2_BPE_DIR,
+// checkpoint from CKPT_DIR/teacher). nullptr when no teacher checkpoint exists.
+std::unique_ptr<LocalLanguageModel> make_torch_teacher(const Settings& s, const std::string& model_name);
+
+}  // namespace bkd
