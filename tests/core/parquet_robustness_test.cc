@@ -120,3 +120,20 @@ TEST(ParquetRobustness, ErrorsSayWhatIsWrong) {
     EXPECT_NE(std::string(e.what()).find("nope.parquet"), std::string::npos);
   }
 }
+
+TEST(ParquetRobustness, DuckDbWrittenFilesSurviveTruncationAndFlips) {
+  // DuckDB-written seeds (DATA_PAGE_V2, DELTA_BINARY_PACKED, BYTE_STREAM_SPLIT, RLE_DICTIONARY, snappy, zstd).
+  std::mt19937 rng(99);
+  for (const char* name : {"duckdb_v2_zstd.parquet", "duckdb_v1_snappy.parquet"}) {
+    std::string bytes = read_file(std::string(BKD_SOURCE_DIR) + "/fuzz/corpus/" + name);
+    ASSERT_EQ(try_read(bytes, "duck.parquet"), "ok") << name;
+    for (size_t n = 0; n < bytes.size(); ++n) ASSERT_NE(try_read(bytes.substr(0, n), "duck.parquet"), "ok") << n;
+    for (int trial = 0; trial < 3000; ++trial) {
+      std::string m = bytes;
+      size_t at = rng() % m.size();
+      m[at] = static_cast<char>(m[at] ^ (1 << (rng() % 8)));
+      std::string msg = try_read(m, "duck.parquet");
+      if (msg != "ok") ASSERT_NE(msg.find("duck.parquet"), std::string::npos) << msg;
+    }
+  }
+}
