@@ -342,6 +342,26 @@ TEST_F(Gpt2BpeTest, CachedAndUncachedMergesAgree) {
   }
 }
 
+// More distinct pre-tokens than the cache holds (64 shards x 4096): shards are cleared and refilled.
+TEST_F(Gpt2BpeTest, CacheStaysCorrectWhenShardsFill) {
+  std::string text;
+  std::vector<std::string> words;
+  for (int i = 0; i < 400000; ++i) {
+    std::string w = " ";
+    for (int v = i; ; v /= 26) {
+      w += static_cast<char>('a' + v % 26);
+      if (v < 26) break;
+    }
+    text += w;
+    if (i % 997 == 0) words.push_back(w);
+  }
+  tok().clear_cache();
+  const auto first = tok().encode_ids(text);
+  EXPECT_EQ(tok().decode(first), text);
+  EXPECT_EQ(tok().encode_ids(text), first);  // again, through a cache that was cleared shard by shard
+  for (const auto& w : words) EXPECT_EQ(tok().encode_ids(w), tok().bpe_simple(w)) << w;
+}
+
 // The O(n log n) heap (long pre-tokens) against the reference loop, on every pre-token of a corpus
 // sample (all lengths, forced through the heap) and on long random runs of letters and digits.
 TEST_F(Gpt2BpeTest, HeapMergeEqualsReferenceLoop) {

@@ -120,10 +120,9 @@ class CacheShard {
  public:
   static constexpr size_t kMaxEntries = 4096;
 
-  CacheShard() { slots_.assign(kMaxEntries * 2, Slot{}); }
-
   bool lookup(uint64_t h, std::string_view key, std::vector<int32_t>* out) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (slots_.empty()) return false;
     for (size_t i = h & kMask;; i = (i + 1) & kMask) {
       const Slot& s = slots_[i];
       if (s.hash == 0) return false;
@@ -136,6 +135,7 @@ class CacheShard {
 
   void insert(uint64_t h, std::string_view key, const std::vector<int32_t>& ids) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (slots_.empty()) slots_.assign(kMaxEntries * 2, Slot{});  // allocated on first use
     if (count_ >= kMaxEntries) clear_locked();
     size_t i = h & kMask;
     for (;; i = (i + 1) & kMask) {

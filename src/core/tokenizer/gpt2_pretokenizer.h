@@ -4,7 +4,8 @@
 // with the semantics of the JavaScript reference (gpt-3-encoder, /u flag):
 //   - \s is JavaScript's \s: TAB LF VT FF CR, every Zs space (U+0020, U+00A0, U+1680, U+2000..U+200A,
 //     U+202F, U+205F, U+3000), U+2028, U+2029 and U+FEFF. Not U+0085, not U+001C..U+001F.
-//   - \p{L} and \p{N} come from utf8proc's general categories (L*, N*).
+//   - \p{L} and \p{N} come from utf8proc's general categories (L*, N*). utf8proc's Unicode version may
+//     lag node's by a release (Debian 12: utf8proc 2.8 = Unicode 15.0): letters added since are Other.
 //   - the contractions are ASCII and case-sensitive ('S is not a contraction).
 // Invalid UTF-8: each byte that does not start a well-formed sequence is its own code point of class
 // Other (like a punctuation mark), so every input has one defined, crash-free split and the pieces
