@@ -118,6 +118,25 @@ TEST(ProviderOpenAiParse, VllmPromptLogprobs) {
   EXPECT_THROW(parse_prompt_logprobs(json::parse(R"({"choices":[{"prompt_logprobs":[null]}]})"), 2), Error);
 }
 
+TEST(ProviderOpenAiStream, AssemblesChunksAndRejectsBrokenStreams) {
+  const std::string sse =
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"logprobs\":{\"content\":[{\"token\":\"Hi\",\"logprob\":-0.2,\"bytes\":[72,105],\"top_logprobs\":[]}]},\"finish_reason\":null}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"!\"},\"logprobs\":{\"content\":[{\"token\":\"!\",\"logprob\":-1.0,\"bytes\":[33],\"top_logprobs\":[]}]},\"finish_reason\":\"length\"}]}\n\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}\n\n"
+      "data: [DONE]\n\n";
+  Generation g = parse_chat_response(assemble_chat_stream(sse), true);
+  EXPECT_EQ(g.text, "Hi!");
+  ASSERT_EQ(g.tokens.size(), 2u);
+  EXPECT_EQ(g.finish_reason, "length");
+  EXPECT_EQ(g.usage.total_tokens, 5);
+  EXPECT_FALSE(chat_stream_has_token(sse.substr(0, sse.find("data:", 10))));
+  EXPECT_TRUE(chat_stream_has_token(sse));
+  EXPECT_THROW(assemble_chat_stream(sse.substr(0, sse.size() - 14)), Error);  // no [DONE]: truncated
+  EXPECT_THROW(assemble_chat_stream("data: {\"choi\n\ndata: [DONE]\n\n"), Error);
+  EXPECT_THROW(assemble_chat_stream("data: {\"error\":{\"message\":\"boom\"}}\n\ndata: [DONE]\n\n"), Error);
+}
+
 TEST(ProviderOpenAiRequest, DocumentedShape) {
   GenerateRequest req;
   req.prompt = "Hello";

@@ -98,6 +98,26 @@ TEST_F(ServeTest, RemoteThroughServeEqualsLocalInProcess) {
   }
 }
 
+TEST_F(ServeTest, StreamedRepliesEqualNonStreamedAndTimeTheFirstToken) {
+  auto r = remote();
+  GenerateRequest req;
+  req.prompt = "It was the best of times";
+  req.max_tokens = 30;
+  req.top_k = 3;
+  req.stream = true;
+  req.use_cache = false;
+  Generation a = local->generate(req);
+  Generation b = r->generate(req);
+  expect_same(a, b);
+  EXPECT_GE(b.ttft_s, 0);
+  EXPECT_LE(b.ttft_s, b.latency_s);
+  // Without logprobs, the streamed content deltas are the text.
+  req.top_k = 0;
+  Generation c = r->generate(req);
+  EXPECT_EQ(c.text, a.text);
+  EXPECT_EQ(c.usage.completion_tokens, a.usage.completion_tokens);
+}
+
 TEST_F(ServeTest, RemoteScoringThroughPromptLogprobsEqualsLocalScoring) {
   auto r = remote();
   ASSERT_TRUE(r->capabilities().scoring) << r->capabilities().note;
@@ -186,7 +206,7 @@ TEST_F(ServeTest, ErrorsComeInOpenAiShape) {
   check(raw("/v1/chat/completions", ok + R"(,"logprobs":true,"top_logprobs":21})"), 400, "top_logprobs");
   check(raw("/v1/chat/completions", ok + R"(,"top_logprobs":2})"), 400, "logprobs");
   check(raw("/v1/chat/completions", R"({"model":"bigram-test","messages":[{"role":"user","content":"hi"}],"max_tokens":65})"), 400, "max_tokens");
-  check(raw("/v1/chat/completions", ok + R"(,"stream":true})"), 400, "stream");
+  check(raw("/v1/completions", R"({"model":"bigram-test","prompt":"hi","stream":true})"), 400, "stream");
   check(raw("/v1/chat/completions", R"({"model":"bigram-test","messages":[]})"), 400, "messages");
   check(raw("/v1/chat/completions", ok + R"(,"temperature":3})"), 400, "temperature");
   check(raw("/v1/chat/completions", R"({"model":"bigram-test","messages":[{"role":"user","content":")" +

@@ -23,8 +23,18 @@ void global_init_once() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+struct BodySink {
+  std::string* body;
+  const std::function<bool(const std::string&)>* first_token_seen;
+  std::chrono::steady_clock::time_point start;
+  double* first_token_s;
+};
+
 size_t on_body(char* ptr, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(ptr, size * n);
+  auto* sink = static_cast<BodySink*>(user);
+  sink->body->append(ptr, size * n);
+  if (*sink->first_token_s < 0 && *sink->first_token_seen && (*sink->first_token_seen)(*sink->body))
+    *sink->first_token_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - sink->start).count();
   return size * n;
 }
 
@@ -140,7 +150,8 @@ HttpClient::Attempt HttpClient::perform(const HttpRequest& req) {
   }
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &a.body);
+  BodySink sink{&a.body, &req.first_token_seen, std::chrono::steady_clock::now(), &a.first_token_s};
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &a.headers);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(opts_.timeout_s * 1000));
@@ -154,11 +165,11 @@ HttpClient::Attempt HttpClient::perform(const HttpRequest& req) {
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 
+  sink.start = std::chrono::steady_clock::now();  // one clock for elapsed and first-token times
   CURLcode rc = curl_easy_perform(h);
-  curl_off_t total_us = 0, ttfb_us = 0;
-  curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &total_us);
+  a.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - sink.start).count();
+  curl_off_t ttfb_us = 0;
   curl_easy_getinfo(h, CURLINFO_STARTTRANSFER_TIME_T, &ttfb_us);
-  a.elapsed_s = total_us / 1e6;
   a.ttfb_s = ttfb_us > 0 ? ttfb_us / 1e6 : -1;
   if (rc != CURLE_OK) {
     a.transport_error = true;
@@ -191,6 +202,7 @@ HttpResponse HttpClient::send(const HttpRequest& req) {
       r.from_cache = true;
       r.elapsed_s = hit->elapsed_s;
       r.ttfb_s = hit->ttfb_s;
+      r.first_token_s = hit->first_token_s;
       return r;
     }
   }
@@ -225,6 +237,7 @@ HttpResponse HttpClient::send(const HttpRequest& req) {
     resp.body = std::move(a.body);
     resp.elapsed_s = a.elapsed_s;
     resp.ttfb_s = a.ttfb_s;
+    resp.first_token_s = a.first_token_s;
     if (resp.ok() && req.validate) {
       if (std::string why = req.validate(resp.body); !why.empty()) {
         const std::string msg = where + ": unusable response body (" + why + ")";
@@ -242,7 +255,7 @@ HttpResponse HttpClient::send(const HttpRequest& req) {
       if (req.use_cache && cache_.enabled()) {
         // Never store a response that carries a secret (a server echoing a key, say).
         if (redact(resp.body) == resp.body)
-          cache_.put(key, {resp.status, resp.body, resp.elapsed_s, resp.ttfb_s, iso8601_utc_now()});
+          cache_.put(key, {resp.status, resp.body, resp.elapsed_s, resp.ttfb_s, resp.first_token_s, iso8601_utc_now()});
         else
           log_warn(where + ": response looks like it contains a secret; not cached");
       }

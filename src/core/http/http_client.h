@@ -28,6 +28,9 @@ struct HttpRequest {
   // Checks a 2xx body (e.g. "parses as the JSON we expect"); returns "" when fine, else why not.
   // A body that fails is treated like a transient fault (retried, never cached): proxies truncate.
   std::function<std::string(const std::string& body)> validate;
+  // Streaming replies: called with the body received so far after each chunk; the first time it
+  // returns true marks the time to first token (HttpResponse::first_token_s).
+  std::function<bool(const std::string& body_so_far)> first_token_seen;
 };
 
 struct HttpResponse {
@@ -37,6 +40,7 @@ struct HttpResponse {
   bool from_cache = false;
   double elapsed_s = 0;  // the successful attempt's transfer time (original one for cached)
   double ttfb_s = -1;    // time to the first response byte
+  double first_token_s = -1;  // when first_token_seen first said yes (streaming), else -1
   int attempts = 0;
   double waited_s = 0;   // backoff sleeps + rate-limit waits
   bool ok() const { return status >= 200 && status < 300; }
@@ -85,7 +89,7 @@ class HttpClient {
     int status = 0;
     HeaderMap headers;
     std::string body;
-    double elapsed_s = 0, ttfb_s = -1;
+    double elapsed_s = 0, ttfb_s = -1, first_token_s = -1;
     bool transport_error = false, transport_retryable = false;
     std::string transport_message;
   };

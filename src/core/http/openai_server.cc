@@ -77,6 +77,14 @@ json candidate_json(const TokenCandidate& c) {
   return j;
 }
 
+json token_logprob_json(const GeneratedToken& t, int top) {
+  json e = candidate_json(t);
+  json alts = json::array();
+  for (size_t k = 0; k < t.top.size() && static_cast<int>(k) < top; ++k) alts.push_back(candidate_json(t.top[k]));
+  e["top_logprobs"] = alts;
+  return e;
+}
+
 json usage_json(const Usage& u) {
   return {{"prompt_tokens", u.prompt_tokens}, {"completion_tokens", u.completion_tokens}, {"total_tokens", u.total_tokens}};
 }
@@ -204,8 +212,11 @@ void OpenAiServer::routes() {
       throw ApiError{404, "The model '" + body["model"].get<std::string>() + "' does not exist (this server has '" +
                               provider_->model() + "')",
                      "invalid_request_error", "model_not_found", "model"};
-    if (body.value("stream", false))
-      throw ApiError{400, "stream=true is not supported by this server", "invalid_request_error", "unsupported_value", "stream"};
+    if (body.contains("stream") && !body["stream"].is_null() && !body["stream"].is_boolean())
+      throw ApiError{400, "'stream' must be a boolean", "invalid_request_error", "invalid_type", "stream"};
+    if (!chat && body.value("stream", false))
+      throw ApiError{400, "stream=true is only supported on /v1/chat/completions", "invalid_request_error",
+                     "unsupported_value", "stream"};
     int_field(body, "n", 1, 1, 1);  // one choice per request
     GenerateRequest g;
     const char* mt = chat && body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
@@ -239,6 +250,12 @@ void OpenAiServer::routes() {
       int top = 0;
       GenerateRequest g = common(body, true, want, top);
       g.prompt = prompt_from_messages(body.value("messages", json()));
+      if (body.value("stream", false)) {
+        const bool include_usage = body.contains("stream_options") && body["stream_options"].is_object() &&
+                                   body["stream_options"].value("include_usage", false);
+        stream_chat(res, g, want, top, include_usage);
+        return;
+      }
       Generation gen = provider_->generate(g);
       json choice = {{"index", 0},
                      {"message", {{"role", "assistant"}, {"content", gen.text}}},
@@ -246,13 +263,7 @@ void OpenAiServer::routes() {
                      {"finish_reason", gen.finish_reason}};
       if (want) {
         json content = json::array();
-        for (const auto& t : gen.tokens) {
-          json e = candidate_json(t);
-          json alts = json::array();
-          for (size_t k = 0; k < t.top.size() && static_cast<int>(k) < top; ++k) alts.push_back(candidate_json(t.top[k]));
-          e["top_logprobs"] = alts;
-          content.push_back(e);
-        }
+        for (const auto& t : gen.tokens) content.push_back(token_logprob_json(t, top));
         choice["logprobs"] = {{"content", content}, {"refusal", nullptr}};
       }
       send_json(res, 200,
@@ -320,6 +331,47 @@ void OpenAiServer::routes() {
     } catch (const ApiError& e) {
       send_error(res, e);
     }
+  });
+}
+
+void OpenAiServer::stream_chat(httplib::Response& res, const GenerateRequest& g, bool want_logprobs, int top,
+                               bool include_usage) {
+  auto provider = provider_;
+  const std::string id = new_id("chatcmpl");
+  const std::string model = provider_->model();
+  const auto created = std::time(nullptr);
+  res.set_chunked_content_provider("text/event-stream", [=](size_t, httplib::DataSink& sink) {
+    auto chunk = [&](const json& delta, const json& logprobs, const json& finish) {
+      json c = {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model},
+                {"system_fingerprint", "bitnet-kde"},
+                {"choices", json::array({{{"index", 0}, {"delta", delta}, {"logprobs", logprobs}, {"finish_reason", finish}}})}};
+      const std::string line = "data: " + dump(c) + "\n\n";
+      return sink.write(line.data(), line.size());
+    };
+    try {
+      chunk({{"role", "assistant"}, {"content", ""}}, nullptr, nullptr);
+      GenerateRequest req = g;
+      // Tokens go out as they are chosen, so the client sees the first one early.
+      req.on_token = [&](const GeneratedToken& t) {
+        chunk({{"content", t.bytes}}, want_logprobs ? json{{"content", json::array({token_logprob_json(t, top)})}} : json(),
+              nullptr);
+      };
+      Generation gen = provider->generate(req);
+      chunk(json::object(), nullptr, gen.finish_reason);
+      if (include_usage) {
+        json u = {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model},
+                  {"choices", json::array()}, {"usage", usage_json(gen.usage)}};
+        const std::string line = "data: " + dump(u) + "\n\n";
+        sink.write(line.data(), line.size());
+      }
+    } catch (const std::exception& e) {
+      const std::string line = "data: " + dump(openai_error(redact(e.what()), "server_error")) + "\n\n";
+      sink.write(line.data(), line.size());
+    }
+    const std::string done = "data: [DONE]\n\n";
+    sink.write(done.data(), done.size());
+    sink.done();
+    return true;
   });
 }
 

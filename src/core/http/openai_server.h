@@ -11,10 +11,12 @@
 
 namespace httplib {
 class Server;
+struct Response;
 }
 
 namespace bkd {
 class Provider;
+struct GenerateRequest;
 
 struct ServeOptions {
   std::string host = "127.0.0.1";
@@ -42,6 +44,7 @@ class OpenAiServer {
 
  private:
   void routes();
+  void stream_chat(httplib::Response& res, const GenerateRequest& g, bool want_logprobs, int top, bool include_usage);
   std::shared_ptr<Provider> provider_;
   ServeOptions opts_;
   std::unique_ptr<httplib::Server> server_;

@@ -33,6 +33,7 @@ std::optional<CachedResponse> ResponseCache::get(const std::string& key) const {
     r.body = j.at("body").get<std::string>();
     r.elapsed_s = j.value("elapsed_s", 0.0);
     r.ttfb_s = j.value("ttfb_s", -1.0);
+    r.first_token_s = j.value("first_token_s", -1.0);
     r.stored_at = j.value("stored_at", std::string());
     return r;
   } catch (const std::exception& e) {
@@ -48,6 +49,7 @@ void ResponseCache::put(const std::string& key, const CachedResponse& r) const {
   nlohmann::json j = {{"status", r.status},
                       {"elapsed_s", r.elapsed_s},
                       {"ttfb_s", r.ttfb_s},
+                      {"first_token_s", r.first_token_s},
                       {"stored_at", r.stored_at},
                       {"body", r.body}};
   // Bodies are provider JSON (UTF-8); replace rather than throw on stray invalid bytes.

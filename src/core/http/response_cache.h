@@ -12,6 +12,7 @@ struct CachedResponse {
   std::string body;
   double elapsed_s = 0;  // what the original request took (reports can still show real latency)
   double ttfb_s = -1;    // time to the first response byte of the original request
+  double first_token_s = -1;  // streaming: time to the first token of the original request
   std::string stored_at; // ISO-8601 UTC
 };
 

@@ -100,6 +100,7 @@ Generation LocalProvider::generate(const GenerateRequest& req) {
     }
     g.tokens.push_back(make_token(id, lp, req.top_k));
     g.text += g.tokens.back().bytes;
+    if (req.on_token) req.on_token(g.tokens.back());
     ctx.push_back(id);
   }
   g.usage.completion_tokens = static_cast<int64_t>(g.tokens.size());

@@ -119,6 +119,85 @@ Generation parse_chat_response(const json& reply, bool want_logprobs) {
   return g;
 }
 
+namespace {
+// Calls fn(payload) for every complete "data:" line.
+template <typename F>
+void for_each_sse_data(const std::string& sse, F fn) {
+  size_t pos = 0;
+  while (pos < sse.size()) {
+    size_t end = sse.find('\n', pos);
+    if (end == std::string::npos) break;  // an incomplete line: not yet
+    std::string line = sse.substr(pos, end - pos);
+    pos = end + 1;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.rfind("data:", 0) != 0) continue;
+    size_t b = 5;
+    while (b < line.size() && line[b] == ' ') ++b;
+    if (!fn(line.substr(b))) return;
+  }
+}
+
+bool chunk_has_token(const json& c) {
+  if (!c.is_object() || !c.contains("choices") || !c["choices"].is_array() || c["choices"].empty()) return false;
+  const json& ch = c["choices"][0];
+  if (ch.contains("delta") && ch["delta"].is_object() && ch["delta"].contains("content") &&
+      ch["delta"]["content"].is_string() && !ch["delta"]["content"].get<std::string>().empty())
+    return true;
+  return ch.contains("logprobs") && ch["logprobs"].is_object() && ch["logprobs"].contains("content") &&
+         ch["logprobs"]["content"].is_array() && !ch["logprobs"]["content"].empty();
+}
+}  // namespace
+
+json assemble_chat_stream(const std::string& sse) {
+  std::string content, finish;
+  json lp_content = json::array(), usage, fingerprint;
+  bool any_logprobs = false, done = false, any_chunk = false;
+  for_each_sse_data(sse, [&](const std::string& payload) {
+    if (payload == "[DONE]") {
+      done = true;
+      return false;
+    }
+    json c = json::parse(payload, nullptr, false);
+    if (c.is_discarded() || !c.is_object()) throw Error("malformed stream event: " + payload.substr(0, 120));
+    if (c.contains("error")) throw Error("the stream carried an error: " + http_error_message(payload));
+    any_chunk = true;
+    if (c.contains("usage") && c["usage"].is_object()) usage = c["usage"];
+    if (c.contains("system_fingerprint") && c["system_fingerprint"].is_string()) fingerprint = c["system_fingerprint"];
+    if (!c.contains("choices") || !c["choices"].is_array() || c["choices"].empty()) return true;
+    const json& ch = c["choices"][0];
+    if (ch.contains("delta") && ch["delta"].is_object() && ch["delta"].contains("content") && ch["delta"]["content"].is_string())
+      content += ch["delta"]["content"].get<std::string>();
+    if (ch.contains("logprobs") && ch["logprobs"].is_object()) {
+      any_logprobs = true;
+      if (ch["logprobs"].contains("content") && ch["logprobs"]["content"].is_array())
+        for (const auto& e : ch["logprobs"]["content"]) lp_content.push_back(e);
+    }
+    if (ch.contains("finish_reason") && ch["finish_reason"].is_string()) finish = ch["finish_reason"];
+    return true;
+  });
+  if (!done) throw Error("the stream ended before `data: [DONE]` (truncated)");
+  if (!any_chunk) throw Error("the stream held no chunks");
+  json choice = {{"index", 0},
+                 {"message", {{"role", "assistant"}, {"content", content}}},
+                 {"logprobs", any_logprobs ? json{{"content", lp_content}} : json()},
+                 {"finish_reason", finish}};
+  json reply = {{"choices", json::array({choice})}};
+  if (!usage.is_null()) reply["usage"] = usage;
+  if (!fingerprint.is_null()) reply["system_fingerprint"] = fingerprint;
+  return reply;
+}
+
+bool chat_stream_has_token(const std::string& sse) {
+  bool found = false;
+  for_each_sse_data(sse, [&](const std::string& payload) {
+    if (payload == "[DONE]") return false;
+    json c = json::parse(payload, nullptr, false);
+    found = chunk_has_token(c);
+    return !found;
+  });
+  return found;
+}
+
 json build_prompt_logprobs_request(const std::string& model, const std::string& text, int top_k) {
   return {{"model", model},       {"prompt", text},          {"max_tokens", 1},
           {"temperature", 0},     {"prompt_logprobs", top_k}, {"return_token_ids", true}};
@@ -304,19 +383,45 @@ Generation OpenAiProvider::generate(const GenerateRequest& req) {
                            " alternatives per token, " + std::to_string(req.top_k) + " were asked for",
                        "lower TOP_K to " + std::to_string(c.max_top_k));
   }
-  HttpRequest hr = make_request(build_chat_request(model_, req, profile_.max_tokens_field), req.use_cache);
+  json body = build_chat_request(model_, req, profile_.max_tokens_field);
+  if (req.stream) {
+    body["stream"] = true;
+    body["stream_options"] = {{"include_usage", true}};
+  }
+  HttpRequest hr = make_request(body, req.use_cache);
   hr.token_estimate = static_cast<double>(req.prompt.size()) / 4.0 + req.max_tokens;
+  if (req.stream) {
+    hr.validate = [](const std::string& b) {
+      try {
+        assemble_chat_stream(b);
+        return std::string();
+      } catch (const std::exception& e) {
+        return std::string(e.what());
+      }
+    };
+    // Scan only what arrived since the last call: the detector runs after every network chunk.
+    auto scanned = std::make_shared<size_t>(0);
+    hr.first_token_seen = [scanned](const std::string& so_far) {
+      if (so_far.size() < *scanned) *scanned = 0;  // a retry started a new body
+      size_t last_nl = so_far.rfind('\n');
+      if (last_nl == std::string::npos || last_nl + 1 <= *scanned) return false;
+      bool seen = chat_stream_has_token(so_far.substr(*scanned, last_nl + 1 - *scanned));
+      *scanned = last_nl + 1;
+      return seen;
+    };
+  }
   HttpResponse resp = ctx_.http->send(hr);
   if (!resp.ok()) throw_provider_error(profile_.name, model_, profile_.key_setting, hr, resp);
-  json reply = json::parse(resp.body, nullptr, false);
   Generation g;
   try {
+    json reply = req.stream ? assemble_chat_stream(resp.body) : json::parse(resp.body, nullptr, false);
     g = parse_chat_response(reply, req.top_k > 0);
   } catch (const Error& e) {
     throw Error(profile_.name + " (" + url_for_display(hr.url) + "): " + e.what(), e.hint());
   }
   g.latency_s = resp.elapsed_s;
   g.ttfb_s = resp.ttfb_s;
+  g.ttft_s = resp.first_token_s;
   g.from_cache = resp.from_cache;
   g.attempts = resp.attempts;
   return g;

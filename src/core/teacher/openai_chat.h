@@ -30,6 +30,12 @@ nlohmann::json build_chat_request(const std::string& model, const GenerateReques
 // `want_logprobs`: a reply without logprobs is an error (the caller asked for them).
 Generation parse_chat_response(const nlohmann::json& reply, bool want_logprobs);
 
+// Streaming (SSE): assembles "data: {chunk}" events up to "data: [DONE]" into the non-streamed reply
+// shape (content, logprobs.content, finish_reason, usage). Throws on truncated or malformed streams.
+nlohmann::json assemble_chat_stream(const std::string& sse);
+// True once the stream so far holds a chunk with generated content (time to first token).
+bool chat_stream_has_token(const std::string& sse_so_far);
+
 // vLLM's teacher-forced scoring: POST /completions with `prompt_logprobs: K` and
 // `return_token_ids: true`; the reply's choices[0].prompt_logprobs is one {"<token id>": {logprob,
 // rank, decoded_token}} map per prompt token (null for the first) and prompt_token_ids says which

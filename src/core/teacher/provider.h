@@ -3,6 +3,7 @@
 // token was and which top-K alternatives it weighed. API providers (OpenAI-shaped, Gemini,
 // Anthropic) and the in-process local model all implement this one interface.
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ struct GenerateRequest {
   double temperature = 0;    // 0: greedy
   uint64_t seed = 0;
   bool use_cache = true;     // false forces a fresh answer (determinism checks)
+  bool stream = false;       // HTTP: stream the reply (SSE) so time to first token is measurable
+  std::function<void(const GeneratedToken&)> on_token;  // local: called as each token is chosen
 };
 
 struct Generation {
