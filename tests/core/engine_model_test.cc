@@ -256,6 +256,10 @@ TEST(EngineModel, IncrementalDecodeEqualsPrefillBitForBit) {
       for (int64_t v = 0; v < c.vocab_size; ++v) ASSERT_EQ(s[v], a[t * c.vocab_size + v]) << "pos " << t << " vocab " << v;
     }
     EXPECT_EQ(step.position(), 9);
+    step.rewind(6);  // drop tokens 6..8 and recompute 6: same bits again
+    step.forward(&tokens[6], 1, s.data());
+    for (int64_t v = 0; v < c.vocab_size; ++v) ASSERT_EQ(s[v], a[6 * c.vocab_size + v]) << "after rewind, vocab " << v;
+    EXPECT_THROW(step.rewind(8), Error);
   }
 }
 

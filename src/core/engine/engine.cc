@@ -42,6 +42,12 @@ Engine::Engine(const PackedModel& model, EngineOptions opts)
 
 Engine::~Engine() = default;
 
+void Engine::rewind(int64_t pos) {
+  if (pos < 0 || pos > pos_)
+    throw Error("cannot rewind to position " + std::to_string(pos) + ": the sequence has " + std::to_string(pos_) + " tokens");
+  pos_ = pos;
+}
+
 void Engine::ensure_capacity(int64_t rows) {
   if (rows <= cap_) return;
   cap_ = rows;

@@ -43,6 +43,8 @@ class Engine {
   // last token, or n * vocab for every token when all_logits (nullptr: skip the head).
   void forward(const int32_t* tokens, int64_t n, float* logits, bool all_logits = false);
   void reset() { pos_ = 0; }
+  // Forgets every token at or after `pos` (<= position()): the next token is written at `pos`.
+  void rewind(int64_t pos);
   int64_t position() const { return pos_; }
   int64_t max_seq_len() const { return max_seq_; }
   const ModelConfig& config() const { return model_.cfg; }
