@@ -264,7 +264,15 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
     const bool grads_finite = scaler.unscale_and_check(params);
     r.scale = scaler.scale();
     if (grads_finite && loss_finite) {
-      r.grad_norm_pre = torch::nn::utils::clip_grad_norm_(params, o.clip_norm);
+      // Clip with a float64-accumulated norm, so the recorded post-clip norm is <= CLIP_NORM up to
+      // rounding (torch's float32 norm of ~1e7 gradients can be off by 1e-4).
+      r.grad_norm_pre = grad_norm(params);
+      if (std::isfinite(r.grad_norm_pre) && r.grad_norm_pre > o.clip_norm) {
+        torch::NoGradGuard ng;
+        const double coef = o.clip_norm / (r.grad_norm_pre + 1e-6);
+        for (auto& p : params)
+          if (p.grad().defined()) p.grad().mul_(coef);
+      }
       r.grad_norm_post = grad_norm(params);
     }
     r.skipped = !(grads_finite && loss_finite && std::isfinite(r.grad_norm_pre));

@@ -281,6 +281,9 @@ TEST(TorchTrainer, CliTrainsTheTeacherFromTokenFiles) {
   EXPECT_EQ(h["steps"].get<int64_t>(), 8);
   EXPECT_EQ(h["role"], "teacher");
   EXPECT_TRUE(h["finished"].get<bool>());
+  // a second run of a finished teacher is a no-op that says so
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << read_file(root + "/log.txt");
+  EXPECT_NE(read_file(root + "/log.txt").find("already finished"), std::string::npos) << read_file(root + "/log.txt");
   // the student without KD shards and without its token file: a clear error naming the file
   const std::string cmd2 = "cd '" + root + "' && env -u ENV_FILE PRESET=tiny DRIVE_ROOT='" + root + "' " BKD_CLI_PATH
                            " train > log2.txt 2>&1";

@@ -11,6 +11,7 @@
 #include "core/util/fs.h"
 #include "core/util/log.h"
 #include "torch/format_tokens.h"
+#include "torch/checkpoint.h"
 #include "torch/kd_shard_source.h"
 #include "torch/trainer.h"
 
@@ -55,6 +56,16 @@ int run_train(const Settings& s, const std::string& role, bool resume) {
                s.str("FORMAT_TOKENS") + ")");
     } else {
       log_warn("train student: no student tokenizer at " + spm + "; format loss disabled");
+    }
+  }
+  // Idempotent: a finished run with the same model is not trained again.
+  if (auto ck = latest_checkpoint(o.role_dir())) {
+    nlohmann::json st = load_checkpoint_state(*ck);
+    if (st.value("step", int64_t(0)) >= st.value("total_steps", int64_t(1)) && st["model_config"] == nlohmann::json(o.model) &&
+        st.value("budget_tokens", int64_t(0)) == o.budget_tokens) {
+      std::printf("train %s: already finished (%s, %lld seen tokens); delete %s to train again\n", role.c_str(),
+                  ck->c_str(), (long long)st.value("seen_tokens", int64_t(0)), o.role_dir().c_str());
+      return 0;
     }
   }
   std::unique_ptr<BatchSource> data;
