@@ -170,7 +170,9 @@ json run_baseline(Provider& provider, const std::vector<BaselinePrompt>& prompts
       progress.add(1);
     }
   };
-  const int n_threads = std::max(1, std::min<int>(opts.in_flight, static_cast<int>(prompts.size())));
+  // The local model runs one request at a time: more threads would only add queueing to latency.
+  const int in_flight = provider.name() == "local" ? 1 : opts.in_flight;
+  const int n_threads = std::max(1, std::min<int>(in_flight, static_cast<int>(prompts.size())));
   std::vector<std::thread> threads;
   std::vector<std::exception_ptr> failures(n_threads);
   for (int t = 0; t < n_threads; ++t)
@@ -260,7 +262,7 @@ json run_baseline(Provider& provider, const std::vector<BaselinePrompt>& prompts
       {"capabilities", caps.to_json()},
       {"settings",
        {{"prompts", prompts.size()}, {"max_new_tokens", opts.max_new_tokens}, {"top_k_requested", opts.top_k},
-        {"top_k_used", top_k}, {"temperature", opts.temperature}, {"seed", opts.seed}, {"max_in_flight", opts.in_flight}}},
+        {"top_k_used", top_k}, {"temperature", opts.temperature}, {"seed", opts.seed}, {"max_in_flight", opts.in_flight}, {"in_flight_used", n_threads}}},
       {"prompt_length_method", prompt_length_method()},
       {"requests", {{"total", prompts.size()}, {"ok", prompts.size() - errors}, {"errors", errors},
                     {"from_cache", from_cache}, {"error_examples", error_list}}},
