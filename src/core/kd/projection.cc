@@ -1,0 +1,171 @@
+#include "core/kd/projection.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/teacher/logprob_math.h"
+
+namespace bkd {
+namespace {
+
+// A newline never merges with anything in the student vocabulary (it is a byte-fallback token), so
+// "\n" + candidate tokenizes the candidate as it would start a token in running text.
+constexpr char kNeutralContext = '\n';
+
+double log_add(double a, double b) {
+  if (a == -INFINITY) return b;
+  if (b == -INFINITY) return a;
+  const double m = std::max(a, b);
+  return m + std::log(std::exp(a - m) + std::exp(b - m));
+}
+
+}  // namespace
+
+void ProjectionStats::add(const ProjectionStats& o) {
+  positions += o.positions;
+  kd_positions += o.kd_positions;
+  in_range += o.in_range;
+  no_teacher_token += o.no_teacher_token;
+  no_logprobs += o.no_logprobs;
+  not_finite += o.not_finite;
+  candidates += o.candidates;
+  merged += o.merged;
+  to_other += o.to_other;
+  sum_other_mass += o.sum_other_mass;
+  sum_topk_mass += o.sum_topk_mass;
+}
+
+size_t valid_utf8_prefix(const std::string& s) {
+  size_t i = 0, good = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (len == 0 || i + len > s.size()) break;
+    bool ok = true;
+    for (size_t k = 1; k < len; ++k) ok = ok && (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
+    if (!ok) break;
+    i += len;
+    good = i;
+  }
+  return good;
+}
+
+StudentProjector::StudentProjector(const SpmTokenizer& student) : student_(student) {}
+
+int32_t StudentProjector::compute_first_subtoken(const std::string& bytes) const {
+  if (bytes.empty()) return -1;
+  const size_t valid = valid_utf8_prefix(bytes);
+  if (valid == 0) return -1;  // starts inside a character: its first student token is unknowable
+  const std::string probe = std::string(1, kNeutralContext) + bytes.substr(0, valid);
+  const auto tokens = student_.encode(probe);
+  for (const auto& t : tokens) {
+    if (t.begin < 1) continue;  // the context (and the dummy-prefix mark before it)
+    if (t.begin != 1) return -1;  // no student token starts where the candidate starts
+    // A token that runs to the end of a truncated candidate might have been longer with the
+    // missing bytes: only a token that ends strictly inside the valid part is certain.
+    if (valid < bytes.size() && t.end >= probe.size()) return -1;
+    return t.id;
+  }
+  return -1;
+}
+
+int32_t StudentProjector::first_subtoken(const std::string& candidate_bytes) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(candidate_bytes);
+    if (it != cache_.end()) return it->second;
+  }
+  const int32_t id = compute_first_subtoken(candidate_bytes);
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_.emplace(candidate_bytes, id);
+  return id;
+}
+
+std::vector<ProjectedPosition> StudentProjector::project(const std::string& text, const std::vector<TokenSpan>& student,
+                                                         const std::vector<TokenSpan>& teacher_spans,
+                                                         const std::vector<GeneratedToken>& teacher,
+                                                         uint32_t kd_begin, ProjectionStats* stats) {
+  ProjectionStats st;
+  std::vector<ProjectedPosition> out(student.size());
+  // Teacher tokens by start byte (the first one wins when a provider reports empty tokens).
+  std::unordered_map<uint32_t, size_t> teacher_at;
+  for (size_t i = 0; i < teacher_spans.size() && i < teacher.size(); ++i)
+    if (teacher_spans[i].end > teacher_spans[i].begin) teacher_at.emplace(teacher_spans[i].begin, i);
+
+  std::vector<std::pair<int32_t, double>> merged;
+  for (size_t p = 0; p < student.size(); ++p) {
+    ProjectedPosition& pos = out[p];
+    pos.token_id = student[p].id;
+    ++st.positions;
+    if (student[p].begin < kd_begin || student[p].end <= student[p].begin) continue;  // OutsideRange
+    ++st.in_range;
+    auto it = teacher_at.find(student[p].begin);
+    if (it == teacher_at.end()) {
+      pos.reason = KdInvalid::NoTeacherToken;
+      ++st.no_teacher_token;
+      continue;
+    }
+    const GeneratedToken& t = teacher[it->second];
+    // Usable candidates: finite log-probs, not the "-9999" missing marker.
+    bool any = false, bad = false;
+    for (const auto& c : t.top) {
+      if (std::isnan(c.logprob) || is_missing_logprob(c.logprob)) continue;
+      if (!std::isfinite(c.logprob) || c.logprob > 1e-6) bad = true;
+      any = true;
+    }
+    if (!any) {
+      pos.reason = KdInvalid::NoLogprobs;
+      ++st.no_logprobs;
+      continue;
+    }
+    if (bad || (!std::isnan(t.log_other) && std::isinf(t.log_other) && t.log_other > 0)) {
+      pos.reason = KdInvalid::NotFinite;
+      ++st.not_finite;
+      continue;
+    }
+    // Other starts from the teacher's own Other (or what its top-K leaves).
+    std::vector<double> top_lp;
+    for (const auto& c : t.top)
+      if (!std::isnan(c.logprob) && !is_missing_logprob(c.logprob)) top_lp.push_back(c.logprob);
+    double other = std::isnan(t.log_other) ? log_other_from_topk(top_lp) : t.log_other;
+    merged.clear();
+    for (const auto& c : t.top) {
+      if (std::isnan(c.logprob) || is_missing_logprob(c.logprob)) continue;
+      ++st.candidates;
+      const int32_t id = first_subtoken(c.bytes);
+      if (id < 0) {
+        other = log_add(other, c.logprob);
+        ++st.to_other;
+        continue;
+      }
+      auto m = std::find_if(merged.begin(), merged.end(), [&](const auto& e) { return e.first == id; });
+      if (m != merged.end()) {
+        m->second = log_add(m->second, c.logprob);
+        ++st.merged;
+      } else {
+        merged.emplace_back(id, c.logprob);
+      }
+    }
+    std::stable_sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    // Total mass never exceeds 1: rounding in provider values is absorbed by capping Other.
+    double top_mass = 0;
+    for (const auto& [id, lp] : merged) top_mass += std::exp(lp);
+    double other_mass = std::exp(other);
+    if (top_mass + other_mass > 1.0) other_mass = std::max(0.0, 1.0 - top_mass);
+    pos.kd_valid = true;
+    pos.reason = KdInvalid::None;
+    for (const auto& [id, lp] : merged) {
+      pos.ids.push_back(id);
+      pos.logprobs.push_back(static_cast<float>(std::min(0.0, lp)));
+    }
+    // Floor at e^-30 so the stored value stays finite (its mass is far below float resolution of 1).
+    pos.other_logprob = static_cast<float>(std::log(std::max(other_mass, 1e-13)));
+    ++st.kd_positions;
+    st.sum_other_mass += other_mass;
+    st.sum_topk_mass += top_mass;
+  }
+  if (stats) stats->add(st);
+  return out;
+}
+
+}  // namespace bkd

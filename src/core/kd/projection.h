@@ -1,0 +1,77 @@
+#pragma once
+// Projection of a teacher's top-K distributions onto the student tokenizer (DESIGN.md §4):
+//   - alignment by byte offset: a student position whose token starts exactly where a teacher token
+//     starts receives that teacher position's distribution; every other position gets CE only
+//     (kd_valid = false, safe padding P(Other) = 1);
+//   - first-subtoken rule: each teacher candidate string is encoded with the student tokenizer in a
+//     neutral continuation context, and its first student token receives the candidate's log-prob;
+//   - log-sum-exp dedup: candidates that land on the same student token merge;
+//   - candidates that encode to nothing, or whose first student token depends on bytes the candidate
+//     does not have (it ends inside a UTF-8 character), go to Other, in log space.
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/teacher/provider.h"
+#include "core/tokenizer/spm_tokenizer.h"
+
+namespace bkd {
+
+// Why a position carries no KD target.
+enum class KdInvalid : uint8_t { None = 0, NoTeacherToken, NoLogprobs, NotFinite, OutsideRange };
+
+struct ProjectedPosition {
+  int32_t token_id = 0;  // the student's actual token (hard target)
+  bool kd_valid = false;
+  KdInvalid reason = KdInvalid::OutsideRange;
+  std::vector<int32_t> ids;     // projected top-K, most likely first, no duplicates
+  std::vector<float> logprobs;  // natural-log probabilities
+  float other_logprob = 0.0f;   // log mass outside ids (0 = all mass, the safe padding)
+};
+
+struct ProjectionStats {
+  int64_t positions = 0;          // student positions seen
+  int64_t kd_positions = 0;       // with kd_valid
+  int64_t in_range = 0;           // positions inside the KD range (e.g. the generated part)
+  int64_t no_teacher_token = 0;   // in range, but no teacher token starts there
+  int64_t no_logprobs = 0;        // the teacher gave no usable top-K there
+  int64_t not_finite = 0;         // NaN / inf values
+  int64_t candidates = 0;         // teacher candidates projected
+  int64_t merged = 0;             // candidates merged into an earlier one by log-sum-exp
+  int64_t to_other = 0;           // candidates that went to Other
+  double sum_other_mass = 0;      // over kd positions
+  double sum_topk_mass = 0;       // over kd positions
+  void add(const ProjectionStats& o);
+  // Invalid-row rate over the positions inside the KD range.
+  double invalid_rate() const { return in_range ? 1.0 - double(kd_positions) / double(in_range) : 0.0; }
+};
+
+class StudentProjector {
+ public:
+  explicit StudentProjector(const SpmTokenizer& student);
+
+  // The student token a candidate string starts with, or -1 when it goes to Other. Cached; thread-safe.
+  int32_t first_subtoken(const std::string& candidate_bytes);
+
+  // Projects one sequence. `text` is the whole sequence; `student` its student tokenization (spans
+  // into text); `teacher` the teacher's tokens over the same text, each with its byte span and the
+  // distribution it was predicted from. Only student positions whose token starts at or after
+  // `kd_begin` are in the KD range (generate mode: the continuation, not the prompt).
+  std::vector<ProjectedPosition> project(const std::string& text, const std::vector<TokenSpan>& student,
+                                         const std::vector<TokenSpan>& teacher_spans,
+                                         const std::vector<GeneratedToken>& teacher, uint32_t kd_begin,
+                                         ProjectionStats* stats);
+
+ private:
+  int32_t compute_first_subtoken(const std::string& bytes) const;
+  const SpmTokenizer& student_;
+  std::mutex mu_;
+  std::unordered_map<std::string, int32_t> cache_;
+};
+
+// Length of the longest prefix of `s` that is complete, valid UTF-8.
+size_t valid_utf8_prefix(const std::string& s);
+
+}  // namespace bkd
