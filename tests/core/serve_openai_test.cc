@@ -259,6 +259,9 @@ TEST_F(ServeTest, OfficialOpenAiNodeSdkParsesTheReply) {
     EXPECT_NEAR(j["tokens"][i]["top"][0]["logprob"].get<double>(), a.tokens[i].top[0].logprob, 1e-12);
   }
   EXPECT_EQ(j["usage"]["completion_tokens"], a.usage.completion_tokens);
+  EXPECT_EQ(j["stream"]["content"], j["content"]);
+  EXPECT_EQ(j["stream"]["tokens"], a.tokens.size());
+  EXPECT_EQ(j["stream"]["usage"]["completion_tokens"], a.usage.completion_tokens);
   EXPECT_EQ(j["bad_key"]["status"], 401);
   EXPECT_EQ(j["bad_key"]["code"], "invalid_api_key");
 }

@@ -16,6 +16,27 @@ async function main() {
     top_logprobs: Number(topLogprobs),
   });
   const choice = chat.choices[0];
+  // The same request streamed: the SDK parses our server-sent events chunk by chunk.
+  const stream = await client.chat.completions.create({
+    model,
+    messages: [{ role: 'user', content: prompt }],
+    max_tokens: Number(maxTokens),
+    temperature: 0,
+    logprobs: true,
+    top_logprobs: Number(topLogprobs),
+    stream: true,
+    stream_options: { include_usage: true },
+  });
+  let streamed = '';
+  let streamedTokens = 0;
+  let streamedUsage = null;
+  for await (const chunk of stream) {
+    if (chunk.usage) streamedUsage = chunk.usage;
+    const c = chunk.choices[0];
+    if (!c) continue;
+    if (c.delta && c.delta.content) streamed += c.delta.content;
+    if (c.logprobs && c.logprobs.content) streamedTokens += c.logprobs.content.length;
+  }
   let badKeyStatus = null;
   try {
     await new OpenAI({ baseURL, apiKey: 'wrong-key-0000', maxRetries: 0 }).chat.completions.create({
@@ -34,6 +55,7 @@ async function main() {
       top: t.top_logprobs.map((a) => ({ token: a.token, logprob: a.logprob })),
     })),
     bad_key: badKeyStatus,
+    stream: { content: streamed, tokens: streamedTokens, usage: streamedUsage },
   }));
 }
 
