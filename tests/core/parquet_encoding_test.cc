@@ -186,7 +186,7 @@ TEST(Dictionary, BothPathsMatchAMapReference) {
     const bool wide = trial % 4 == 0;  // values spread over the whole int32 range: hash path
     size_t n = 1 + rng() % 20000;
     std::vector<int32_t> v(n);
-    for (auto& x : v) x = wide ? static_cast<int32_t>(rng() % 300) * 7919 * 1000 : static_cast<int32_t>(rng() % 3000) - 1000;
+    for (auto& x : v) x = wide ? static_cast<int32_t>(static_cast<uint32_t>(rng() % 300) * 7919000u) : static_cast<int32_t>(rng() % 3000) - 1000;
     for (bool integers : {true, false}) {
       std::vector<uint8_t> dict;
       std::vector<uint32_t> idx;

@@ -350,6 +350,7 @@ void ParquetWriter::close() {
   if (std::fflush(file_) != 0 || ::fsync(fileno(file_)) != 0) io_fail("flush", tmp_path_);
   if (std::fclose(file_) != 0) {
     file_ = nullptr;
+    std::remove(tmp_path_.c_str());
     io_fail("close", tmp_path_);
   }
   file_ = nullptr;
