@@ -82,6 +82,22 @@ TEST(HttpRetryPolicy, BackoffGrowsThenCapsWithJitter) {
   EXPECT_DOUBLE_EQ(backoff_delay_s(p, 1, 0.5), 1.0 * 0.875);
 }
 
+TEST(HttpRetryPolicy, SpentBudgetsFromRateLimitHeaders) {
+  EXPECT_DOUBLE_EQ(*parse_reset_duration_s("6m0s"), 360);
+  EXPECT_DOUBLE_EQ(*parse_reset_duration_s("12ms"), 0.012);
+  EXPECT_DOUBLE_EQ(*parse_reset_duration_s("1h2m3.5s"), 3723.5);
+  EXPECT_FALSE(parse_reset_duration_s("soon").has_value());
+  EXPECT_FALSE(budget_exhausted_wait_s({{"x-ratelimit-remaining-requests", "5"}, {"x-ratelimit-reset-requests", "1s"}}, 0));
+  EXPECT_DOUBLE_EQ(*budget_exhausted_wait_s({{"x-ratelimit-remaining-requests", "0"}, {"x-ratelimit-reset-requests", "1s"},
+                                             {"x-ratelimit-remaining-tokens", "0"}, {"x-ratelimit-reset-tokens", "2.5s"}}, 0),
+                   2.5);
+  // Anthropic: RFC 3339 reset times. 2025-08-21T12:40:59Z = 1755780059.
+  EXPECT_DOUBLE_EQ(*budget_exhausted_wait_s({{"anthropic-ratelimit-tokens-remaining", "0"},
+                                             {"anthropic-ratelimit-tokens-reset", "2025-08-21T12:40:59Z"}},
+                                            1755780059.0 - 4),
+                   4.0);
+}
+
 TEST(HttpRetryPolicy, ZeroQuotaIsNotWorthWaitingFor) {
   EXPECT_TRUE(is_zero_quota_message(R"({"error":{"status":"RESOURCE_EXHAUSTED","message":"Quota exceeded, limit: 0"}})"));
   EXPECT_FALSE(is_zero_quota_message(R"({"error":{"status":"RESOURCE_EXHAUSTED","message":"limit: 15"}})"));
@@ -111,6 +127,19 @@ TEST(HttpClient, RetriesA429HonouringRetryAfterMs) {
   EXPECT_GE(r.waited_s, 0.06);  // the hint, not the 5 ms backoff
   EXPECT_GE(t.seconds(), 0.06);
   EXPECT_EQ(s.hits(), 2u);
+}
+
+TEST(HttpClient, PausesWhenTheProviderSaysTheBudgetIsSpent) {
+  FaultServer s;
+  s.script("/x", {{200, "{}", {{"x-ratelimit-remaining-requests", "0"}, {"x-ratelimit-reset-requests", "80ms"}}}, {200, "{}"}});
+  HttpClient c(fast_options());
+  HttpRequest r = post(s, "/x");
+  r.use_cache = false;
+  EXPECT_EQ(c.send(r).waited_s, 0);
+  Timer t;
+  auto second = c.send(r);
+  EXPECT_GE(second.waited_s, 0.05);
+  EXPECT_GE(t.seconds(), 0.05);
 }
 
 TEST(HttpClient, RetriesA429HonouringRetryAfterSeconds) {

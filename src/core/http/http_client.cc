@@ -185,6 +185,28 @@ HttpClient::Attempt HttpClient::perform(const HttpRequest& req) {
   return a;
 }
 
+double HttpClient::wait_for_budget() {
+  double until;
+  {
+    std::lock_guard<std::mutex> lock(budget_mu_);
+    until = not_before_;
+  }
+  const double d = until - monotonic_seconds();
+  if (d <= 0) return 0;
+  sleep_s(d);
+  return d;
+}
+
+void HttpClient::note_budget(const HeaderMap& headers) {
+  auto w = budget_exhausted_wait_s(headers, static_cast<double>(std::time(nullptr)));
+  if (!w || *w <= 0) return;
+  const double wait = std::min(*w, opts_.backoff.max_hint_s);
+  log_info("provider budget spent (x-ratelimit / anthropic-ratelimit headers); pausing new requests for " +
+           std::to_string(wait) + "s");
+  std::lock_guard<std::mutex> lock(budget_mu_);
+  not_before_ = std::max(not_before_, monotonic_seconds() + wait);
+}
+
 HttpResponse HttpClient::send(const HttpRequest& req) {
   const std::string where = req.method + " " + url_for_display(req.url);
   if (!opts_.allow_external && !is_loopback_url(req.url))
@@ -213,10 +235,12 @@ HttpResponse HttpClient::send(const HttpRequest& req) {
 
   for (int attempt = 0;; ++attempt) {
     Attempt a;
+    resp.waited_s += wait_for_budget();
     {
       InFlightSlot slot(in_flight_);
       a = perform(req);
     }
+    if (!a.transport_error) note_budget(a.headers);
     resp.attempts = attempt + 1;
     const bool last = attempt >= opts_.max_retries;
     if (a.transport_error) {

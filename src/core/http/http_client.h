@@ -100,6 +100,10 @@ class HttpClient {
   ResponseCache cache_;
   TokenBucket requests_, tokens_;
   InFlightLimit in_flight_;
+  double wait_for_budget();  // sleeps until a spent provider budget resets; returns seconds slept
+  void note_budget(const HeaderMap& headers);
+  std::mutex budget_mu_;
+  double not_before_ = 0;  // monotonic seconds
   std::mutex rng_mu_;
   std::mt19937_64 rng_;
 };

@@ -1,6 +1,7 @@
 #include "core/http/retry_policy.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
@@ -79,6 +80,53 @@ std::optional<bool> server_should_retry(const HeaderMap& headers) {
   if (*v == "true") return true;
   if (*v == "false") return false;
   return std::nullopt;
+}
+
+std::optional<double> parse_reset_duration_s(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  double total = 0;
+  size_t i = 0;
+  bool any = false;
+  while (i < text.size()) {
+    char* end = nullptr;
+    double v = std::strtod(text.c_str() + i, &end);
+    if (end == text.c_str() + i) return std::nullopt;
+    i = static_cast<size_t>(end - text.c_str());
+    std::string unit;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) unit.push_back(text[i++]);
+    if (unit == "h") total += v * 3600;
+    else if (unit == "m") total += v * 60;
+    else if (unit == "s" || unit.empty()) total += v;
+    else if (unit == "ms") total += v / 1000;
+    else return std::nullopt;
+    any = true;
+  }
+  if (!any || total < 0) return std::nullopt;
+  return total;
+}
+
+std::optional<double> budget_exhausted_wait_s(const HeaderMap& headers, double now_unix) {
+  std::optional<double> wait;
+  auto consider = [&](const char* remaining, const char* reset, bool rfc3339) {
+    const auto* rem = find_header(headers, remaining);
+    const auto* rst = find_header(headers, reset);
+    if (!rem || !rst || *rem != "0") return;
+    std::optional<double> w;
+    if (rfc3339) {
+      std::tm tm{};
+      if (strptime(rst->c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) w = std::max(0.0, static_cast<double>(timegm(&tm)) - now_unix);
+    } else {
+      w = parse_reset_duration_s(*rst);
+    }
+    if (w && (!wait || *w > *wait)) wait = w;
+  };
+  consider("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", false);
+  consider("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", false);
+  for (const char* kind : {"requests", "tokens", "input-tokens", "output-tokens"}) {
+    const std::string base = std::string("anthropic-ratelimit-") + kind;
+    consider((base + "-remaining").c_str(), (base + "-reset").c_str(), true);
+  }
+  return wait;
 }
 
 bool is_zero_quota_message(const std::string& body) {

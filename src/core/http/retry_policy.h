@@ -23,6 +23,14 @@ std::optional<double> server_retry_hint_s(const HeaderMap& headers, const std::s
 // "36s", "3.957525076s", "1.5" -> seconds; nullopt when not a duration.
 std::optional<double> parse_duration_s(const std::string& text);
 
+// OpenAI's reset durations ("6m0s", "1s", "12ms", "1h2m3.5s") -> seconds.
+std::optional<double> parse_reset_duration_s(const std::string& text);
+
+// When a response says a budget is spent (x-ratelimit-remaining-{requests,tokens}: 0, or
+// anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-remaining: 0), the seconds
+// until its reset (OpenAI: a duration; Anthropic: an RFC 3339 time). nullopt when nothing is spent.
+std::optional<double> budget_exhausted_wait_s(const HeaderMap& headers, double now_unix);
+
 // `x-should-retry: true|false` overrides the status rule when present (OpenAI/Anthropic convention).
 std::optional<bool> server_should_retry(const HeaderMap& headers);
 
