@@ -1,0 +1,44 @@
+// `collect`: KD traces (top-K + Other) from the teacher, projected onto the student tokenizer.
+#include <cstdio>
+
+#include "cli/cli.h"
+#include "core/stages/collect.h"
+
+namespace bkd::cli {
+namespace {
+
+void setup_collect(CLI::App& app, Cli& cli) {
+  auto* sub = app.add_subcommand("collect", "collect KD traces (top-K + Other) into Parquet shards");
+  static std::string worker = "0/1";
+  static CollectOptions opts;
+  sub->add_option("--worker", worker, "this process's part of the sequences, i/n (default 0/1)");
+  sub->add_flag("--merge", opts.merge, "combine the manifests of --worker */n runs into kd_manifest.json");
+  sub->add_flag("--restart", opts.restart, "ignore shards that earlier runs finished");
+  sub->callback([&cli] {
+    auto slash = worker.find('/');
+    try {
+      if (slash == std::string::npos) throw 0;
+      opts.worker = std::stoi(worker.substr(0, slash));
+      opts.workers = std::stoi(worker.substr(slash + 1));
+    } catch (...) {
+      throw UsageError("--worker expects i/n (for example 0/4), got '" + worker + "'");
+    }
+    auto r = run_collect(cli.settings(), opts);
+    if (opts.merge) {
+      std::printf("collect: merged %d workers, %lld rows\n", opts.workers, (long long)r["rows"].get<int64_t>());
+      return;
+    }
+    const auto& st = r["this_run"];
+    std::printf("collect: %lld rows in %zu shard(s); this run: invalid-row rate %.4f, KD on %.3f of positions, "
+                "mean Other mass %.4f, top-K coverage %.4f, dedup merges %.4f\n",
+                (long long)r["rows"].get<int64_t>(), r["manifest"]["shards"].size(),
+                st["invalid_row_rate"].get<double>(), st["kd_fraction"].get<double>(),
+                st["mean_other_mass"].get<double>(), st["mean_topk_coverage"].get<double>(),
+                st["dedup_merge_rate"].get<double>());
+  });
+}
+
+RegisterVerb reg_collect("collect", 50, setup_collect);
+
+}  // namespace
+}  // namespace bkd::cli
