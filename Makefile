@@ -23,7 +23,10 @@ ensure_dirs: build
 prepare: ensure_dirs
 	@$(BKD) prepare
 
+# The offline default teaches with a local model: pretrain it first (a no-op once it is trained).
 teacher: prepare
+	@if [ "$$($(BKD) config --json | grep -A1 '"TEACHER_PROVIDER"' | grep -o '"value": "[^"]*"' | cut -d'"' -f4)" = local ]; then \
+	  $(BKD) train --role teacher; fi
 	@$(BKD) teacher
 
 collect: teacher
@@ -38,9 +41,9 @@ eval: train
 dryrun: build
 	@$(BKD) dryrun
 
-# Every stage that exists, in order, on the offline default (later stages join as they land).
-pipeline: prepare
-	@echo "pipeline: stages run: ensure_dirs prepare"
+# Every stage that exists, in order, on the offline default (eval joins when it lands).
+pipeline: train dryrun
+	@echo "pipeline: done (ensure_dirs prepare teacher collect train dryrun)"
 
 bench: build
 	@bash scripts/bench.sh
