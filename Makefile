@@ -25,7 +25,7 @@ prepare: ensure_dirs
 
 # The offline default teaches with a local model: pretrain it first (a no-op once it is trained).
 teacher: prepare
-	@if [ "$$($(BKD) config --json | grep -A1 '"TEACHER_PROVIDER"' | grep -o '"value": "[^"]*"' | cut -d'"' -f4)" = local ]; then \
+	@if [ "$$($(BKD) config --get TEACHER_PROVIDER)" = local ]; then \
 	  $(BKD) train --role teacher; fi
 	@$(BKD) teacher
 

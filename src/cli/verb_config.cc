@@ -37,6 +37,8 @@ void setup_config(CLI::App& app, Cli& cli) {
   static bool json = false;
   static std::string group;
   static bool example = false;
+  static std::string get;
+  sub->add_option("--get", get, "print one setting's effective value (secrets redacted) and nothing else");
   sub->add_flag("--json", json, "machine-readable output");
   sub->add_flag("--example", example, "print a commented .env template documenting every setting (.env.example)");
   sub->add_option("--group", group, "only this group (paths, providers, teacher, data, collect, train, model, ...)");
@@ -46,6 +48,14 @@ void setup_config(CLI::App& app, Cli& cli) {
       return;
     }
     const Settings& s = cli.settings();
+    if (!get.empty()) {
+      if (!find_setting_spec(get)) {
+        const std::string near = nearest_setting_name(get);
+        throw UsageError("unknown setting " + get + (near.empty() ? "" : " (did you mean " + near + "?)"));
+      }
+      std::printf("%s\n", s.describe_value(get).c_str());
+      return;
+    }
     if (json) {
       nlohmann::json j = s.to_json(true);
       if (!group.empty())

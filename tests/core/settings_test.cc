@@ -231,6 +231,19 @@ TEST(SettingsCli, ConfigPrintsSourcesAndRedacts) {
   EXPECT_NE(j["STUDENT_LAYERS"]["source"].get<std::string>().find("cpu.env:"), std::string::npos);
 }
 
+TEST(SettingsCli, GetPrintsOneValue) {
+  TempDir d;
+  write(d.file(".env"), "TEACHER_PROVIDER=openai\nOPENAI_API_KEY=sk-live-0123456789abcdefghijklmnop\n");
+  auto r = test::run_cli(d.path(), "config --get TEACHER_PROVIDER");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "openai\n");
+  auto key = test::run_cli(d.path(), "config --get OPENAI_API_KEY");
+  EXPECT_EQ(key.output.find("0123456789"), std::string::npos) << key.output;
+  auto bad = test::run_cli(d.path(), "config --get TOPK");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("did you mean TOP_K?"), std::string::npos) << bad.output;
+}
+
 TEST(SettingsCli, EnsureDirsCreatesTheTree) {
   TempDir d;
   write(d.file(".env"), "DRIVE_ROOT=" + d.file("drive") + "\nLOG_DIR=" + d.file("elsewhere/logs") + "\n");
