@@ -1,5 +1,7 @@
 #include "core/teacher/baseline.h"
 
+#include "core/data/corpus.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -58,28 +60,14 @@ std::string prompt_length_method() {
 }
 
 std::vector<BaselinePrompt> draw_baseline_prompts(const std::string& path, int count, int prompt_tokens) {
-  if (!file_exists(path))
-    throw Error("held-out split not found: " + path, "run `bitnet-kde prepare` (or `make prepare`) first");
   const int words = std::max(1, static_cast<int>(std::ceil(prompt_tokens / kTokensPerWord)));
   struct Doc {
     std::string id, source, text;
     std::vector<std::pair<size_t, size_t>> spans;
   };
   std::vector<Doc> docs;
-  std::istringstream in(read_file(path));
-  std::string line;
-  int line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    json j = json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("text") || !j["text"].is_string())
-      throw Error(path + ":" + std::to_string(line_no) + ": expected a JSON object with a string \"text\"",
-                  "re-run `bitnet-kde prepare` to rewrite the splits");
-    Doc d;
-    d.id = j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump()) : std::to_string(line_no);
-    d.source = j.value("source", std::string());
-    d.text = j["text"].get<std::string>();
+  for (auto& split_doc : read_split_jsonl(path)) {  // throws naming the file and `bitnet-kde prepare`
+    Doc d{std::move(split_doc.id), std::move(split_doc.source), std::move(split_doc.text), {}};
     d.spans = word_spans(d.text);
     if (!d.spans.empty()) docs.push_back(std::move(d));
   }
