@@ -193,10 +193,12 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
       if (next_seq > 0) log_info("collect: resuming after " + std::to_string(next_seq) + " finished sequences");
     }
   }
-  // Half-written shards of a killed run (the writer's temp files) are garbage: the manifest decides.
-  const std::string prefix = "kd_" + worker_tag(opts.worker, opts.workers) + "shard_";
+  // Half-written shards and manifests of a killed run (temp files) are garbage: the manifest decides.
+  const std::string shard_prefix = "kd_" + worker_tag(opts.worker, opts.workers) + "shard_";
+  const std::string manifest_tmp = manifest_path.substr(parent_dir(manifest_path).size() + 1) + ".tmp";
   for (const auto& name : list_dir(s.str("DATA_DIR")))
-    if (name.rfind(prefix, 0) == 0 && name.find(".parquet.tmp") != std::string::npos)
+    if ((name.rfind(shard_prefix, 0) == 0 && name.find(".parquet.tmp") != std::string::npos) ||
+        name.rfind(manifest_tmp, 0) == 0)
       std::remove(join_path(s.str("DATA_DIR"), name).c_str());
   std::vector<const KdSequence*> mine;
   for (const auto& q : plan)
