@@ -65,10 +65,7 @@ Generation AnthropicProvider::generate(const GenerateRequest& req) {
   } catch (const Error& e) {
     throw Error("anthropic (" + url_for_display(hr.url) + "): " + e.what(), e.hint());
   }
-  g.latency_s = resp.elapsed_s;
-  g.ttfb_s = resp.ttfb_s;
-  g.from_cache = resp.from_cache;
-  g.attempts = resp.attempts;
+  copy_response_timing(resp, g);
   return g;
 }
 

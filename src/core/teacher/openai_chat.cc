@@ -419,11 +419,8 @@ Generation OpenAiProvider::generate(const GenerateRequest& req) {
   } catch (const Error& e) {
     throw Error(profile_.name + " (" + url_for_display(hr.url) + "): " + e.what(), e.hint());
   }
-  g.latency_s = resp.elapsed_s;
-  g.ttfb_s = resp.ttfb_s;
+  copy_response_timing(resp, g);
   g.ttft_s = resp.first_token_s;
-  g.from_cache = resp.from_cache;
-  g.attempts = resp.attempts;
   return g;
 }
 

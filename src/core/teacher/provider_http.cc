@@ -46,4 +46,11 @@ std::string require_json_field(const std::string& body, const char* field) {
   return {};
 }
 
+void copy_response_timing(const HttpResponse& resp, Generation& g) {
+  g.latency_s = resp.elapsed_s;
+  g.ttfb_s = resp.ttfb_s;
+  g.from_cache = resp.from_cache;
+  g.attempts = resp.attempts;
+}
+
 }  // namespace bkd

@@ -6,6 +6,7 @@
 
 #include "core/http/http_client.h"
 #include "core/teacher/capability_store.h"
+#include "core/teacher/provider.h"
 
 namespace bkd {
 
@@ -19,6 +20,9 @@ struct ProviderContext {
 [[noreturn]] void throw_provider_error(const std::string& provider, const std::string& model,
                                        const std::string& key_setting, const HttpRequest& req,
                                        const HttpResponse& resp);
+
+// Latency, time to first byte, cache hit and attempt count of the reply that produced `g`.
+void copy_response_timing(const HttpResponse& resp, Generation& g);
 
 // True when an error message says logprobs (or top_logprobs) are not supported/allowed.
 bool message_rejects_logprobs(const std::string& msg);
