@@ -97,14 +97,23 @@ std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, con
   return plan;
 }
 
+namespace {
+std::string manifest_in(const std::string& dir, int worker, int workers) {
+  return join_path(dir, "kd_" + worker_tag(worker, workers) + "manifest.json");
+}
+std::string shard_in(const std::string& dir, int worker, int workers, int index) {
+  char name[64];
+  std::snprintf(name, sizeof name, "kd_%sshard_%03d.parquet", worker_tag(worker, workers).c_str(), index);
+  return join_path(dir, name);
+}
+}  // namespace
+
 std::string kd_manifest_path(const Settings& s, int worker, int workers) {
-  return join_path(s.str("DATA_DIR"), "kd_" + worker_tag(worker, workers) + "manifest.json");
+  return manifest_in(s.str("DATA_DIR"), worker, workers);
 }
 
 std::string kd_shard_path(const Settings& s, int worker, int workers, int index) {
-  char name[64];
-  std::snprintf(name, sizeof name, "kd_%sshard_%03d.parquet", worker_tag(worker, workers).c_str(), index);
-  return join_path(s.str("DATA_DIR"), name);
+  return shard_in(s.str("DATA_DIR"), worker, workers, index);
 }
 
 nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
@@ -113,6 +122,8 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
                      " is not a valid partition", "use --worker i/n with 0 <= i < n");
   ensure_dirs(s);
   Report report("collect", &s);
+  const std::string out_dir = opts.out_dir.empty() ? s.str("DATA_DIR") : opts.out_dir;
+  ensure_dir(out_dir);
 
   if (opts.merge) {
     // Combine every worker's manifest: shards, sequence counts and statistics.
@@ -120,7 +131,7 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
     ProjectionStats total;
     int64_t rows = 0;
     for (int w = 0; w < opts.workers; ++w) {
-      const std::string mp = kd_manifest_path(s, w, opts.workers);
+      const std::string mp = manifest_in(out_dir, w, opts.workers);
       if (!file_exists(mp))
         throw Error("worker manifest '" + mp + "' is missing", "run `bitnet-kde collect --worker " +
                                                                     std::to_string(w) + "/" +
@@ -137,9 +148,9 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
     }
     merged["rows"] = rows;
     merged["complete"] = true;
-    write_json_atomic(join_path(s.str("DATA_DIR"), "kd_manifest.json"), merged);
+    write_json_atomic(join_path(out_dir, "kd_manifest.json"), merged);
     report.body() = merged;
-    return report.write(join_path(s.str("REPORTS_DIR"), "collect_merge.json"));
+    return report.write(join_path(s.str("REPORTS_DIR"), opts.report_name + "_merge.json"));
   }
 
   // The teacher.
@@ -160,19 +171,20 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   }
 
   // Inputs: the training split (never val/test) and the student tokenizer.
-  const auto docs = read_split_jsonl(split_text_path(s, Split::Train));
+  const auto docs = read_split_jsonl(split_text_path(s, opts.split));
   auto student = SpmTokenizer::load(student_tokenizer_path(s));
   std::vector<std::string> texts;
   for (const auto& d : docs) texts.push_back(d.text);
   Timer t_plan;
-  const auto plan = plan_sequences(texts, *student, s.i64("SEQ_LEN"), s.i64("KD_TARGET_TOKENS"),
+  const auto plan = plan_sequences(texts, *student, s.i64("SEQ_LEN"),
+                                   opts.target_positions >= 0 ? opts.target_positions : s.i64("KD_TARGET_TOKENS"),
                                    s.i64("PROMPT_TOKENS"), generate);
   const std::string phash = plan_hash(plan, docs);
   log_info("collect: " + std::to_string(plan.size()) + " sequences planned (" + (generate ? "generate" : "score") +
            " mode, teacher " + provider->name() + "/" + provider->model() + ", K=" + std::to_string(k) + ")");
 
   // Resume: what earlier runs of this worker finished.
-  const std::string manifest_path = kd_manifest_path(s, opts.worker, opts.workers);
+  const std::string manifest_path = manifest_in(out_dir, opts.worker, opts.workers);
   nlohmann::json manifest = {{"plan_hash", phash},        {"teacher", provider->name()},
                              {"model", provider->model()}, {"mode", generate ? "generate" : "score"},
                              {"k", k},                     {"worker", opts.worker},
@@ -186,7 +198,7 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
       log_warn("collect: earlier shards were made for another plan or teacher; starting over");
     } else {
       for (const auto& sh : old["shards"]) {
-        if (!file_exists(join_path(s.str("DATA_DIR"), sh["file"].get<std::string>()))) break;
+        if (!file_exists(join_path(out_dir, sh["file"].get<std::string>()))) break;
         manifest["shards"].push_back(sh);
         next_seq = sh["last_part_index"].get<int64_t>() + 1;
       }
@@ -196,10 +208,10 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   // Half-written shards and manifests of a killed run (temp files) are garbage: the manifest decides.
   const std::string shard_prefix = "kd_" + worker_tag(opts.worker, opts.workers) + "shard_";
   const std::string manifest_tmp = manifest_path.substr(parent_dir(manifest_path).size() + 1) + ".tmp";
-  for (const auto& name : list_dir(s.str("DATA_DIR")))
+  for (const auto& name : list_dir(out_dir))
     if ((name.rfind(shard_prefix, 0) == 0 && name.find(".parquet.tmp") != std::string::npos) ||
         name.rfind(manifest_tmp, 0) == 0)
-      std::remove(join_path(s.str("DATA_DIR"), name).c_str());
+      std::remove(join_path(out_dir, name).c_str());
   std::vector<const KdSequence*> mine;
   for (const auto& q : plan)
     if (q.seq_id % opts.workers == opts.worker) mine.push_back(&q);
@@ -225,7 +237,7 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   size_t idx = static_cast<size_t>(next_seq);
   while (idx < mine.size()) {
     const int shard_index = static_cast<int>(manifest["shards"].size());
-    const std::string path = kd_shard_path(s, opts.worker, opts.workers, shard_index);
+    const std::string path = shard_in(out_dir, opts.worker, opts.workers, shard_index);
     KdShardWriter writer(path, meta, writer_opts);
     ProjectionStats shard_stats;
     const size_t first = idx;
@@ -314,7 +326,7 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   b["teacher_tokens"] = teacher_tokens;
   b["capabilities"] = caps.to_json();
   return report.write(join_path(s.str("REPORTS_DIR"),
-                                "collect" + std::string(opts.workers > 1 ? "_" + worker_tag(opts.worker, opts.workers) : "") +
+                                opts.report_name + std::string(opts.workers > 1 ? "_" + worker_tag(opts.worker, opts.workers) : "") +
                                     ".json"));
 }
 

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/data/layout.h"
 #include "core/kd/projection.h"
 
 namespace bkd {
@@ -24,6 +25,11 @@ struct CollectOptions {
   bool merge = false;      // combine worker manifests into kd_manifest.json and stop
   bool restart = false;    // ignore what earlier runs finished
   Provider* provider = nullptr;  // the teacher; null: built from settings
+  // What to collect and where (eval collects held-out rows from the test split this way).
+  Split split = Split::Train;
+  std::string out_dir;            // empty: DATA_DIR
+  int64_t target_positions = -1;  // < 0: KD_TARGET_TOKENS
+  std::string report_name = "collect";  // REPORTS_DIR/<report_name>.json
 };
 
 // One planned sequence: a span of a training document.
