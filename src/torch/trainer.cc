@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/config/settings.h"
+#include "core/metrics/metric_sinks.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
@@ -216,6 +217,7 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
 
   std::FILE* metrics = std::fopen(o.metrics_path().c_str(), "a");
   if (!metrics) throw Error("cannot open " + o.metrics_path() + " for appending");
+  MetricSinks sinks(o.settings, o.role, step);  // TensorBoard / W&B (none without settings)
   Progress progress("train " + o.role, uint64_t(std::max<int64_t>(0, o.budget_tokens - seen)), "tok");
   int64_t steps_this_call = 0;
   while (step < sched.total_steps) {
@@ -292,6 +294,7 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
     ++step, ++steps_this_call;
     std::fprintf(metrics, "%s\n", record_json(r).dump().c_str());
     std::fflush(metrics);
+    sinks.log(r.step, record_json(r));
     res.records.push_back(r);
     if (o.progress) {
       char extra[160];
@@ -305,6 +308,7 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
     }
   }
   std::fclose(metrics);
+  sinks.close();
   if (o.progress && steps_this_call > 0) progress.finish();
   write_health();
   res.steps = step, res.seen_tokens = seen, res.nan_count = nan_count, res.skipped_steps = skipped;

@@ -121,9 +121,11 @@ const std::vector<SettingSpec> kSpecs = {
     // ---- run control ---------------------------------------------------------------------------
     {"PRESET", T::String, "cpu", "run", "configs/<PRESET>.env: tiny (CI), cpu (default), gpu (Colab)", false, -kInf, kInf, nullptr, true},
     {"SKIP_EXTERNAL", T::Bool, "true", "run", "never contact anything outside this machine (tests, CI)"},
-    {"WANDB_DISABLED", T::Bool, "true", "run", "disable the Weights & Biases sink"},
+    {"TENSORBOARD", T::Bool, "true", "run", "write TensorBoard event files of every training run (TB_DIR/<role>)"},
+    {"TB_DIR", T::Path, "${LOG_DIR}/tensorboard", "run", "TensorBoard log folder: tensorboard --logdir TB_DIR", false, -kInf, kInf, nullptr, true},
+    {"WANDB_DISABLED", T::Bool, "true", "run", "disable the Weights & Biases sink (uploads a finished run's event files with the wandb CLI)"},
     {"WANDB_PROJECT", T::String, "bitnet-kde", "run", "W&B project name"},
-    {"WANDB_API_KEY", T::String, "", "run", "W&B key", true},
+    {"WANDB_API_KEY", T::String, "", "run", "W&B key (reaches the wandb CLI through its environment only)", true},
     {"LOG_LEVEL", T::Enum, "info", "run", "log verbosity", false, -kInf, kInf, "debug|info|warn|error"},
 };
 }  // namespace

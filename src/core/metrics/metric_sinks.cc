@@ -1,0 +1,56 @@
+#include "core/metrics/metric_sinks.h"
+
+#include "core/config/settings.h"
+#include "core/util/fs.h"
+#include "core/util/log.h"
+
+namespace bkd {
+
+MetricSinks::MetricSinks(const Settings* s, const std::string& run, int64_t start_step) {
+  if (!s) return;
+  wandb_ = wandb_status(*s);
+  if (!wandb_.enabled) log_info("W&B: skipped: " + wandb_.reason);
+  const bool tensorboard = s->flag("TENSORBOARD");
+  if (!tensorboard && !wandb_.enabled) return;
+  if (!tensorboard) log_info("TensorBoard: TENSORBOARD=0, but W&B uploads event files: writing them anyway");
+  run_dir_ = join_path(s->str("TB_DIR"), run);
+  tb_ = std::make_unique<TensorBoardWriter>(run_dir_);
+  tb_->session_start(start_step);  // TensorBoard drops what earlier files logged at steps >= start_step
+  tb_->flush();
+  log_info("TensorBoard: " + tb_->path() + " (tensorboard --logdir " + s->str("TB_DIR") + ")");
+}
+
+MetricSinks::~MetricSinks() {
+  try {
+    close();
+  } catch (const std::exception& e) {
+    log_warn(std::string("metric sinks: ") + e.what());
+  }
+}
+
+void MetricSinks::log(int64_t step, const nlohmann::json& record) {
+  if (!tb_) return;
+  ScalarList scalars;
+  for (auto it = record.begin(); it != record.end(); ++it) {
+    if (it.key() == "step") continue;
+    if (it->is_number()) scalars.emplace_back("train/" + it.key(), it->get<double>());
+    else if (it->is_boolean()) scalars.emplace_back("train/" + it.key(), it->get<bool>() ? 1.0 : 0.0);
+  }
+  tb_->add_scalars(step, scalars);
+  tb_->flush();
+}
+
+void MetricSinks::close() {
+  if (closed_) return;
+  closed_ = true;
+  if (!tb_) return;
+  tb_->close();
+  if (!wandb_.enabled) return;
+  log_info("W&B: uploading " + run_dir_ + " to project " + wandb_.project);
+  WandbSyncResult r = wandb_sync(wandb_, run_dir_);
+  if (r.exit_code != 0)
+    log_warn("W&B: `wandb sync` exited with " + std::to_string(r.exit_code) +
+             "; the event files stay in " + run_dir_ + " (retry: wandb sync --sync-tensorboard " + run_dir_ + ")");
+}
+
+}  // namespace bkd
