@@ -41,19 +41,37 @@ void pack_bits(const uint32_t* v, size_t n, int bw, std::string& out) {
   if (bits > 0) out.push_back(static_cast<char>(acc & 0xff));
 }
 
-// Unpacks n values of `bw` bits (bw <= 32); reads exactly ceil(n*bw/8) bytes, which the caller checked.
-void unpack_bits(const uint8_t* p, int bw, size_t n, uint32_t* out) {
-  const uint64_t mask = bw == 64 ? ~0ull : ((1ull << bw) - 1);
-  uint64_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; ++i) {
-    while (bits < bw) {
-      acc |= static_cast<uint64_t>(*p++) << bits;
-      bits += 8;
+// Unpacks n values of `bw` bits (bw <= 32) LSB first; reads only the first ceil(n*bw/8) bytes, which the
+// caller checked are within `avail`. Values are taken with unaligned 8-byte loads while a whole load
+// stays inside `avail` bytes, then byte by byte.
+void unpack_bits(const uint8_t* p, size_t avail, int bw, size_t n, uint32_t* out) {
+  if (bw == 0) {
+    std::fill(out, out + n, 0u);
+    return;
+  }
+  const uint64_t mask = (1ull << bw) - 1;
+  size_t i = 0;
+  if (avail >= 8) {
+    // Value i starts at byte (i * bw) / 8; an 8-byte load from there holds it whole (bit shift <= 7,
+    // bw <= 32) as long as that byte is at most avail - 8.
+    const size_t safe = std::min(n, ((avail - 8) * 8) / static_cast<size_t>(bw) + 1);
+    if (bw == 1) {
+      for (; i < safe; ++i) out[i] = (p[i >> 3] >> (i & 7)) & 1u;
+    } else {
+      for (; i < safe; ++i) {
+        const size_t bit = i * static_cast<size_t>(bw);
+        uint64_t w;
+        std::memcpy(&w, p + (bit >> 3), 8);
+        out[i] = static_cast<uint32_t>((w >> (bit & 7)) & mask);
+      }
     }
-    out[i] = static_cast<uint32_t>(acc & mask);
-    acc >>= bw;
-    bits -= bw;
+  }
+  for (; i < n; ++i) {
+    const size_t bit = i * static_cast<size_t>(bw), byte = bit >> 3;
+    const int shift = static_cast<int>(bit & 7);
+    uint64_t w = 0;
+    for (int b = 0; b * 8 < shift + bw; ++b) w |= static_cast<uint64_t>(p[byte + b]) << (8 * b);
+    out[i] = static_cast<uint32_t>((w >> shift) & mask);
   }
 }
 
@@ -121,7 +139,7 @@ size_t rle_hybrid_decode(const uint8_t* data, size_t size, int bw, size_t count,
       size_t need = (take * bw + 7) / 8;
       size_t avail = static_cast<size_t>(end - p);
       if (need > avail) fail(where, "bit-packed run runs past the end of the data");
-      unpack_bits(p, bw, take, out + pos);
+      unpack_bits(p, avail, bw, take, out + pos);
       pos += take;
       size_t full = static_cast<size_t>(groups * bw);  // a short final group may be cut off by some writers
       p += std::min(full, avail);

@@ -1,5 +1,6 @@
 #include "core/parquet/reader.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/parquet/compression.h"
@@ -36,10 +37,17 @@ size_t decode_levels(const uint8_t* p, size_t avail, bool v1_prefix, size_t v2_l
     p += 4, avail -= 4, used = 4;
   }
   if (len > avail) fail(std::string(which) + " levels (" + std::to_string(len) + " bytes) run past the page");
-  rle_hybrid_decode(p, len, bit_width_of(max_level), n, out.data(), fail.where + ": " + which + " levels");
-  for (size_t i = 0; i < n; ++i)
-    if (out[i] > static_cast<uint32_t>(max_level))
-      fail(std::string(which) + " level " + std::to_string(out[i]) + " above the maximum " + std::to_string(max_level));
+  const int bw = bit_width_of(max_level);
+  rle_hybrid_decode(p, len, bw, n, out.data(), fail.where + ": " + which + " levels");
+  // A bit width that can hold only levels up to the maximum needs no check (max 1 at width 1, 3 at 2).
+  if ((1u << bw) - 1 > static_cast<uint32_t>(max_level)) {
+    uint32_t hi = 0;
+    for (size_t i = 0; i < n; ++i) hi = std::max(hi, out[i]);
+    if (hi > static_cast<uint32_t>(max_level))
+      for (size_t i = 0; i < n; ++i)
+        if (out[i] > static_cast<uint32_t>(max_level))
+          fail(std::string(which) + " level " + std::to_string(out[i]) + " above the maximum " + std::to_string(max_level));
+  }
   return used + len;
 }
 
@@ -249,7 +257,26 @@ void ParquetReader::read_column(int rg_index, int col, ColumnData& out) const {
     } else {
       for (int64_t i = 0; i < n; ++i) present += def[i] == static_cast<uint32_t>(L.max_def);
     }
-    if (L.spec.list) {
+    if (L.spec.list && !L.spec.nullable && !L.spec.element_nullable) {
+      // Required lists of required elements (our KD shards): a row starts at repetition level 0, an
+      // entry holds an element when its definition level reaches the element's.
+      const uint32_t def_elem = static_cast<uint32_t>(L.def_elem);
+      const bool has_def = L.max_def > 0;
+      size_t at = out.offsets.size(), starts = 0;
+      for (int64_t i = 0; i < n; ++i) starts += rep[i] == 0;
+      if (at == 0 && n > 0 && rep[0] != 0) fail("the first value continues a list (repetition level 1)");
+      out.offsets.resize(at + starts);
+      int64_t* off = out.offsets.data() + at;
+      bool empty_continues = false;
+      for (int64_t i = 0; i < n; ++i) {
+        const uint32_t r = rep[i];
+        const bool elem = !has_def || def[i] >= def_elem;
+        if (r == 0) *off++ = elems;
+        empty_continues |= !elem && r != 0;
+        elems += elem;
+      }
+      if (empty_continues) fail("an empty or null list continues a row");
+    } else if (L.spec.list) {
       for (int64_t i = 0; i < n; ++i) {
         uint32_t d = L.max_def > 0 ? def[i] : 0;
         if (rep[i] == 0) {
@@ -318,10 +345,18 @@ void ParquetReader::read_column(int rg_index, int col, ColumnData& out) const {
         if (bw > 32) fail("dictionary index bit width " + std::to_string(bw) + " is out of range");
         idx.resize(present);
         rle_hybrid_decode(p + 1, avail - 1, bw, present, idx.data(), vwhere);
-        for (size_t i = 0; i < present; ++i) {
-          if (idx[i] >= dict_n)
-            fail("dictionary index " + std::to_string(idx[i]) + " beyond the " + std::to_string(dict_n) + " entries");
-          std::memcpy(dst + i * width, dict.data() + static_cast<size_t>(idx[i]) * width, width);
+        uint32_t hi = 0;
+        for (size_t i = 0; i < present; ++i) hi = std::max(hi, idx[i]);
+        if (hi >= dict_n)
+          fail("dictionary index " + std::to_string(hi) + " beyond the " + std::to_string(dict_n) + " entries");
+        const uint8_t* dv = dict.data();
+        if (width == 4) {  // fixed-size copies compile to plain loads and stores
+          for (size_t i = 0; i < present; ++i) std::memcpy(dst + i * 4, dv + static_cast<size_t>(idx[i]) * 4, 4);
+        } else if (width == 8) {
+          for (size_t i = 0; i < present; ++i) std::memcpy(dst + i * 8, dv + static_cast<size_t>(idx[i]) * 8, 8);
+        } else {
+          for (size_t i = 0; i < present; ++i)
+            std::memcpy(dst + i * width, dict.data() + static_cast<size_t>(idx[i]) * width, width);
         }
         break;
       }
