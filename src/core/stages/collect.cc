@@ -2,6 +2,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include "core/config/dirs.h"
 #include "core/config/settings.h"
@@ -50,24 +55,15 @@ std::string plan_hash(const std::vector<KdSequence>& plan, const std::vector<Doc
 }  // namespace
 
 nlohmann::json projection_stats_json(const ProjectionStats& st) {
-  const int64_t attempted = st.in_range - st.no_teacher_token;
-  const int64_t failed = st.no_logprobs + st.not_finite;
-  return {{"positions", st.positions},
-          {"kd_positions", st.kd_positions},
-          {"positions_in_range", st.in_range},
-          {"ce_only_no_teacher_boundary", st.no_teacher_token},
-          {"teacher_failures", failed},
-          {"no_logprobs", st.no_logprobs},
-          {"not_finite", st.not_finite},
-          // Invalid rows: positions where the teacher's token starts but no usable distribution came back.
-          {"invalid_row_rate", attempted > 0 ? double(failed) / double(attempted) : 0.0},
-          {"kd_fraction", st.in_range > 0 ? double(st.kd_positions) / double(st.in_range) : 0.0},
-          {"mean_other_mass", st.kd_positions ? st.sum_other_mass / st.kd_positions : 0.0},
-          {"mean_topk_coverage", st.kd_positions ? st.sum_topk_mass / st.kd_positions : 0.0},
-          {"candidates", st.candidates},
-          {"dedup_merges", st.merged},
-          {"dedup_merge_rate", st.candidates ? double(st.merged) / double(st.candidates) : 0.0},
-          {"candidates_to_other", st.to_other}};
+  // Row classes and rates: one definition for collect, the shard metadata and inspect (kd_accounting.h).
+  nlohmann::json j = st.row_counts().to_json();
+  j["mean_other_mass"] = st.kd_positions ? st.sum_other_mass / st.kd_positions : 0.0;
+  j["mean_topk_coverage"] = st.kd_positions ? st.sum_topk_mass / st.kd_positions : 0.0;
+  j["candidates"] = st.candidates;
+  j["dedup_merges"] = st.merged;
+  j["dedup_merge_rate"] = st.candidates ? double(st.merged) / double(st.candidates) : 0.0;
+  j["candidates_to_other"] = st.to_other;
+  return j;
 }
 
 std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, const SpmTokenizer& student,
@@ -128,7 +124,7 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   if (opts.merge) {
     // Combine every worker's manifest: shards, sequence counts and statistics.
     nlohmann::json merged = {{"workers", opts.workers}, {"shards", nlohmann::json::array()}};
-    ProjectionStats total;
+    KdRowCounts total;
     int64_t rows = 0;
     for (int w = 0; w < opts.workers; ++w) {
       const std::string mp = manifest_in(out_dir, w, opts.workers);
@@ -142,11 +138,13 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
                     "run that worker again; it resumes where it stopped");
       for (auto& sh : m["shards"]) {
         rows += sh["rows"].get<int64_t>();
+        total.add(KdRowCounts::from_json(sh["stats"]));
         merged["shards"].push_back(sh);
       }
       for (const char* k : {"plan_hash", "teacher", "model", "mode", "k"}) merged[k] = m[k];
     }
     merged["rows"] = rows;
+    merged["row_accounting"] = total.to_json();
     merged["complete"] = true;
     write_json_atomic(join_path(out_dir, "kd_manifest.json"), merged);
     report.body() = merged;
@@ -234,7 +232,91 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   double teacher_seconds = 0;
   uint64_t teacher_tokens = 0;
   Progress progress("collect", mine.size() - std::min<size_t>(mine.size(), next_seq), "seqs");
+
+  // The teacher's part of one sequence. It runs one sequence ahead on a second thread, so the teacher
+  // works on sequence i + 1 while this thread projects and writes sequence i (one provider call at a
+  // time, in plan order; nothing reaches a shard out of order, so resume is unchanged).
+  struct TeacherPart {
+    std::string text;
+    std::vector<GeneratedToken> tokens;
+    std::vector<TokenSpan> tspans;
+    uint32_t kd_begin = 0;
+    bool aligned = true;
+    double seconds = 0;
+  };
+  const int max_new_tokens = static_cast<int>(s.i64("MAX_NEW_TOKENS"));
+  const double temperature = s.f64("TEACHER_TEMPERATURE");
+  const uint64_t seed = static_cast<uint64_t>(s.i64("SEED"));
+  auto ask_teacher = [&, provider](const KdSequence& q) {
+    TeacherPart t;
+    const std::string& doc = texts[q.doc];
+    Timer t_teacher;
+    if (generate) {
+      GenerateRequest req;
+      req.prompt = doc.substr(q.begin, q.prompt_end - q.begin);
+      req.max_tokens = max_new_tokens;
+      req.top_k = k;
+      req.temperature = temperature;
+      req.seed = seed + static_cast<uint64_t>(q.seq_id);
+      Generation g = provider->generate(req);
+      t.text = req.prompt + g.text;
+      t.kd_begin = static_cast<uint32_t>(req.prompt.size());
+      t.tokens = std::move(g.tokens);
+      t.aligned = teacher_spans(t.text, t.kd_begin, t.tokens, t.tspans);
+    } else {
+      t.text = doc.substr(q.begin, q.end - q.begin);
+      Scoring sc = provider->score(t.text, k);
+      t.tokens = std::move(sc.tokens);
+      t.aligned = teacher_spans(t.text, 0, t.tokens, t.tspans);
+      // Nothing predicts the teacher's first token: KD starts after it.
+      if (t.aligned && !t.tspans.empty()) t.kd_begin = t.tspans[0].end;
+    }
+    t.seconds = t_teacher.seconds();
+    return t;
+  };
   size_t idx = static_cast<size_t>(next_seq);
+  // One long-lived thread (LibTorch / OpenMP keep per-thread pools) fills a one-slot queue in plan order.
+  struct Ahead {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<TeacherPart> slot;
+    std::exception_ptr error;
+    bool stop = false;
+    std::thread th;
+    ~Ahead() {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      if (th.joinable()) th.join();
+    }
+    TeacherPart take() {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return slot.has_value() || error; });
+      if (!slot) std::rethrow_exception(error);
+      TeacherPart t = std::move(*slot);
+      slot.reset();
+      cv.notify_all();
+      return t;
+    }
+  } ahead;
+  ahead.th = std::thread([&, first = idx] {
+    try {
+      for (size_t i = first; i < mine.size(); ++i) {
+        TeacherPart t = ask_teacher(*mine[i]);
+        std::unique_lock<std::mutex> lock(ahead.mu);
+        ahead.cv.wait(lock, [&] { return !ahead.slot.has_value() || ahead.stop; });
+        if (ahead.stop) return;
+        ahead.slot = std::move(t);
+        ahead.cv.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(ahead.mu);
+      ahead.error = std::current_exception();
+      ahead.cv.notify_all();
+    }
+  });
   while (idx < mine.size()) {
     const int shard_index = static_cast<int>(manifest["shards"].size());
     const std::string path = shard_in(out_dir, opts.worker, opts.workers, shard_index);
@@ -243,45 +325,31 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
     const size_t first = idx;
     while (idx < mine.size() && writer.rows() < shard_rows) {
       const KdSequence& q = *mine[idx];
-      const std::string& doc = texts[q.doc];
-      std::string text;
-      std::vector<GeneratedToken> tokens;
-      std::vector<TokenSpan> tspans;
-      uint32_t kd_begin = 0;
-      bool aligned = true;
-      Timer t_teacher;
-      if (generate) {
-        GenerateRequest req;
-        req.prompt = doc.substr(q.begin, q.prompt_end - q.begin);
-        req.max_tokens = static_cast<int>(s.i64("MAX_NEW_TOKENS"));
-        req.top_k = k;
-        req.temperature = s.f64("TEACHER_TEMPERATURE");
-        req.seed = static_cast<uint64_t>(s.i64("SEED")) + static_cast<uint64_t>(q.seq_id);
-        Generation g = provider->generate(req);
-        text = req.prompt + g.text;
-        kd_begin = static_cast<uint32_t>(req.prompt.size());
-        tokens = std::move(g.tokens);
-        aligned = teacher_spans(text, kd_begin, tokens, tspans);
-      } else {
-        text = doc.substr(q.begin, q.end - q.begin);
-        Scoring sc = provider->score(text, k);
-        tokens = std::move(sc.tokens);
-        aligned = teacher_spans(text, 0, tokens, tspans);
-        // Nothing predicts the teacher's first token: KD starts after it.
-        if (aligned && !tspans.empty()) kd_begin = tspans[0].end;
-      }
-      teacher_seconds += t_teacher.seconds();
+      TeacherPart part = ahead.take();
+      const std::string& text = part.text;
+      const std::vector<GeneratedToken>& tokens = part.tokens;
+      const std::vector<TokenSpan>& tspans = part.tspans;
+      uint32_t kd_begin = part.kd_begin;
+      const bool aligned = part.aligned;
+      teacher_seconds += part.seconds;
       teacher_tokens += tokens.size();
-      if (!aligned) {
-        // The teacher's token bytes do not spell the text: no position can be aligned.
-        log_warn("collect: sequence " + std::to_string(q.seq_id) + ": teacher tokens do not spell the text; CE only");
-        tokens.clear();
-        tspans.clear();
-      }
       const auto st = student->encode(text);
       ProjectionStats seq_stats;
-      auto rows = projector.project(text, st, tspans, tokens, kd_begin, &seq_stats);
-      if (!aligned) seq_stats.no_logprobs += seq_stats.no_teacher_token, seq_stats.no_teacher_token = 0;
+      std::vector<ProjectedPosition> rows;
+      if (aligned) {
+        rows = projector.project(text, st, tspans, tokens, kd_begin, &seq_stats);
+      } else {
+        // The teacher's token bytes do not spell the text: no position can be aligned (CE only, counted
+        // as misaligned). In score mode nothing predicts the first token either way.
+        log_warn("collect: sequence " + std::to_string(q.seq_id) + ": teacher tokens do not spell the text; CE only");
+        if (!generate)
+          for (const auto& t : st)
+            if (t.end > t.begin) {
+              kd_begin = t.end;
+              break;
+            }
+        rows = projector.unaligned(st, kd_begin, &seq_stats);
+      }
       shard_stats.add(seq_stats);
       for (size_t p = 0; p < rows.size(); ++p) {
         const auto& r = rows[p];
@@ -291,6 +359,12 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
       ++idx;
       progress.add(1, "rows " + std::to_string(writer.rows()));
     }
+    // The shard records its own row accounting, so `inspect` reports what collect reported.
+    const KdRowCounts counts = shard_stats.row_counts();
+    if (counts.rows != writer.rows())
+      throw Error("collect: internal error: " + std::to_string(counts.rows) + " rows accounted, " +
+                  std::to_string(writer.rows()) + " written to " + path);
+    for (const auto& kv : counts.to_key_values()) writer.set_metadata(kv.key, kv.value);
     writer.close();
     run_stats.add(shard_stats);
     nlohmann::json entry = {{"file", path.substr(parent_dir(path).size() + 1)},
@@ -304,18 +378,22 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
     write_json_atomic(manifest_path, manifest);
     const auto js = projection_stats_json(shard_stats);
     log_info("collect: " + entry["file"].get<std::string>() + ": " + std::to_string(writer.rows()) +
-             " rows, invalid-row rate " + std::to_string(js["invalid_row_rate"].get<double>()) + ", KD on " +
-             std::to_string(js["kd_fraction"].get<double>()) + " of positions, mean Other mass " +
-             std::to_string(js["mean_other_mass"].get<double>()));
+             " rows; of the rows in range: KD " + std::to_string(js["kd_fraction"].get<double>()) +
+             ", no teacher boundary (CE only) " + std::to_string(js["no_teacher_boundary_rate"].get<double>()) +
+             ", invalid (teacher failures) " + std::to_string(js["invalid_row_rate"].get<double>()) +
+             "; mean Other mass " + std::to_string(js["mean_other_mass"].get<double>()));
   }
   progress.finish();
+  // The manifest and the report cover every shard of this worker (resumed runs included).
+  KdRowCounts all;
+  int64_t rows = 0;
+  for (const auto& sh : manifest["shards"]) {
+    rows += sh["rows"].get<int64_t>();
+    all.add(KdRowCounts::from_json(sh["stats"]));
+  }
+  manifest["row_accounting"] = all.to_json();
   manifest["complete"] = true;
   write_json_atomic(manifest_path, manifest);
-
-  // The report covers every shard of this worker (resumed runs included).
-  ProjectionStats all;
-  int64_t rows = 0;
-  for (const auto& sh : manifest["shards"]) rows += sh["rows"].get<int64_t>();
   auto& b = report.body();
   b["manifest"] = manifest;
   b["rows"] = rows;
