@@ -20,6 +20,7 @@
 #include "torch/losses.h"
 #include "torch/model.h"
 #include "torch/quant.h"
+#include "torch/trainer.h"
 
 using namespace bkd;
 
@@ -75,6 +76,7 @@ double bf16_peak_flops() {
 int main(int argc, char** argv) {
   Args a = parse(argc, argv);
   at::set_num_threads(a.threads);
+  keep_freed_memory();  // as train() does
   ModelConfig cfg;
   cfg.vocab_size = a.vocab, cfg.d_model = a.d, cfg.n_layers = a.layers, cfg.n_heads = a.heads, cfg.n_kv_heads = a.kv;
   cfg.ffn_dim = a.ffn, cfg.max_seq_len = a.seq, cfg.bitlinear = a.mode != "fp";

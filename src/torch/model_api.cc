@@ -7,10 +7,12 @@
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "torch/checkpoint.h"
+#include "torch/trainer.h"
 
 namespace bkd {
 
 LoadedModel load_model(const std::string& checkpoint_dir) {
+  keep_freed_memory();  // every forward allocates [T, vocab] logits: reuse the pages, no per-call page faults
   std::string ck = checkpoint_dir;
   if (!file_exists(join_path(ck, "state.json"))) {
     auto latest = latest_checkpoint(checkpoint_dir);
@@ -24,6 +26,11 @@ LoadedModel load_model(const std::string& checkpoint_dir) {
   m.state = load_checkpoint_state(ck);
   m.config = m.state.at("model_config").get<ModelConfig>();
   m.mode = quant_mode_from_string(m.state.at("quant_mode").get<std::string>());
+  if (m.state.contains("vocab_map")) m.vocab_map = VocabMap::from_json(m.state.at("vocab_map"));
+  if (m.vocab_map.enabled() && m.vocab_map.model_vocab() != m.config.vocab_size)
+    throw Error("checkpoint " + ck + ": the vocabulary map has " + std::to_string(m.vocab_map.model_vocab()) +
+                    " classes but the model " + std::to_string(m.config.vocab_size),
+                "the checkpoint is damaged; retrain it");
   m.model = Transformer(m.config, m.mode);
   load_model_weights(ck, m.model, false);
   m.model->eval();
@@ -37,12 +44,13 @@ torch::Tensor forward_logits(LoadedModel& m, const std::vector<int32_t>& ids) {
                     std::to_string(m.config.max_seq_len),
                 "score the text in windows");
   for (int32_t id : ids)
-    if (id < 0 || id >= m.config.vocab_size)
+    if (id < 0 || id >= m.vocab_size())
       throw Error("forward_logits: token id " + std::to_string(id) + " is outside the vocabulary of " +
-                  std::to_string(m.config.vocab_size));
+                  std::to_string(m.vocab_size()));
   torch::NoGradGuard ng;
   torch::Tensor t = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong).view({1, -1});
-  return m.model->forward(t).select(0, 0).to(torch::kFloat).contiguous();
+  torch::Tensor logits = m.model->forward(m.vocab_map.to_model(t)).select(0, 0).to(torch::kFloat);
+  return m.vocab_map.expand_logits(logits).contiguous();
 }
 
 namespace {
@@ -50,13 +58,13 @@ class TorchTeacher : public LocalLanguageModel {
  public:
   TorchTeacher(LoadedModel m, std::unique_ptr<Gpt2Bpe> tok, std::string name)
       : m_(std::move(m)), tok_(std::move(tok)), name_(std::move(name)) {
-    if (tok_->vocab_size() > m_.config.vocab_size)
-      throw Error("teacher checkpoint " + m_.checkpoint + " has vocabulary " + std::to_string(m_.config.vocab_size) +
+    if (tok_->vocab_size() > m_.vocab_size())
+      throw Error("teacher checkpoint " + m_.checkpoint + " has vocabulary " + std::to_string(m_.vocab_size()) +
                   " but the GPT-2 tokenizer has " + std::to_string(tok_->vocab_size()));
   }
   std::string name() const override { return name_; }
   const Tokenizer& tokenizer() const override { return *tok_; }
-  int32_t vocab_size() const override { return int32_t(m_.config.vocab_size); }
+  int32_t vocab_size() const override { return int32_t(m_.vocab_size()); }
   int32_t eos_id() const override { return tok_->eos_id(); }
   int32_t max_context() const override { return int32_t(m_.config.max_seq_len); }
   std::vector<float> next_logits(const std::vector<int32_t>& context) override {

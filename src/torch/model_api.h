@@ -11,6 +11,7 @@
 
 #include "core/model/model_config.h"
 #include "torch/model.h"
+#include "torch/vocab_map.h"
 
 namespace bkd {
 class Settings;
@@ -22,12 +23,16 @@ struct LoadedModel {
   QuantMode mode = QuantMode::FullPrecision;
   std::string checkpoint;  // the step_N folder loaded
   nlohmann::json state;    // its state.json (role, step, seen tokens, flip, ...)
+  VocabMap vocab_map;      // a teacher with a trimmed head (state.json "vocab_map"); disabled otherwise
+  // The vocabulary callers see: ids in, logits out (the external one when the head is trimmed).
+  int64_t vocab_size() const { return vocab_map.enabled() ? vocab_map.full_size : config.vocab_size; }
 };
 
 // Throws Error naming the folder when there is no complete checkpoint.
 LoadedModel load_model(const std::string& checkpoint_dir);
-// Full-sequence logits in float32 (no autocast), eval mode, no gradients. Ids must be < vocab and
-// at most max_seq_len long.
+// Full-sequence logits in float32 (no autocast), eval mode, no gradients. Ids must be < vocab_size()
+// and at most max_seq_len long; with a vocabulary map, ids are mapped in and the logits expanded to
+// the external vocabulary ([T, vocab_size()]).
 torch::Tensor forward_logits(LoadedModel& m, const std::vector<int32_t>& ids);
 
 // The trained offline teacher as core's LocalLanguageModel (GPT-2 BPE tokenizer from GPT2_BPE_DIR,

@@ -42,6 +42,8 @@ struct TrainOptions {
   std::vector<int64_t> inject_nonfinite_at;
   int64_t scaler_growth_interval = 2000;
   const Settings* settings = nullptr;  // for report headers (may be null in tests)
+  // Extra keys for every checkpoint's state.json (the teacher's "vocab_map"); an object or null.
+  nlohmann::json extra_state;
 
   int64_t tokens_per_step() const { return batch_size * grad_accum * seq_len; }
   int64_t total_steps() const;
@@ -70,5 +72,9 @@ struct TrainResult {
 };
 
 TrainResult train(const TrainOptions& opt, BatchSource& data);
+
+// Makes glibc keep freed memory for reuse (no per-step page faults on the large step tensors); train()
+// calls it, benchmarks call it to time the same conditions. Idempotent; a no-op elsewhere.
+void keep_freed_memory();
 
 }  // namespace bkd

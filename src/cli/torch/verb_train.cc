@@ -14,6 +14,7 @@
 #include "torch/checkpoint.h"
 #include "torch/kd_shard_source.h"
 #include "torch/trainer.h"
+#include "torch/vocab_map.h"
 
 namespace bkd::cli {
 namespace {
@@ -31,8 +32,8 @@ std::vector<std::string> kd_shards(const Settings& s) {
 }
 
 int run_train(const Settings& s, const std::string& role, bool resume) {
-  if (role != "student" && role != "teacher")
-    throw UsageError("unknown --role '" + role + "'", "use --role student or --role teacher");
+  if (role != "student" && role != "student_ce" && role != "teacher")
+    throw UsageError("unknown --role '" + role + "'", "use --role student, student_ce or teacher");
   const bool teacher = role == "teacher";
   const std::string tok_path = token_file_path(s, Split::Train, teacher ? "teacher" : "student");
   if (!file_exists(tok_path))
@@ -44,8 +45,20 @@ int run_train(const Settings& s, const std::string& role, bool resume) {
   o.resume = resume;
 
   int32_t eos = -1;
+  VocabMap vocab_map;
   if (teacher) {
     eos = vocab == kGpt2Eos + 1 ? kGpt2Eos : -1;
+    // A trimmed head: the ids of the train split seen often enough, the rest in one shared class.
+    if (const int64_t min_count = s.i64("TEACHER_VOCAB_MIN_COUNT"); min_count > 0) {
+      std::vector<int32_t> always;  // end-of-text joins documents without being counted in the file
+      if (eos >= 0) always.push_back(eos);
+      vocab_map = VocabMap::from_token_counts(probe, min_count, always);
+      o.model.vocab_size = vocab_map.model_vocab();
+      o.extra_state["vocab_map"] = vocab_map.to_json();
+      log_info("train teacher: output head of " + std::to_string(vocab_map.model_vocab()) + " classes: " +
+               std::to_string(vocab_map.kept.size()) + " GPT-2 ids seen >= " + std::to_string(min_count) +
+               " times in the train split, and one shared by the other " + std::to_string(vocab_map.rare_count()));
+    }
   } else {
     const std::string spm = student_tokenizer_path(s);
     if (file_exists(spm)) {
@@ -69,7 +82,7 @@ int run_train(const Settings& s, const std::string& role, bool resume) {
     }
   }
   std::unique_ptr<BatchSource> data;
-  if (!teacher) {
+  if (role == "student") {
     auto shards = kd_shards(s);
     if (!shards.empty()) {
       log_info("train student: KD on " + std::to_string(shards.size()) + " shard(s) in " + s.str("DATA_DIR") +
@@ -81,6 +94,7 @@ int run_train(const Settings& s, const std::string& role, bool resume) {
     }
   }
   if (!data) data = TokenWindowSource::from_token_file(tok_path, o.seq_len, o.batch_size, eos, o.seed);
+  data = map_batches(std::move(data), vocab_map);
   TrainResult r = train(o, *data);
   std::printf("train %s: %s after %lld steps, %lld seen tokens, %.0f tokens/s, NaN steps %lld%s\n", role.c_str(),
               r.finished ? "finished" : "stopped", (long long)r.steps, (long long)r.seen_tokens, r.tokens_per_s,
@@ -94,8 +108,8 @@ void setup_train(CLI::App& app, Cli& cli) {
   auto* sub = app.add_subcommand("train", "train the BitNet student (or --role teacher: pretrain the offline teacher)");
   static std::string role = "student";
   static bool resume = false;
-  sub->add_option("--role", role, "student (BitNet, KD or CE) or teacher (full precision, CE on GPT-2 tokens)")
-      ->check(CLI::IsMember({"student", "teacher"}));
+  sub->add_option("--role", role, "student (BitNet, KD or CE), student_ce (the same BitNet with CE only: eval's ablation) or teacher (full precision, CE on GPT-2 tokens)")
+      ->check(CLI::IsMember({"student", "student_ce", "teacher"}));
   sub->add_flag("--resume", resume, "continue from the latest checkpoint in CKPT_DIR/<role>");
   sub->callback([&cli] { cli.exit_code = run_train(cli.settings(), role, resume); });
 }

@@ -102,6 +102,7 @@ const std::vector<SettingSpec> kSpecs = {
     {"TEACHER_HEADS", T::Int, "8", "model", "local teacher attention heads", false, 1, 1024},
     {"TEACHER_FFN", T::Int, "704", "model", "local teacher FFN inner size", false, 16, 1048576},
     {"TEACHER_BUDGET_TOKENS", T::Int, "1.5M", "model", "local teacher pretraining budget in tokens", false, 1, 1e13},
+    {"TEACHER_VOCAB_MIN_COUNT", T::Int, "2", "model", "local teacher head: GPT-2 ids seen this often in the train split get their own output class, the rest share one (0 = full 50257-id head)", false, 0, 1e9},
 
     // ---- eval and dry-run ----------------------------------------------------------------------
     {"EVAL_TOKENS", T::Int, "50k", "eval", "held-out tokens scored in eval", false, 1, 1e12},
