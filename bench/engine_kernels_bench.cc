@@ -1,6 +1,7 @@
 // Kernel table of the packed engine: every kernel set this CPU runs x {A8, A4} x {GEMV (1 token),
 // GEMM (16 tokens)} x LLaMA-7B projection shapes, single-threaded, plus the 8-bit head.
-// Counters: GOPS (2 ops per multiply-add) and GB/s of packed weight bytes streamed.
+// Counters: GOPS (2 ops per multiply-add) and GB/s of packed weight bytes streamed; beside them a
+// read-only stream of the same bytes (the set's bandwidth probe), the floor a GEMV can approach.
 // Prints the table; writes JSON to engine_kernels_bench.json unless --benchmark_out is given.
 #include <benchmark/benchmark.h>
 
@@ -58,6 +59,17 @@ void bench_ternary(benchmark::State& st, const KernelSet* ks, ActBits bits, int6
   st.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.bytes()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The floor a GEMV can reach: stream the same packed bytes with the set's read probe, no arithmetic.
+void bench_read(benchmark::State& st, const KernelSet* ks, Shape s) {
+  const TernaryMatrix w = random_matrix(s.n, s.k);
+  uint64_t sink = 0;
+  for (auto _ : st) {
+    sink += ks->read_bytes(w.packed.data(), static_cast<int64_t>(w.bytes()));
+    benchmark::DoNotOptimize(sink);
+  }
+  st.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.bytes()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void bench_head(benchmark::State& st, const KernelSet* ks, TableFormat f) {
   const int64_t V = 32000, D = 4096;
   std::mt19937 rng(3);
@@ -95,6 +107,11 @@ void register_all() {
           const std::string name = std::string(ks->name) + "/" + to_string(bits) + (m == 1 ? "/gemv" : "/gemm16") + "/" + s.name;
           benchmark::RegisterBenchmark(name.c_str(), bench_ternary, ks, bits, m, s)->Unit(benchmark::kMillisecond)->MinTime(0.3);
         }
+    if (!ref)
+      for (const Shape& s : kShapes)
+        benchmark::RegisterBenchmark((std::string(ks->name) + "/read_only/" + s.name).c_str(), bench_read, ks, s)
+            ->Unit(benchmark::kMillisecond)
+            ->MinTime(0.3);
     if (!ref)
       for (TableFormat f : {TableFormat::I8, TableFormat::BF16})
         benchmark::RegisterBenchmark((std::string(ks->name) + "/head_" + to_string(f) + "/32000x4096").c_str(), bench_head, ks, f)

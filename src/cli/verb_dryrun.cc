@@ -50,6 +50,9 @@ void setup_dryrun(CLI::App& app, Cli& cli) {
                 b["read_gbps"].get<double>(), b["floor_s_per_token"].get<double>() * 1e3,
                 b["decode_to_floor_ratio"].get<double>(), b["target_ratio"].get<double>(),
                 b["target_met"].get<bool>() ? "met" : "MISSED");
+    std::printf("  each step vs a probe just before it: median %.2f, best %.2f; CPU time per byte vs the probe: median %.2f\n",
+                b["paired_step_to_floor_ratio_median"].get<double>(), b["paired_step_to_floor_ratio_best"].get<double>(),
+                b["cpu_time_per_byte_ratio_median"].get<double>());
     std::printf("  best decode step / floor %.2f; 1-min load average %.1f before, %.1f after (machine has %d cores)\n",
                 b["decode_best_step_to_floor_ratio"].get<double>(), b["load_average_1min_before"].get<double>(),
                 b["load_average_1min_after"].get<double>(), j["_meta"]["machine"]["cores"].get<int>());

@@ -1,5 +1,6 @@
-// `serve`: an OpenAI-compatible HTTP server in front of the local teacher (TEACHER_MODEL), bound to
-// SERVE_HOST:SERVE_PORT (127.0.0.1 unless told otherwise). Stops on Ctrl-C / SIGTERM.
+// `serve`: an OpenAI-compatible HTTP server in front of the local teacher (TEACHER_MODEL), or with
+// --engine in front of the exported student through the packed engine (no LibTorch needed), bound
+// to SERVE_HOST:SERVE_PORT (127.0.0.1 unless told otherwise). Stops on Ctrl-C / SIGTERM.
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -7,9 +8,12 @@
 #include <thread>
 
 #include "cli/cli.h"
+#include "core/data/layout.h"
+#include "core/engine/engine_language_model.h"
 #include "core/http/openai_server.h"
 #include "core/teacher/local_provider.h"
 #include "core/util/error.h"
+#include "core/util/fs.h"
 #include "core/util/log.h"
 
 namespace bkd::cli {
@@ -19,15 +23,36 @@ std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop = true; }
 
 void setup_serve(CLI::App& app, Cli& cli) {
-  auto* sub = app.add_subcommand("serve", "OpenAI-compatible server for the local teacher (/v1/chat/completions with logprobs)");
-  static std::string model;
+  auto* sub = app.add_subcommand(
+      "serve", "OpenAI-compatible server for the local teacher, or the exported student via --engine (/v1/chat/completions with logprobs)");
+  static std::string model, engine_file, tokenizer, mode;
+  static bool engine = false;
   static int port = -1;
   sub->add_option("--model", model, "local checkpoint name (default: TEACHER_MODEL)");
+  sub->add_flag("--engine", engine, "serve the exported student through the packed engine (file: --engine-file)");
+  sub->add_option("--engine-file", engine_file, "packed student model (default: CKPT_DIR/student.gguf; implies --engine)");
+  sub->add_option("--tokenizer", tokenizer, "student SentencePiece model for --engine (default: the prepared one)");
+  sub->add_option("--mode", mode, "activations for --engine: a8 or a4 (default: the mode the file records)")
+      ->check(CLI::IsMember({"a8", "a4"}));
   sub->add_option("--port", port, "port (default: SERVE_PORT; 0 picks a free one)");
   sub->callback([&cli] {
     const Settings& s = cli.settings();
-    const std::string name = model.empty() ? s.str("TEACHER_MODEL") : model;
-    auto provider = std::make_shared<LocalProvider>(std::shared_ptr<LocalLanguageModel>(load_local_model(s, name)));
+    std::shared_ptr<LocalLanguageModel> lm;
+    if (engine || !engine_file.empty()) {
+      if (!model.empty()) throw UsageError("--model names a teacher checkpoint; with --engine pass --engine-file");
+      const std::string file = engine_file.empty() ? join_path(s.str("CKPT_DIR"), "student.gguf") : engine_file;
+      const std::string spm = tokenizer.empty() ? student_tokenizer_path(s) : tokenizer;
+      std::optional<QuantMode> m;
+      if (!mode.empty()) m = quant_mode_from_string(mode);
+      auto elm = load_engine_language_model(file, spm, m, static_cast<int>(s.i64("THREADS")));
+      log_info("serve: " + file + " through the packed engine (" + to_string(elm->engine().mode()) + ", " +
+               elm->engine().kernels().name + " kernels, " + std::to_string(elm->engine().threads()) + " threads)");
+      lm = std::move(elm);
+    } else {
+      if (!tokenizer.empty() || !mode.empty()) throw UsageError("--tokenizer and --mode apply to --engine only");
+      lm = load_local_model(s, model.empty() ? s.str("TEACHER_MODEL") : model);
+    }
+    auto provider = std::make_shared<LocalProvider>(lm);
     ServeOptions o;
     o.host = s.str("SERVE_HOST");
     o.port = port >= 0 ? port : static_cast<int>(s.i64("SERVE_PORT"));

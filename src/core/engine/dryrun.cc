@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 #include <fstream>
+#include <functional>
+#include <ctime>
 #include <map>
 #include <string>
 
@@ -134,15 +136,31 @@ double load_average() {
   return l;
 }
 
+// CPU seconds used by the whole process (every thread): with the wall time it tells a step that
+// waited for the CPU from one that worked longer.
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// One streaming read of every packed projection (the bandwidth probe), timed in wall and CPU time.
+struct ProbeSample {
+  double gbps = 0, wall_s = 0, cpu_s = 0;
+};
+using ProbeFn = std::function<ProbeSample()>;
+
 struct ModeResult {
   nlohmann::json json;
   std::vector<float> final_hidden;
   std::vector<int32_t> generated;
   double decode_s_per_token = 0, decode_best_s = 0;
+  std::vector<double> steps, step_cpu, probe_gbps, probe_cpu, probe_wall;  // per decode step
   bool codes_ok = true, acc_ok = true, finite = true;
 };
 
-ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOptions& o, const std::vector<int32_t>& prompt) {
+ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOptions& o, const std::vector<int32_t>& prompt,
+                    const ProbeFn& probe) {
   EngineOptions eo;
   eo.mode = mode;
   eo.threads = o.threads;
@@ -160,14 +178,27 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
   r.final_hidden = obs.final_hidden;
   // Decode steps are timed without the observer (its scans would add to the per-token time).
   eng.set_observer(nullptr);
-  std::vector<double> steps;
+  // Each step is paired with a bandwidth probe just before it, so the two see the same machine
+  // (on a shared machine the load changes from second to second).
+  std::vector<double> steps, step_cpu, probe_gbps, probe_cpu, probe_wall;
   for (int64_t i = 0; i < o.decode_tokens; ++i) {
     const int32_t next = argmax(logits.data(), V);
     r.generated.push_back(next);
+    const ProbeSample ps = probe();
+    probe_gbps.push_back(ps.gbps);
+    probe_cpu.push_back(ps.cpu_s);
+    probe_wall.push_back(ps.wall_s);
+    const double cpu0 = process_cpu_seconds();
     t.reset();
     eng.forward(&next, 1, logits.data());
     steps.push_back(t.seconds());
+    step_cpu.push_back(process_cpu_seconds() - cpu0);
   }
+  r.steps = steps;
+  r.step_cpu = step_cpu;
+  r.probe_gbps = probe_gbps;
+  r.probe_cpu = probe_cpu;
+  r.probe_wall = probe_wall;
   r.generated.push_back(argmax(logits.data(), V));
   double sum = 0;
   for (double s : steps) sum += s;
@@ -211,6 +242,8 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
             {"prefill_tokens_per_s", static_cast<double>(prompt.size()) / prefill_s},
             {"decode_steps", o.decode_tokens},
             {"decode_step_seconds", steps},
+            {"decode_step_cpu_seconds", step_cpu},
+            {"paired_probe_gbps", probe_gbps},
             {"decode_s_per_token", r.decode_s_per_token},
             {"decode_best_step_seconds", r.decode_best_s},
             {"decode_tokens_per_s", r.decode_s_per_token > 0 ? 1.0 / r.decode_s_per_token : 0.0},
@@ -335,10 +368,31 @@ nlohmann::json run_dryrun(const DryrunOptions& o) {
   SplitMix rng{mix(o.seed, 0x70726f6d7074ull)};
   for (auto& t : prompt) t = static_cast<int32_t>(rng.next() % static_cast<uint64_t>(shape.vocab_size));
 
+  std::vector<const TernaryMatrix*> mats;
+  for (const auto& l : model.layers)
+    for (const TernaryMatrix* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) mats.push_back(t);
+  std::vector<uint64_t> sink(mats.size() * static_cast<size_t>(pool.size()));
+  const ProbeFn probe = [&] {
+    const int64_t parts = pool.size(), chunks = static_cast<int64_t>(mats.size()) * parts;
+    const double cpu0 = process_cpu_seconds();
+    Timer pt;
+    pool.run(chunks, [&](int64_t c) {
+      const TernaryMatrix* mat = mats[static_cast<size_t>(c / parts)];
+      int64_t b, e;
+      split_range(static_cast<int64_t>(mat->bytes()), parts, c % parts, 4096, &b, &e);
+      if (b < e) sink[static_cast<size_t>(c)] += k.read_bytes(mat->packed.data() + b, e - b);
+    });
+    ProbeSample ps;
+    ps.wall_s = pt.seconds();
+    ps.cpu_s = process_cpu_seconds() - cpu0;
+    ps.gbps = static_cast<double>(model.ternary_bytes()) / ps.wall_s / 1e9;
+    return ps;
+  };
+
   log_info("dryrun: A8 forward pass");
-  const ModeResult a8 = run_mode(model, QuantMode::TernaryA8, o, prompt);
+  const ModeResult a8 = run_mode(model, QuantMode::TernaryA8, o, prompt, probe);
   log_info("dryrun: A4 forward pass");
-  const ModeResult a4 = run_mode(model, QuantMode::TernaryA4, o, prompt);
+  const ModeResult a4 = run_mode(model, QuantMode::TernaryA4, o, prompt, probe);
 
   // Agreement: cosine of the final hidden states (the head's input) per prompt position.
   std::vector<double> cos;
@@ -362,6 +416,22 @@ nlohmann::json run_dryrun(const DryrunOptions& o) {
   const double ratio = o.decode_tokens > 0 ? worst_decode / floor_s : 0.0;
   // Best step vs best probe: both the least disturbed window, for a machine shared with other work.
   const double best_ratio = o.decode_tokens > 0 ? std::max(a8.decode_best_s, a4.decode_best_s) / floor_s : 0.0;
+  // Paired figures: each step against the probe run just before it (same load), in wall time and in
+  // CPU time per byte (what the step costs when it does get the CPU; the probe's CPU time includes
+  // its memory stalls, so this ratio is 1 for a kernel that only streams).
+  std::vector<double> paired, cpu_ratio;
+  for (const ModeResult* mr : {&a8, &a4})
+    for (size_t i = 0; i < mr->steps.size(); ++i) {
+      paired.push_back(mr->steps[i] / (bytes_per_token / (mr->probe_gbps[i] * 1e9)));
+      const double probe_cpu_per_byte = mr->probe_cpu[i] / static_cast<double>(model.ternary_bytes());
+      if (probe_cpu_per_byte > 0) cpu_ratio.push_back(mr->step_cpu[i] / bytes_per_token / probe_cpu_per_byte);
+    }
+  auto median = [](std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+  };
+  auto minimum = [](const std::vector<double>& v) { return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end()); };
   const uint64_t peak = peak_rss_bytes();
 
   j["build_seconds"] = build_s;
@@ -379,6 +449,11 @@ nlohmann::json run_dryrun(const DryrunOptions& o) {
   j["bandwidth"] = {{"read_gbps", gbps},
                     {"read_gbps_probes", probe_reps},
                     {"decode_best_step_to_floor_ratio", best_ratio},
+                    {"paired_step_to_floor_ratios", paired},
+                    {"paired_step_to_floor_ratio_median", median(paired)},
+                    {"paired_step_to_floor_ratio_best", minimum(paired)},
+                    {"cpu_time_per_byte_ratios", cpu_ratio},
+                    {"cpu_time_per_byte_ratio_median", median(cpu_ratio)},
                     {"load_average_1min_before", load_before},
                     {"load_average_1min_after", load_average()},
                     {"threads", pool.size()},

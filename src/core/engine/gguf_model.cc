@@ -127,10 +127,11 @@ void save_packed_model(const PackedModel& m, const std::string& path) {
   w.u32(kMagic);
   w.u32(kVersion);
   w.u64(ts.size());
-  const std::pair<std::string, std::string> strings[] = {{"general.architecture", "bitnet-kde"},
-                                                         {"general.name", "bitnet-kde student"},
-                                                         {"bitnet-kde.config", nlohmann::json(c).dump()},
-                                                         {"bitnet-kde.ternary_layout", kLayout}};
+  std::vector<std::pair<std::string, std::string>> strings = {{"general.architecture", "bitnet-kde"},
+                                                               {"general.name", "bitnet-kde student"},
+                                                               {"bitnet-kde.config", nlohmann::json(c).dump()},
+                                                               {"bitnet-kde.ternary_layout", kLayout}};
+  if (m.trained_mode) strings.push_back({"bitnet-kde.quant_mode", to_string(*m.trained_mode)});
   const std::pair<std::string, uint64_t> ints[] = {{"bitnet-kde.block_count", static_cast<uint64_t>(c.n_layers)},
                                                    {"bitnet-kde.embedding_length", static_cast<uint64_t>(c.d_model)},
                                                    {"bitnet-kde.feed_forward_length", static_cast<uint64_t>(c.ffn_dim)},
@@ -138,7 +139,7 @@ void save_packed_model(const PackedModel& m, const std::string& path) {
                                                    {"bitnet-kde.attention.head_count_kv", static_cast<uint64_t>(c.n_kv_heads)},
                                                    {"bitnet-kde.context_length", static_cast<uint64_t>(c.max_seq_len)},
                                                    {"bitnet-kde.vocab_size", static_cast<uint64_t>(c.vocab_size)}};
-  w.u64(std::size(strings) + std::size(ints) + 1);
+  w.u64(strings.size() + std::size(ints) + 1);
   for (const auto& [k, v] : strings) {
     w.str(k);
     w.u32(kString);
@@ -176,13 +177,15 @@ PackedModel load_packed_model(const std::string& path) {
   if (f.size() < 8 || r.u32() != kMagic) r.fail("not a GGUF file (bad magic)");
   if (const uint32_t v = r.u32(); v != kVersion) r.fail("GGUF version " + std::to_string(v) + ", expected 3");
   const uint64_t n_tensors = r.u64(), n_kv = r.u64();
-  std::string arch, config, layout;
+  std::string arch, config, layout, mode;
   uint64_t align = kAlign;
   for (uint64_t i = 0; i < n_kv; ++i) {
     const std::string key = r.str();
     const uint32_t type = r.u32();
     if (type == kString && (key == "general.architecture" || key == "bitnet-kde.config" || key == "bitnet-kde.ternary_layout")) {
       (key == "general.architecture" ? arch : key == "bitnet-kde.config" ? config : layout) = r.str();
+    } else if (type == kString && key == "bitnet-kde.quant_mode") {
+      mode = r.str();
     } else if (key == "general.alignment" && type == kU32) {
       align = r.u32();
     } else {
@@ -229,6 +232,10 @@ PackedModel load_packed_model(const std::string& path) {
     const float* p = reinterpret_cast<const float*>(tensor(name, kTF32, {static_cast<uint64_t>(n)}));
     return std::vector<float>(p, p + n);
   };
+  if (!mode.empty()) {
+    if (mode != "a8" && mode != "a4") r.fail("bitnet-kde.quant_mode '" + mode + "' is not a8 or a4");
+    m.trained_mode = quant_mode_from_string(mode);
+  }
   const ModelConfig& c = m.cfg;
   const int64_t D = c.d_model, F = c.ffn_dim, KV = c.n_kv_heads * c.head_dim(), V = c.vocab_size;
   auto table = [&](const std::string& name, EmbeddingTable& t) {

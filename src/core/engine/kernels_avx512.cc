@@ -40,11 +40,34 @@ BKD_AVX512 void tile_vnni(const uint8_t* const* w, const int8_t* const* a, int64
     for (int t = 0; t < MT; ++t) raw[r * MT + t] = _mm512_reduce_add_epi32(acc[r][t]);
 }
 
-// Decode (one token) is bound by streaming the weights, so the GEMV tile saves ALU work and asks for
-// the data early: it masks the 2-bit fields in place (wv & 3 << 2s = code * 4^s, still a u8 <= 128)
-// into one accumulator per field instead of shifting, and divides the exact multiples of 4^s out at
-// the end; it prefetches kPrefetchBlocks ahead. Lane bound: in_features * 256 < 2^31 (8M inputs).
-constexpr int64_t kPrefetchBlocks = 16;
+// Decode (one token) is bound by streaming the weights, so the GEMV tile spends as few instructions
+// per weight byte as it can (on a shared machine CPU time, not DRAM, is often what runs out): it
+// masks the 2-bit fields in place (wv & 3 << 2s = code * 4^s, still a u8 <= 128) into one
+// accumulator per field instead of shifting, shifts the exact multiples of 4^s out per lane at the
+// end, and reduces the tile's rows together (one transpose-add tree instead of a full horizontal
+// sum per field and row). The rows of a tile are contiguous, so it prefetches one tile ahead
+// (the next rows), not ahead within a row. Lane bound: in_features * 256 < 2^31 (8M inputs).
+template <int NR>
+BKD_AVX512 inline void reduce_rows(const __m512i (&acc)[NR][4], int32_t* raw) {
+  __m512i t[4];
+  for (int r = 0; r < 4; ++r) {
+    if (r < NR) {
+      t[r] = _mm512_add_epi32(_mm512_add_epi32(acc[r][0], _mm512_srai_epi32(acc[r][1], 2)),
+                              _mm512_add_epi32(_mm512_srai_epi32(acc[r][2], 4), _mm512_srai_epi32(acc[r][3], 6)));
+    } else {
+      t[r] = _mm512_setzero_si512();
+    }
+  }
+  // [r0 r1 r0 r1 ...] pair sums, then [r0 r1 r2 r3] per 128-bit lane, then add the four lanes.
+  const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(t[0], t[1]), _mm512_unpackhi_epi32(t[0], t[1]));
+  const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(t[2], t[3]), _mm512_unpackhi_epi32(t[2], t[3]));
+  const __m512i q = _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
+  const __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(q), _mm512_extracti64x4_epi64(q, 1));
+  const __m128i v = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+  alignas(16) int32_t out[4];
+  _mm_store_si128(reinterpret_cast<__m128i*>(out), v);
+  for (int r = 0; r < NR; ++r) raw[r] = out[r];
+}
 
 template <int NR>
 BKD_AVX512 void tile_vnni_gemv(const uint8_t* const* w, const int8_t* const* a, int64_t blocks, int32_t* raw) {
@@ -53,22 +76,20 @@ BKD_AVX512 void tile_vnni_gemv(const uint8_t* const* w, const int8_t* const* a, 
     for (int s = 0; s < 4; ++s) acc[r][s] = _mm512_setzero_si512();
   const __m512i mask[4] = {_mm512_set1_epi8(0x03), _mm512_set1_epi8(0x0c), _mm512_set1_epi8(0x30),
                            _mm512_set1_epi8(static_cast<char>(0xc0))};
+  // The next tile starts right after this one's last row.
+  const char* ahead = reinterpret_cast<const char*>(w[NR - 1] + blocks * kTernaryBlockBytes);
   for (int64_t b = 0; b < blocks; ++b) {
     __m512i wv[NR];
     for (int r = 0; r < NR; ++r) {
-      _mm_prefetch(reinterpret_cast<const char*>(w[r] + (b + kPrefetchBlocks) * kTernaryBlockBytes), _MM_HINT_T0);
       wv[r] = _mm512_loadu_si512(w[r] + b * kTernaryBlockBytes);
+      _mm_prefetch(ahead + (b * NR + r) * kTernaryBlockBytes, _MM_HINT_T0);
     }
     for (int s = 0; s < 4; ++s) {
       const __m512i x = _mm512_loadu_si512(a[0] + b * kTernaryBlock + s * 64);
       for (int r = 0; r < NR; ++r) acc[r][s] = _mm512_dpbusd_epi32(acc[r][s], _mm512_and_si512(wv[r], mask[s]), x);
     }
   }
-  for (int r = 0; r < NR; ++r) {
-    int32_t sum = 0;
-    for (int s = 0; s < 4; ++s) sum += _mm512_reduce_add_epi32(acc[r][s]) >> (2 * s);  // exact: multiples of 4^s
-    raw[r] = sum;
-  }
+  reduce_rows<NR>(acc, raw);
 }
 
 // GEMV: 4 rows share each activation load. GEMM: 4 rows x 4 tokens (16 accumulators).
@@ -96,11 +117,26 @@ BKD_AVX512 inline __m512 load16(const uint8_t* p, int64_t k, __mmask16 m) {
   }
 }
 
-// 4 table rows x 1 token at a time; the int8 row scale is applied once per dot product.
+// The same without a mask (whole 16-element groups): plain loads fold into the conversions.
+template <TableFormat F>
+BKD_AVX512 inline __m512 load16_full(const uint8_t* p, int64_t k) {
+  if constexpr (F == TableFormat::F32) {
+    return _mm512_loadu_ps(reinterpret_cast<const float*>(p) + k);
+  } else if constexpr (F == TableFormat::BF16) {
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(reinterpret_cast<const uint16_t*>(p) + k));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  } else {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(reinterpret_cast<const int8_t*>(p) + k));
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+  }
+}
+
+// 4 table rows x 1 token at a time; the int8 row scale is applied once per dot product. Whole
+// groups of 16 run unmasked, the tail masked (the same products in the same order either way).
 template <TableFormat F>
 BKD_AVX512 void head_avx512_t(const HeadArgs& a) {
   const EmbeddingTable& t = *a.table;
-  const int64_t K = t.cols;
+  const int64_t K = t.cols, K16 = K / 16 * 16;
   for (int64_t n = a.n0; n < a.n1; n += 4) {
     const int nr = static_cast<int>(std::min<int64_t>(4, a.n1 - n));
     const uint8_t* rows[4];
@@ -108,10 +144,14 @@ BKD_AVX512 void head_avx512_t(const HeadArgs& a) {
     for (int64_t m = 0; m < a.rows; ++m) {
       const float* x = a.x + m * a.x_stride;
       __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-      for (int64_t k = 0; k < K; k += 16) {
-        const __mmask16 mk = K - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << (K - k)) - 1);
-        const __m512 xv = _mm512_maskz_loadu_ps(mk, x + k);
-        for (int r = 0; r < 4; ++r) acc[r] = _mm512_fmadd_ps(load16<F>(rows[r], k, mk), xv, acc[r]);
+      for (int64_t k = 0; k < K16; k += 16) {
+        const __m512 xv = _mm512_loadu_ps(x + k);
+        for (int r = 0; r < 4; ++r) acc[r] = _mm512_fmadd_ps(load16_full<F>(rows[r], k), xv, acc[r]);
+      }
+      if (K16 < K) {
+        const __mmask16 mk = __mmask16((1u << (K - K16)) - 1);
+        const __m512 xv = _mm512_maskz_loadu_ps(mk, x + K16);
+        for (int r = 0; r < 4; ++r) acc[r] = _mm512_fmadd_ps(load16<F>(rows[r], K16, mk), xv, acc[r]);
       }
       for (int r = 0; r < nr; ++r) {
         float s = _mm512_reduce_add_ps(acc[r]);

@@ -6,6 +6,7 @@
 //   layers.i: attn_norm [D], wq [D, D], wk [KV, D], wv [KV, D], attn_sub_norm [D], wo [D, D],
 //             ffn_norm [D], w_gate [F, D], w_up [F, D], ffn_sub_norm [F], w_down [D, F]
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/engine/embedding_table.h"
@@ -25,6 +26,9 @@ struct PackedModel {
   EmbeddingTable lm_head;  // unused when cfg.tie_embeddings: the head reads embed
   std::vector<float> final_norm;
   std::vector<PackedLayer> layers;
+  // The activation mode the student was trained in (export records it; the engine's default when
+  // serving). nullopt: not recorded (older files, random dry-run models).
+  std::optional<QuantMode> trained_mode;
 
   const EmbeddingTable& head() const { return cfg.tie_embeddings ? embed : lm_head; }
   uint64_t ternary_bytes() const;  // packed projections

@@ -3,7 +3,8 @@
 // returns when all are done. Chunks are claimed dynamically and the calling thread always takes
 // part: on a busy machine a worker the OS has not scheduled costs only the chunk it has claimed,
 // not the whole region (with static per-thread slices one descheduled worker stalls every one of
-// the few hundred regions a decode step issues). Workers spin briefly before sleeping.
+// the few hundred regions a decode step issues). Threads spin very briefly, then sleep (workers) or
+// yield (the caller): see spin_iterations() in thread_pool.cc.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
