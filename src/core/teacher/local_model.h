@@ -13,6 +13,17 @@
 namespace bkd {
 class Settings;
 
+// A whole sequence scored with top-K, for row i = the distribution after tokens[0..i] (predicting
+// tokens[i+1]); rows = tokens - 1.
+struct TopKScores {
+  int k = 0;                         // candidates per row (min(K, vocabulary))
+  std::vector<int32_t> ids;          // rows x k, most likely first
+  std::vector<double> logprobs;      // rows x k, natural log, temperature 1
+  std::vector<double> log_other;     // per row: log of the mass outside the row's top-K
+  std::vector<double> next_logprob;  // per row: log-prob of tokens[i+1]
+  std::vector<int32_t> next_rank;    // per row: rank of tokens[i+1] (1 = most likely)
+};
+
 class LocalLanguageModel {
  public:
   virtual ~LocalLanguageModel() = default;
@@ -26,6 +37,10 @@ class LocalLanguageModel {
   // Row i = logits after tokens[0..i] (predicting tokens[i+1]); one row per token. The default
   // calls next_logits per prefix; a real model does it in one forward pass.
   virtual std::vector<std::vector<float>> sequence_logits(const std::vector<int32_t>& tokens);
+  // Top-K scoring of a whole sequence next to the forward pass (a real model does the softmax and
+  // top-K vectorized, without handing the full logits over). false when not provided: the local
+  // provider then computes it from sequence_logits in double precision.
+  virtual bool score_top_k(const std::vector<int32_t>& tokens, int k, TopKScores& out) { return false; }
 };
 
 // How core obtains the trained teacher without linking LibTorch: the torch side installs a loader

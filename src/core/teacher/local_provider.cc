@@ -23,6 +23,15 @@ LocalProvider::LocalProvider(std::shared_ptr<LocalLanguageModel> model) : model_
 
 std::string LocalProvider::model() const { return model_->name(); }
 
+const std::string& LocalProvider::token_bytes(int32_t id) {
+  std::lock_guard<std::mutex> lock(bytes_mu_);
+  if (id < 0) throw Error("local model returned token id " + std::to_string(id));
+  if (static_cast<size_t>(id) >= bytes_.size()) bytes_.resize(static_cast<size_t>(id) + 1);
+  auto& b = bytes_[static_cast<size_t>(id)];
+  if (!b) b = std::make_unique<std::string>(model_->tokenizer().decode({id}));
+  return *b;
+}
+
 Capabilities LocalProvider::capabilities() {
   Capabilities c;
   c.logprobs = true;
@@ -115,6 +124,44 @@ Scoring LocalProvider::score(const std::string& text, int top_k) {
   std::vector<int32_t> ids = tok.encode_ids(text);
   Scoring s;
   if (ids.empty()) return s;
+  TopKScores fast;
+  bool have_fast;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    have_fast = top_k > 0 && model_->score_top_k(ids, top_k, fast);
+  }
+  if (have_fast) {
+    const size_t rows = ids.size() - 1, k = static_cast<size_t>(fast.k);
+    if (fast.ids.size() != rows * k || fast.logprobs.size() != rows * k || fast.log_other.size() != rows ||
+        fast.next_logprob.size() != rows || fast.next_rank.size() != rows)
+      throw Error("local model's top-K scores do not match the " + std::to_string(ids.size()) + " tokens scored");
+    s.tokens.reserve(ids.size());
+    GeneratedToken first;
+    first.id = ids[0];
+    first.bytes = tok.decode({ids[0]});
+    first.text = token_display_text(first.bytes);
+    s.tokens.push_back(std::move(first));
+    for (size_t i = 0; i < rows; ++i) {
+      GeneratedToken t;
+      t.id = ids[i + 1];
+      t.bytes = token_bytes(ids[i + 1]);
+      t.text = token_display_text(t.bytes);
+      t.logprob = fast.next_logprob[i];
+      t.rank = fast.next_rank[i];
+      t.top.resize(k);
+      for (size_t j = 0; j < k; ++j) {
+        TokenCandidate& c = t.top[j];
+        c.id = fast.ids[i * k + j];
+        c.bytes = token_bytes(c.id);
+        c.text = token_display_text(c.bytes);
+        c.logprob = fast.logprobs[i * k + j];
+      }
+      t.log_other = fast.log_other[i];
+      s.tokens.push_back(std::move(t));
+    }
+    s.latency_s = timer.seconds();
+    return s;
+  }
   std::vector<std::vector<float>> rows;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -5,6 +5,8 @@
 // temperature: that is the distribution KD wants (vLLM's default "raw" mode does the same).
 #include <memory>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "core/teacher/local_model.h"
 #include "core/teacher/provider.h"
@@ -24,8 +26,11 @@ class LocalProvider : public Provider {
 
  private:
   GeneratedToken make_token(int32_t id, const std::vector<double>& logprobs, int top_k) const;
+  const std::string& token_bytes(int32_t id);  // decoded once per id (stable references)
   std::shared_ptr<LocalLanguageModel> model_;
   std::mutex mu_;  // models need not be thread-safe: one call at a time
+  std::mutex bytes_mu_;
+  std::vector<std::unique_ptr<std::string>> bytes_;
 };
 
 // Deterministic uniform [0,1) stream for seeded sampling (splitmix64): same seed, same tokens.
