@@ -29,10 +29,14 @@ void setup_collect(CLI::App& app, Cli& cli) {
       return;
     }
     const auto& st = r["this_run"];
-    std::printf("collect: %lld rows in %zu shard(s); this run: invalid-row rate %.4f, KD on %.3f of positions, "
-                "mean Other mass %.4f, top-K coverage %.4f, dedup merges %.4f\n",
+    // Rates over the rows in the KD range (docs/FORMAT.md, "Row accounting"): KD + no teacher boundary
+    // (CE only, missing KD signal) + invalid (teacher failures) = 1.
+    std::printf("collect: %lld rows in %zu shard(s); this run, of the %lld rows in the KD range: KD %.4f, "
+                "no teacher boundary (CE only) %.4f, invalid-row rate %.4f; mean Other mass %.4f, top-K coverage "
+                "%.4f, dedup merges %.4f\n",
                 (long long)r["rows"].get<int64_t>(), r["manifest"]["shards"].size(),
-                st["invalid_row_rate"].get<double>(), st["kd_fraction"].get<double>(),
+                (long long)st["rows_in_range"].get<int64_t>(), st["kd_fraction"].get<double>(),
+                st["no_teacher_boundary_rate"].get<double>(), st["invalid_row_rate"].get<double>(),
                 st["mean_other_mass"].get<double>(), st["mean_topk_coverage"].get<double>(),
                 st["dedup_merge_rate"].get<double>());
   });
