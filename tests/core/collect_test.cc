@@ -202,6 +202,11 @@ TEST(Collect, WorkersPartitionAndMerge) {
   m.workers = 2;
   auto merged = run_collect(s, m);
   EXPECT_EQ(merged["rows"].get<int64_t>(), rows);
+  // The merged row accounting covers every worker's rows, each in exactly one class.
+  const KdRowCounts total = KdRowCounts::from_json(merged["row_accounting"]);
+  EXPECT_EQ(total.rows, rows);
+  EXPECT_EQ(total.inconsistency(), "");
+  EXPECT_GT(total.kd, 0);
   EXPECT_EQ(static_cast<int64_t>(seen.size()), static_cast<int64_t>(*seen.rbegin() + 1));  // none missing
   m.workers = 3;
   EXPECT_THROW(run_collect(s, m), Error);  // a worker that never ran
