@@ -70,7 +70,7 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-Settings bench_settings(const std::string& root, const Args& a, const std::string& ckpt_dir) {
+Settings bench_settings(const std::string& root, const Args& a, const std::string& ckpt_dir, int64_t seq_len = 0) {
   LoadOptions o;
   o.env_file = join_path(root, ".env");
   write_file_atomic(o.env_file, "");
@@ -85,6 +85,7 @@ Settings bench_settings(const std::string& root, const Args& a, const std::strin
            {"TOP_K", std::to_string(a.k)},
            {"KD_TARGET_TOKENS", std::to_string(a.positions)},
            {"LOG_LEVEL", "warn"}};
+  if (seq_len > 0) o.env["SEQ_LEN"] = std::to_string(seq_len);
   return Settings::load(o);
 }
 
@@ -155,6 +156,10 @@ int main(int argc, char** argv) {
     std::shared_ptr<LocalLanguageModel> teacher = make_torch_teacher(s, "bench-teacher");
     if (!teacher) throw Error("no teacher checkpoint under " + role_dir);
     LoadedModel bare = load_model(role_dir);
+    // A given checkpoint may have a shorter context than the preset's: chunks of half of it in student
+    // tokens (the teacher's GPT-2 tokens of a chunk fit twice the student's, as the trainer assumes).
+    if (!a.ckpt.empty() && bare.config.max_seq_len < 2 * s.i64("SEQ_LEN"))
+      s = bench_settings(root, a, ckpt_parent, bare.config.max_seq_len / 2);
     const double setup_s = t_setup.seconds();
 
     // The sequences collect will score, as teacher token ids.
@@ -164,6 +169,10 @@ int main(int argc, char** argv) {
     for (const auto& q : plan) {
       ids.push_back(teacher->tokenizer().encode_ids(texts[q.doc].substr(q.begin, q.end - q.begin)));
       teacher_tokens += static_cast<int64_t>(ids.back().size());
+      if (static_cast<int64_t>(ids.back().size()) > bare.config.max_seq_len)
+        throw Error("sequence " + std::to_string(q.seq_id) + " has " + std::to_string(ids.back().size()) +
+                        " teacher tokens, more than the teacher's context of " + std::to_string(bare.config.max_seq_len),
+                    "use a teacher trained with a longer max_seq_len");
     }
 
     Run fwd, score, collect;
@@ -198,10 +207,11 @@ int main(int argc, char** argv) {
     const int64_t positions = last_report["rows"].get<int64_t>();
     const double ratio = collect.tps() / fwd.tps();
 
-    std::printf("KD collection vs bare teacher forward (score mode, K=%d, cpu preset teacher d=%lld L=%lld, "
-                "student vocab %lld), %zu sequences, %lld teacher tokens, %lld student positions; best of %d, "
-                "%d torch threads, load %s\n",
-                a.k, (long long)bare.config.d_model, (long long)bare.config.n_layers,
+    std::printf("KD collection vs bare teacher forward (score mode, K=%d, teacher %s d=%lld L=%lld with a "
+                "%lld-class head, student vocab %lld), %zu sequences, %lld teacher tokens, %lld student positions; "
+                "best of %d, %d torch threads, load %s\n",
+                a.k, a.ckpt.empty() ? "random init" : a.ckpt.c_str(), (long long)bare.config.d_model,
+                (long long)bare.config.n_layers, (long long)bare.config.vocab_size,
                 (long long)s.i64("STUDENT_VOCAB_SIZE"), plan.size(), (long long)teacher_tokens, (long long)positions,
                 a.repeats, a.threads, load_average().c_str());
     std::printf("%-44s %10s %16s %12s\n", "stage", "seconds", "teacher tok/s", "vs forward");
