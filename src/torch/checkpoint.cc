@@ -89,9 +89,9 @@ void load_model_weights(const std::string& ckpt, Transformer& model, bool restor
   }
 }
 
-void load_optimizer(const std::string& ckpt, torch::optim::Optimizer& opt) {
+void load_optimizer(const std::string& ckpt, torch::optim::Optimizer& opt, const torch::Device& device) {
   torch::serialize::InputArchive ar;
-  ar.load_from(join_path(ckpt, "optim.pt"));
+  ar.load_from(join_path(ckpt, "optim.pt"), device);  // a GPU run's moments resume on the CPU and back
   opt.load(ar);
 }
 

@@ -26,7 +26,8 @@ void save_checkpoint(const std::string& role_dir, int64_t step, Transformer& mod
                      const nlohmann::json& state, int64_t keep);
 // Loads parameters (+ RNG when restore_rng) into an already-built model of the right shape.
 void load_model_weights(const std::string& ckpt, Transformer& model, bool restore_rng);
-void load_optimizer(const std::string& ckpt, torch::optim::Optimizer& opt);
+// Optimizer state onto `device` (the model's), whichever device wrote it.
+void load_optimizer(const std::string& ckpt, torch::optim::Optimizer& opt, const torch::Device& device);
 nlohmann::json load_checkpoint_state(const std::string& ckpt);
 
 }  // namespace bkd

@@ -50,7 +50,12 @@ torch::Tensor kd_loss(const torch::Tensor& logits, const torch::Tensor& ids, con
   torch::Tensor sid = torch::where(ok, id, first);
   torch::Tensor lse = torch::logsumexp(z, -1, true);                             // [N, 1]
   torch::Tensor s_top = z.gather(1, sid) - lse;                                  // [N, K]
-  torch::Tensor z_rest = z.scatter(1, sid, -std::numeric_limits<float>::infinity());
+  // Other = everything but the real candidates. A row whose top-K is empty (all teacher mass in Other)
+  // keeps every id, so its padding (pointing at id 0) must write the value back, not -inf.
+  torch::Tensor has_any = ok.any(1, true).expand_as(id);
+  torch::Tensor removed = torch::where(has_any, torch::full({}, -std::numeric_limits<float>::infinity(), z.options()),
+                                       z.gather(1, sid));
+  torch::Tensor z_rest = z.scatter(1, sid, removed);
   torch::Tensor s_other = torch::logsumexp(z_rest, -1, true) - lse;              // [N, 1]
   torch::Tensor log_q = torch::cat({s_top, s_other}, 1);
 

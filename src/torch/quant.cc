@@ -121,6 +121,8 @@ double quant_profile_seconds() { return double(g_profile_ns.load()) * 1e-9; }
 void reset_quant_profile() { g_profile_ns = 0; }
 
 torch::Tensor act_quant_a8_fused(const torch::Tensor& x) {
+  // The fused kernels are CPU loops; on a GPU the tensor-op form runs there (same math).
+  if (!x.is_cpu()) return act_quant_a8_reference(x).to(x.scalar_type());
   ProfileScope prof;
   torch::Tensor xf = as_float_contiguous(x);
   torch::Tensor y = torch::empty_like(xf);
@@ -130,6 +132,7 @@ torch::Tensor act_quant_a8_fused(const torch::Tensor& x) {
 }
 
 torch::Tensor act_quant_a4_fused(const torch::Tensor& x) {
+  if (!x.is_cpu()) return act_quant_a4_reference(x).to(x.scalar_type());
   ProfileScope prof;
   torch::Tensor xf = as_float_contiguous(x);
   torch::Tensor y = torch::empty_like(xf);
@@ -139,11 +142,13 @@ torch::Tensor act_quant_a4_fused(const torch::Tensor& x) {
 }
 
 double ternary_scale(const torch::Tensor& w) {
+  if (!w.is_cpu()) return std::max(w.to(torch::kFloat).abs().mean().item<double>(), kQuantEps);
   torch::Tensor wf = as_float_contiguous(w);
   return std::max(mean_abs(wf.data_ptr<float>(), wf.numel()), kQuantEps);
 }
 
 torch::Tensor ternary_weight_fused(const torch::Tensor& w) {
+  if (!w.is_cpu()) return ternary_weight_reference(w).to(w.scalar_type());
   ProfileScope prof;
   torch::Tensor wf = as_float_contiguous(w);
   const int64_t n = wf.numel();

@@ -93,6 +93,8 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
 }  // namespace
 
 torch::Tensor rms_norm_fused(const torch::Tensor& x, const torch::Tensor& gain, double eps) {
+  // The fused kernel is a CPU loop; on a GPU autograd differentiates the tensor-op form there.
+  if (!x.is_cpu()) return rms_norm_reference(x, gain, eps);
   return RmsNormFn::apply(x, gain, eps);
 }
 

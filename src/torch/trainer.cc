@@ -20,6 +20,7 @@
 #include "core/util/sysinfo.h"
 #include "torch/checkpoint.h"
 #include "torch/health.h"
+#include "torch/autocast_compat.h"
 #include "torch/loss_scaler.h"
 #include "torch/model.h"
 
@@ -29,20 +30,18 @@ namespace {
 // Autocast for the forward pass only; losses run in float32 outside it.
 class AutocastScope {
  public:
-  AutocastScope(bool cpu_bf16, bool cuda_fp16) : prev_cpu_(at::autocast::is_cpu_enabled()),
-                                                   prev_cuda_(at::autocast::is_enabled()) {
+  AutocastScope(bool cpu_bf16, bool cuda_fp16) : prev_cpu_(autocast_enabled(at::kCPU)),
+                                                   prev_cuda_(autocast_enabled(at::kCUDA)) {
     if (cpu_bf16) {
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
+      set_autocast(at::kCPU, at::kBFloat16, true);
     }
     if (cuda_fp16) {
-      at::autocast::set_autocast_gpu_dtype(at::kHalf);
-      at::autocast::set_enabled(true);
+      set_autocast(at::kCUDA, at::kHalf, true);
     }
   }
   ~AutocastScope() {
-    at::autocast::set_cpu_enabled(prev_cpu_);
-    at::autocast::set_enabled(prev_cuda_);
+    set_autocast_enabled(at::kCPU, prev_cpu_);
+    set_autocast_enabled(at::kCUDA, prev_cuda_);
     if (!prev_cpu_ && !prev_cuda_) at::autocast::clear_cache();
   }
 
@@ -109,7 +108,7 @@ std::string TrainOptions::health_path() const { return join_path(ckpt_dir, role 
 std::string TrainOptions::metrics_path() const { return join_path(role_dir(), "metrics.jsonl"); }
 
 TrainResult train(const TrainOptions& o, BatchSource& data) {
-  if (o.role != "student" && o.role != "teacher")
+  if (o.role != "student" && o.role != "student_ce" && o.role != "teacher")
     throw UsageError("unknown training role '" + o.role + "'", "use --role student or --role teacher");
   if (o.ckpt_dir.empty()) throw UsageError("no checkpoint directory given", "set CKPT_DIR");
   at::set_num_threads(o.threads > 0 ? o.threads : cpu_cores());
@@ -154,7 +153,7 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
                              " but the settings now give " + nlohmann::json(o.model).dump(),
                          "restore the model settings or start a fresh run without --resume");
       load_model_weights(*ck, model, true);
-      load_optimizer(*ck, opt);
+      load_optimizer(*ck, opt, device);
       step = st.at("step"), seen = st.at("seen_tokens");
       nan_count = st.at("nan_count"), skipped = st.at("skipped_steps");
       const auto& fl = st.at("flip");

@@ -14,18 +14,25 @@
 
 namespace bkd::test {
 
-inline bool python_torch_available() {
-  return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
+// The Python with PyTorch that writes the fixtures: Debian's python3-torch, or BKD_TEST_PYTHON (e.g. the
+// Python whose LibTorch a CUDA build links, so the fixtures come from the same PyTorch version).
+inline std::string fixture_python() {
+  const char* p = std::getenv("BKD_TEST_PYTHON");
+  return p && *p ? p : "/usr/bin/python3";
 }
 
-// Directory holding the fixtures, or "" when /usr/bin/python3 with torch is missing.
+inline bool python_torch_available() {
+  return std::system((fixture_python() + " -c 'import torch' >/dev/null 2>&1").c_str()) == 0;
+}
+
+// Directory holding the fixtures, or "" when that Python with torch is missing.
 inline std::string fixture_dir() {
   static std::once_flag once;
   static std::string dir;
   std::call_once(once, [] {
     if (!python_torch_available()) return;
     std::string d = (std::filesystem::current_path() / "torch_fixtures" / std::to_string(::getpid())).string();
-    std::string cmd = "/usr/bin/python3 " BKD_TEST_TOOLS_DIR "/make_torch_fixtures.py '" + d + "'";
+    std::string cmd = fixture_python() + " " BKD_TEST_TOOLS_DIR "/make_torch_fixtures.py '" + d + "'";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("fixture script failed: " + cmd);
     dir = d;
   });
@@ -46,7 +53,7 @@ inline std::map<std::string, torch::Tensor> load_fixture(const std::string& name
 #define BKD_NEED_FIXTURES()                                                               \
   do {                                                                                    \
     if (::bkd::test::fixture_dir().empty())                                               \
-      GTEST_SKIP() << "/usr/bin/python3 with torch (Debian python3-torch) is not installed"; \
+      GTEST_SKIP() << ::bkd::test::fixture_python() << " with torch is not installed (Debian python3-torch, or set BKD_TEST_PYTHON)"; \
   } while (0)
 
 // Max |a - b| relative to max |b| (+ a floor so all-zero references compare absolutely).

@@ -1,0 +1,32 @@
+#pragma once
+// Autocast switches across LibTorch versions: 1.13 (Debian) has per-device functions
+// (set_cpu_enabled, set_autocast_gpu_dtype); 2.4+ takes the device type as an argument and
+// deprecates the old names. Colab builds against the LibTorch inside its PyTorch, so both must work.
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
+
+namespace bkd {
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+inline bool autocast_enabled(at::DeviceType d) { return at::autocast::is_autocast_enabled(d); }
+inline void set_autocast_enabled(at::DeviceType d, bool on) { at::autocast::set_autocast_enabled(d, on); }
+inline void set_autocast(at::DeviceType d, at::ScalarType dtype, bool on) {
+  at::autocast::set_autocast_dtype(d, dtype);
+  at::autocast::set_autocast_enabled(d, on);
+}
+#else
+inline bool autocast_enabled(at::DeviceType d) {
+  return d == at::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
+}
+inline void set_autocast_enabled(at::DeviceType d, bool on) {
+  if (d == at::kCPU) at::autocast::set_cpu_enabled(on);
+  else at::autocast::set_enabled(on);
+}
+inline void set_autocast(at::DeviceType d, at::ScalarType dtype, bool on) {
+  if (d == at::kCPU) at::autocast::set_autocast_cpu_dtype(dtype);
+  else at::autocast::set_autocast_gpu_dtype(dtype);
+  set_autocast_enabled(d, on);
+}
+#endif
+
+}  // namespace bkd
