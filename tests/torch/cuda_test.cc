@@ -10,6 +10,7 @@
 #include "torch/model.h"
 #include "torch/model_api.h"
 #include "torch/trainer.h"
+#include "train_test_util.h"
 
 namespace bkd {
 namespace {
@@ -18,24 +19,10 @@ namespace fs = std::filesystem;
 #define REQUIRE_CUDA() \
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to LibTorch"
 
-std::string temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("bkd_cuda_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+std::string temp_dir(const std::string& name) { return test::fresh_dir("bkd_cuda_", name); }
 
 std::vector<std::vector<int32_t>> patterned_docs(int64_t vocab, int n_docs, int len, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::vector<int32_t>> docs(n_docs);
-  for (auto& d : docs) {
-    int32_t cur = int32_t(rng() % uint64_t(vocab - 1));
-    for (int i = 0; i < len; ++i) {
-      d.push_back(cur);
-      cur = rng() % 5 == 0 ? int32_t(rng() % uint64_t(vocab - 1)) : int32_t((cur * 7 + 3) % (vocab - 1));
-    }
-  }
-  return docs;
+  return test::patterned_docs(vocab, n_docs, len, seed, 7, 3);
 }
 
 TrainOptions cuda_options(const std::string& dir) {

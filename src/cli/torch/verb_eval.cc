@@ -67,7 +67,8 @@ struct StudentResult {
 };
 
 StudentResult eval_student(const std::string& role_dir, const std::vector<std::string>& chunks, const SpmTokenizer& spm,
-                           const std::vector<std::vector<KdPosition>>& held_out_kd, int64_t seq_len, int64_t batch) {
+                           const std::vector<std::vector<KdPosition>>& held_out_kd, int64_t seq_len, int64_t batch,
+                           bool flip_cost) {
   StudentResult r;
   LoadedModel m = load_model(role_dir);
   const QuantMode trained = m.mode;
@@ -79,7 +80,7 @@ StudentResult eval_student(const std::string& role_dir, const std::vector<std::s
          {"quality", score_json(final_score)}};
   if (!held_out_kd.empty()) r.j["agreement"] = agreement_json(kd_agreement(m, held_out_kd, seq_len, batch));
   // The flip's cost in quality: the same weights with 8-bit activations everywhere.
-  if (trained == QuantMode::TernaryA4) {
+  if (flip_cost && trained == QuantMode::TernaryA4) {
     m.model->set_quant_mode(QuantMode::TernaryA8);
     const TextScore a8 = score_texts(m, chunks, spm, spm.eos_id());
     r.j["same_weights_a8"] = score_json(a8);
@@ -159,11 +160,11 @@ json run_eval(const Settings& s) {
   b["teacher"] = teacher;
 
   // Students: the KD student and, when trained, the CE-only ablation at the same budget.
-  StudentResult kd = eval_student(join_path(ckpt, "student"), chunks, *spm, held_out_kd, seq_len, batch);
+  StudentResult kd = eval_student(join_path(ckpt, "student"), chunks, *spm, held_out_kd, seq_len, batch, true);
   b["student"] = kd.j;
   const std::string ce_dir = join_path(ckpt, "student_ce");
   if (latest_checkpoint(ce_dir)) {
-    StudentResult ce = eval_student(ce_dir, chunks, *spm, held_out_kd, seq_len, batch);
+    StudentResult ce = eval_student(ce_dir, chunks, *spm, held_out_kd, seq_len, batch, false);
     b["ablation_ce_only"] = ce.j;
     b["ablation_ce_only"]["kd_gain_bits_per_byte"] = ce.bpb - kd.bpb;
   } else {
