@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/engine/kernels.h"
+#include "bench_main.h"
 
 namespace bkd {
 namespace {
@@ -123,19 +124,4 @@ void register_all() {
 }  // namespace
 }  // namespace bkd
 
-int main(int argc, char** argv) {
-  std::vector<char*> args(argv, argv + argc);
-  bool has_out = false;
-  for (int i = 1; i < argc; ++i) has_out |= std::string(argv[i]).rfind("--benchmark_out=", 0) == 0;
-  std::string out = "--benchmark_out=engine_kernels_bench.json", fmt = "--benchmark_out_format=json";
-  if (!has_out) {
-    args.push_back(out.data());
-    args.push_back(fmt.data());
-  }
-  int n = static_cast<int>(args.size());
-  benchmark::Initialize(&n, args.data());
-  bkd::register_all();
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return bkd::run_benchmarks(argc, argv, "engine_kernels_bench.json", bkd::register_all); }
