@@ -23,14 +23,14 @@ struct FinalHidden : ForwardObserver {
 
 // One window: engine vs torch logits, accumulated into p.
 void compare_window(Transformer& model, Engine& e, const PackedModel& packed, const std::vector<int32_t>& tokens,
-                    bool with_tolerance, ParityResult& p) {
+                    ParityResult& p) {
   const int64_t T = static_cast<int64_t>(tokens.size()), V = packed.cfg.vocab_size, D = packed.cfg.d_model;
   if (T == 0) return;
   torch::Tensor ids = torch::empty({1, T}, torch::kLong);
   for (int64_t t = 0; t < T; ++t) ids[0][t] = tokens[t];
   torch::Tensor ref = model->forward(ids).to(torch::kFloat).contiguous();
   FinalHidden fh;
-  e.set_observer(with_tolerance ? &fh : nullptr);
+  e.set_observer(&fh);
   e.reset();
   std::vector<float> logits(static_cast<size_t>(T * V));
   e.forward(tokens.data(), T, logits.data(), true);
@@ -41,16 +41,15 @@ void compare_window(Transformer& model, Engine& e, const PackedModel& packed, co
   const EmbeddingTable& head = packed.head();
   std::vector<float> row(static_cast<size_t>(D));
   std::vector<double> mag(static_cast<size_t>(T), 0.0);
-  if (with_tolerance)
-    for (int64_t v = 0; v < V; ++v) {
-      head.lookup(v, row.data());
-      for (int64_t t = 0; t < T; ++t) {
-        const float* h = fh.h.data() + t * D;
-        double s = 0;
-        for (int64_t k = 0; k < D; ++k) s += std::fabs(static_cast<double>(h[k]) * row[k]);
-        mag[t] = std::max(mag[t], s);
-      }
+  for (int64_t v = 0; v < V; ++v) {
+    head.lookup(v, row.data());
+    for (int64_t t = 0; t < T; ++t) {
+      const float* h = fh.h.data() + t * D;
+      double s = 0;
+      for (int64_t k = 0; k < D; ++k) s += std::fabs(static_cast<double>(h[k]) * row[k]);
+      mag[t] = std::max(mag[t], s);
     }
+  }
   for (int64_t t = 0; t < T; ++t) {
     const float* lr = r + t * V;
     const float* le = logits.data() + t * V;
@@ -61,13 +60,10 @@ void compare_window(Transformer& model, Engine& e, const PackedModel& packed, co
     }
     p.max_abs_diff = std::max(p.max_abs_diff, diff);
     const int32_t a = argmax(le, V), b = argmax(lr, V);
-    double tol = 0;
-    if (with_tolerance) {
-      tol = (2.0 * gamma + 64.0 * u * static_cast<double>(packed.cfg.n_layers)) * mag[t];
-      p.max_tolerance = std::max(p.max_tolerance, tol);
-      p.worst_diff_over_tolerance = std::max(p.worst_diff_over_tolerance, tol > 0 ? diff / tol : (diff > 0 ? INFINITY : 0));
-      p.within_tolerance += diff <= tol;
-    }
+    const double tol = (2.0 * gamma + 64.0 * u * static_cast<double>(packed.cfg.n_layers)) * mag[t];
+    p.max_tolerance = std::max(p.max_tolerance, tol);
+    p.worst_diff_over_tolerance = std::max(p.worst_diff_over_tolerance, tol > 0 ? diff / tol : (diff > 0 ? INFINITY : 0));
+    p.within_tolerance += diff <= tol;
     if (a == b) {
       ++p.argmax_agree;
     } else {
@@ -118,20 +114,6 @@ PackedModel pack_student(StudentCheckpoint& ckpt, TableFormat tables) {
   return p;
 }
 
-ParityResult engine_parity(Transformer& model, const PackedModel& packed, const std::vector<int32_t>& tokens, int threads) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
-  EngineOptions o;
-  o.mode = model->quant_mode();
-  o.threads = threads;
-  Engine e(packed, o);
-  ParityResult p;
-  compare_window(model, e, packed, tokens, false, p);
-  model->train(was_training);
-  return p;
-}
-
 ParityResult engine_parity_windows(Transformer& model, const PackedModel& packed,
                                    const std::vector<std::vector<int32_t>>& windows, int threads) {
   torch::NoGradGuard no_grad;
@@ -146,7 +128,7 @@ ParityResult engine_parity_windows(Transformer& model, const PackedModel& packed
     if (static_cast<int64_t>(w.size()) > e.max_seq_len())
       throw Error("parity window of " + std::to_string(w.size()) + " tokens exceeds the model's context of " +
                   std::to_string(e.max_seq_len()));
-    compare_window(model, e, packed, w, true, p);
+    compare_window(model, e, packed, w, p);
   }
   model->train(was_training);
   return p;

@@ -42,10 +42,8 @@ struct ParityResult {
   int64_t near_tie_disagree = 0, clear_disagree = 0;
   int64_t windows = 0;
 };
-// Logits of model->forward (fake-quant, the model's current mode) vs the engine over `packed`
-// (same mode) for one sequence of tokens.
-ParityResult engine_parity(Transformer& model, const PackedModel& packed, const std::vector<int32_t>& tokens, int threads);
-// The same over several windows (each at most the model's context, run from position 0), with
+// Logits of model->forward (fake-quant, the model's current mode) vs the engine over `packed` (same
+// mode) over several windows (each at most the model's context, run from position 0), with
 // the computed tolerance and near-tie accounting filled in; results accumulate over windows.
 ParityResult engine_parity_windows(Transformer& model, const PackedModel& packed,
                                    const std::vector<std::vector<int32_t>>& windows, int threads);
