@@ -179,10 +179,10 @@ int main(int argc, char** argv) {
     nlohmann::json last_report;
     LocalProvider provider(teacher);
     for (int r = 0; r < a.repeats; ++r) {
-      {  // bare forward: the teacher's logits for every sequence, nothing else
+      {  // bare forward: the teacher model's own logits (its head's classes) for every sequence, nothing else
         Timer t;
         double sink = 0;
-        for (const auto& seq : ids) sink += forward_logits(bare, seq)[0][0].item<float>();
+        for (const auto& seq : ids) sink += forward_model_logits(bare, seq)[0][0].item<float>();
         fwd.seconds = std::min(fwd.seconds, t.seconds());
         fwd.tokens = teacher_tokens;
         if (sink == 12345.678) std::printf(" ");
@@ -218,7 +218,7 @@ int main(int argc, char** argv) {
     auto row = [&](const char* name, const Run& x) {
       std::printf("%-44s %10.3f %16.0f %11.1f%%\n", name, x.seconds, x.tps(), 100.0 * x.tps() / fwd.tps());
     };
-    row("bare teacher forward (forward_logits)", fwd);
+    row("bare teacher forward (forward_model_logits)", fwd);
     row("provider score (+ softmax, top-K, Other)", score);
     row("collect end to end (+ projection, Parquet)", collect);
     std::printf("collect: %.0f student positions/s; target collect >= 80%% of bare forward: %s (%.1f%%)\n",

@@ -34,6 +34,9 @@ LoadedModel load_model(const std::string& checkpoint_dir);
 // and at most max_seq_len long; with a vocabulary map, ids are mapped in and the logits expanded to
 // the external vocabulary ([T, vocab_size()]).
 torch::Tensor forward_logits(LoadedModel& m, const std::vector<int32_t>& ids);
+// The model's own logits, [T, config.vocab_size] float32: with a vocabulary map, one column per model
+// class (kept ids, then the rare class), not expanded. The same checks as forward_logits.
+torch::Tensor forward_model_logits(LoadedModel& m, const std::vector<int32_t>& ids);
 
 // The trained offline teacher as core's LocalLanguageModel (GPT-2 BPE tokenizer from GPT2_BPE_DIR,
 // checkpoint from CKPT_DIR/teacher). nullptr when no teacher checkpoint exists.

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <random>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +20,8 @@
 #include "core/util/fs.h"
 #include "torch/checkpoint.h"
 #include "torch/model_api.h"
+#include "torch/topk_scoring.h"
+#include "torch/vocab_map.h"
 
 using namespace bkd;
 
@@ -33,9 +37,13 @@ struct TeacherDir {
 };
 
 // A small random full-precision teacher over the GPT-2 vocabulary, loaded through the real loader.
-std::unique_ptr<LocalLanguageModel> random_teacher(const TeacherDir& d) {
+// With `kept` non-empty the head is trimmed: one class per kept id plus the rare class (VocabMap).
+std::unique_ptr<LocalLanguageModel> random_teacher(const TeacherDir& d, const std::vector<int32_t>& kept = {}) {
+  VocabMap map;
+  if (!kept.empty()) map.full_size = 50257, map.kept = kept;
   ModelConfig c;
-  c.vocab_size = 50257, c.d_model = 32, c.n_layers = 1, c.n_heads = 4, c.n_kv_heads = 4, c.ffn_dim = 64;
+  c.vocab_size = map.enabled() ? map.model_vocab() : 50257;
+  c.d_model = 32, c.n_layers = 1, c.n_heads = 4, c.n_kv_heads = 4, c.ffn_dim = 64;
   c.max_seq_len = 64, c.bitlinear = false;
   torch::manual_seed(3);
   Transformer model(c, QuantMode::FullPrecision);
@@ -47,8 +55,9 @@ std::unique_ptr<LocalLanguageModel> random_teacher(const TeacherDir& d) {
       if (p.key().find("embed") != std::string::npos) p.value().mul_(200.0);
   }
   torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.0));
-  save_checkpoint(join_path(d.root, "teacher"), 0, model, opt,
-                  {{"model_config", c}, {"quant_mode", to_string(QuantMode::FullPrecision)}}, 1);
+  nlohmann::json state = {{"model_config", c}, {"quant_mode", to_string(QuantMode::FullPrecision)}};
+  if (map.enabled()) state["vocab_map"] = map.to_json();
+  save_checkpoint(join_path(d.root, "teacher"), 0, model, opt, state, 1);
   write_file_atomic(join_path(d.root, ".env"), "");
   LoadOptions o;
   o.env_file = join_path(d.root, ".env");
@@ -58,23 +67,23 @@ std::unique_ptr<LocalLanguageModel> random_teacher(const TeacherDir& d) {
   return make_torch_teacher(Settings::load(o), "topk-test");
 }
 
-}  // namespace
+const char* kText = "Knowledge distillation trains a small student on a teacher's distribution, caf\xc3\xa9.";
 
-TEST(TeacherTopK, VectorizedScoringEqualsTheDoublePrecisionReference) {
-  TeacherDir d;
-  std::shared_ptr<LocalLanguageModel> teacher = random_teacher(d);
-  ASSERT_TRUE(teacher);
-  const std::string text = "Knowledge distillation trains a small student on a teacher's distribution, caf\xc3\xa9.";
-  const auto ids = teacher->tokenizer().encode_ids(text);
-  ASSERT_GE(ids.size(), 10u);
-  const auto rows = teacher->sequence_logits(ids);
+// score_top_k against core's double-precision reference over the full (expanded) logits rows:
+// same candidates in the same order, same values, Other relative to itself, same next-token rank.
+// Returns the largest top-K mass seen.
+double expect_scores_match_reference(LocalLanguageModel& teacher, const std::vector<int32_t>& ids) {
+  const auto rows = teacher.sequence_logits(ids);
   double max_top_mass = 0;
   for (int k : {1, 5, 20}) {
     SCOPED_TRACE("k=" + std::to_string(k));
     TopKScores fast;
-    ASSERT_TRUE(teacher->score_top_k(ids, k, fast));
-    ASSERT_EQ(fast.k, k);
-    ASSERT_EQ(fast.log_other.size(), ids.size() - 1);
+    EXPECT_TRUE(teacher.score_top_k(ids, k, fast));
+    EXPECT_EQ(fast.k, k);
+    if (fast.log_other.size() != ids.size() - 1) {
+      ADD_FAILURE() << "rows: " << fast.log_other.size();
+      return 0;
+    }
     for (size_t i = 0; i + 1 < ids.size(); ++i) {
       const auto lp = log_softmax(rows[i], 1.0);
       const auto idx = top_k_indices(lp, k);
@@ -91,9 +100,23 @@ TEST(TeacherTopK, VectorizedScoringEqualsTheDoublePrecisionReference) {
       EXPECT_NEAR(fast.next_logprob[i], lp[ids[i + 1]], 2e-5);
       int rank = 1;
       for (double v : lp) rank += v > lp[ids[i + 1]];
-      EXPECT_EQ(fast.next_rank[i], rank);
+      EXPECT_EQ(fast.next_rank[i], rank) << "row " << i;
     }
   }
+  return max_top_mass;
+}
+
+}  // namespace
+
+TEST(TeacherTopK, VectorizedScoringEqualsTheDoublePrecisionReference) {
+  TeacherDir d;
+  std::shared_ptr<LocalLanguageModel> teacher = random_teacher(d);
+  ASSERT_TRUE(teacher);
+  const std::string text = kText;
+  const auto ids = teacher->tokenizer().encode_ids(text);
+  ASSERT_GE(ids.size(), 10u);
+  const auto rows = teacher->sequence_logits(ids);
+  const double max_top_mass = expect_scores_match_reference(*teacher, ids);
   EXPECT_GT(max_top_mass, 0.999);  // the peaked case was exercised
   // The provider uses it: same tokens and candidates as its reference path would give.
   LocalProvider provider(teacher);
@@ -105,5 +128,121 @@ TEST(TeacherTopK, VectorizedScoringEqualsTheDoublePrecisionReference) {
     EXPECT_EQ(sc.tokens[i].top[0].id, top_k_indices(lp, 1)[0]);
     EXPECT_EQ(sc.tokens[i].top[0].bytes, teacher->tokenizer().decode({sc.tokens[i].top[0].id}));
     EXPECT_NEAR(sc.tokens[i].logprob, lp[ids[i]], 2e-5);
+  }
+}
+
+// A trimmed head is scored over its classes without expanding them. Few kept ids, so the rare class
+// (about 50k external ids tied at one value) is often inside the top-K and often the next token.
+TEST(TeacherTopK, TrimmedHeadScoresEqualTheExpandedReference) {
+  TeacherDir d;
+  std::vector<int32_t> kept;
+  for (int32_t id = 7; id < 50257; id += 1361) kept.push_back(id);  // 37 ids, none of them the text's
+  kept.push_back(50256);
+  std::shared_ptr<LocalLanguageModel> teacher = random_teacher(d, kept);
+  ASSERT_TRUE(teacher);
+  EXPECT_EQ(teacher->vocab_size(), 50257);
+  const auto ids = teacher->tokenizer().encode_ids(kText);
+  expect_scores_match_reference(*teacher, ids);
+  int rare_on_top = 0;
+  for (const auto& row : teacher->sequence_logits(ids)) {
+    const auto top = top_k_indices(log_softmax(row, 1.0), 1);
+    rare_on_top += !std::binary_search(kept.begin(), kept.end(), top[0]);
+  }
+  EXPECT_GT(rare_on_top, 0) << "the rare class never led a row: the merge was not exercised";
+}
+
+// Hand-made row: a kept entry tied exactly with the rare ids' value, and another kept entry tied
+// with the k-th value outside the top-K. Order and Other as the expanded row gives them.
+TEST(TopKScoring, TiesBetweenKeptAndRareIdsFollowTheExpandedRow) {
+  const std::vector<int32_t> kept = {2, 5, 7, 9};
+  const std::vector<int32_t> rare = {0, 1, 3, 4, 6, 8};  // 10 external ids in all
+  const float log_rc = float(std::log(6.0));
+  std::vector<float> row = {0.5f, -1.0f, 0.5f, 0.0f, 2.0f};  // classes: ids 2, 5, 7, 9, rare
+  const float vr = row[4] - log_rc;
+  row[1] = vr;  // id 5 ties with every rare id
+  RowClasses c;
+  c.kept = 4, c.kept_ids = kept.data(), c.rare_count = 6, c.rare_ids = rare.data(), c.log_rare_count = log_rc;
+  std::vector<float> expanded(10);
+  for (size_t i = 0; i < kept.size(); ++i) expanded[size_t(kept[i])] = row[i];
+  for (int32_t id : rare) expanded[size_t(id)] = vr;
+  const auto lp = log_softmax(expanded, 1.0);
+  for (const std::string& kernel : runnable_row_kernels())
+  for (int k : {1, 2, 3, 4, 6, 7, 8, 10}) {
+    for (int32_t target : {0, 5, 7, 9}) {
+      SCOPED_TRACE(kernel + " k=" + std::to_string(k) + " target " + std::to_string(target));
+      TopKScores out;
+      out.k = k, out.ids.assign(size_t(k), -1), out.logprobs.assign(size_t(k), 0);
+      out.log_other.assign(1, 0), out.next_logprob.assign(1, 0), out.next_rank.assign(1, 0);
+      const auto cls_it = std::lower_bound(kept.begin(), kept.end(), target);
+      const int32_t cls = cls_it != kept.end() && *cls_it == target ? int32_t(cls_it - kept.begin()) : 4;
+      score_row(row.data(), c, k, cls, 0, out, kernel.c_str());
+      const auto idx = top_k_indices(lp, k);
+      for (int j = 0; j < k; ++j) {
+        EXPECT_EQ(out.ids[size_t(j)], idx[size_t(j)]) << "rank " << j;
+        EXPECT_NEAR(out.logprobs[size_t(j)], lp[size_t(idx[size_t(j)])], 1e-6);
+      }
+      if (k < 10) EXPECT_NEAR(out.log_other[0], log_other_exact(lp, idx), 1e-6);
+      else EXPECT_EQ(out.log_other[0], -INFINITY);
+      EXPECT_NEAR(out.next_logprob[0], lp[size_t(target)], 1e-6);
+      int rank = 1;
+      for (double v : lp) rank += v > lp[size_t(target)];
+      EXPECT_EQ(out.next_rank[0], rank);
+    }
+  }
+}
+
+// Every instruction set's row passes on rows long enough for the block loop and its padded tail,
+// from flat (Other by subtraction) to peaked (Other summed in the second pass), with and without a
+// rare class, against the expanded row in double.
+TEST(TopKScoring, EveryKernelMatchesTheExpandedReferenceFromFlatToPeakedRows) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t vocab = 1000;
+  std::vector<int32_t> kept, rare;
+  for (int32_t id = 0; id < vocab; ++id) (id % 7 == 3 ? rare : kept).push_back(id);
+  const float log_rc = float(std::log(double(rare.size())));
+  std::vector<int32_t> class_of(static_cast<size_t>(vocab));
+  for (size_t i = 0; i < kept.size(); ++i) class_of[size_t(kept[i])] = int32_t(i);
+  for (int32_t id : rare) class_of[size_t(id)] = int32_t(kept.size());
+  for (bool trimmed : {false, true}) {
+    for (float spread : {0.5f, 3.0f, 12.0f, 40.0f}) {
+      const int64_t classes = trimmed ? int64_t(kept.size()) + 1 : vocab;
+      std::vector<float> row(static_cast<size_t>(classes));
+      for (auto& x : row) x = spread * normal(rng);
+      RowClasses c;
+      if (trimmed) {
+        c.kept = int64_t(kept.size()), c.kept_ids = kept.data(), c.rare_count = int64_t(rare.size());
+        c.rare_ids = rare.data(), c.log_rare_count = log_rc;
+      } else {
+        c.kept = vocab;
+      }
+      std::vector<float> expanded(static_cast<size_t>(vocab));
+      for (int32_t id = 0; id < vocab; ++id)
+        expanded[size_t(id)] = trimmed ? (class_of[size_t(id)] < c.kept ? row[size_t(class_of[size_t(id)])]
+                                                                        : row[size_t(c.kept)] - log_rc)
+                                       : row[size_t(id)];
+      const auto lp = log_softmax(expanded, 1.0);
+      for (const std::string& kernel : runnable_row_kernels()) {
+        for (int k : {1, 20, 64}) {
+          SCOPED_TRACE(kernel + (trimmed ? " trimmed" : " full") + " spread " + std::to_string(spread) + " k=" +
+                       std::to_string(k));
+          const int32_t target = int32_t(rng() % uint32_t(vocab));
+          TopKScores out;
+          out.k = k, out.ids.assign(size_t(k), -1), out.logprobs.assign(size_t(k), 0);
+          out.log_other.assign(1, 0), out.next_logprob.assign(1, 0), out.next_rank.assign(1, 0);
+          score_row(row.data(), c, k, trimmed ? class_of[size_t(target)] : target, 0, out, kernel.c_str());
+          const auto idx = top_k_indices(lp, k);
+          for (int j = 0; j < k; ++j) {
+            ASSERT_EQ(out.ids[size_t(j)], idx[size_t(j)]) << "rank " << j;
+            EXPECT_NEAR(out.logprobs[size_t(j)], lp[size_t(idx[size_t(j)])], 2e-5);
+          }
+          EXPECT_NEAR(std::exp(out.log_other[0] - log_other_exact(lp, idx)), 1.0, 1e-4);
+          EXPECT_NEAR(out.next_logprob[0], lp[size_t(target)], 2e-5);
+          int rank = 1;
+          for (double v : lp) rank += v > lp[size_t(target)];
+          EXPECT_EQ(out.next_rank[0], rank);
+        }
+      }
+    }
   }
 }
