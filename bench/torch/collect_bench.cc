@@ -9,6 +9,7 @@
 // random weights (throughput does not depend on what the weights learned).
 //
 // usage: collect_bench [--positions N] [--k K] [--repeats R] [--threads T] [--ckpt DIR] [--json PATH]
+// --threads sets LibTorch's thread count; left out, LibTorch keeps its default (every core), as collect does.
 #include <torch/torch.h>
 
 #include <stdlib.h>
@@ -47,7 +48,7 @@ namespace {
 
 struct Args {
   int64_t positions = 24000;
-  int k = 20, repeats = 2, threads = 2;
+  int k = 20, repeats = 2, threads = 0;
   std::string ckpt, json;
 };
 
@@ -125,7 +126,7 @@ struct Run {
 int main(int argc, char** argv) {
   try {
     const Args a = parse(argc, argv);
-    torch::set_num_threads(a.threads);
+    if (a.threads > 0) torch::set_num_threads(a.threads);
     const std::string root = make_temp_dir();
     std::string ckpt_parent = join_path(root, "checkpoints");
     Settings s = bench_settings(root, a, ckpt_parent);
@@ -213,7 +214,7 @@ int main(int argc, char** argv) {
                 a.k, a.ckpt.empty() ? "random init" : a.ckpt.c_str(), (long long)bare.config.d_model,
                 (long long)bare.config.n_layers, (long long)bare.config.vocab_size,
                 (long long)s.i64("STUDENT_VOCAB_SIZE"), plan.size(), (long long)teacher_tokens, (long long)positions,
-                a.repeats, a.threads, load_average().c_str());
+                a.repeats, int(torch::get_num_threads()), load_average().c_str());
     std::printf("%-44s %10s %16s %12s\n", "stage", "seconds", "teacher tok/s", "vs forward");
     auto row = [&](const char* name, const Run& x) {
       std::printf("%-44s %10.3f %16.0f %11.1f%%\n", name, x.seconds, x.tps(), 100.0 * x.tps() / fwd.tps());
@@ -228,7 +229,7 @@ int main(int argc, char** argv) {
       nlohmann::json j = {
           {"bench", "collect"},
           {"k", a.k},
-          {"threads", a.threads},
+          {"threads", int(torch::get_num_threads())},
           {"repeats", a.repeats},
           {"sequences", plan.size()},
           {"teacher_tokens", teacher_tokens},

@@ -1,6 +1,6 @@
 #pragma once
 // Golden fixtures for the torch tests: tests/tools/make_torch_fixtures.py (PyTorch eager, independent
-// of the C++ code) writes them once per test run into the build tree (./torch_fixtures/<pid>).
+// of the C++ code) writes them once per test process into a temporary folder, removed at exit.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -27,16 +27,23 @@ inline bool python_torch_available() {
 
 // Directory holding the fixtures, or "" when that Python with torch is missing.
 inline std::string fixture_dir() {
+  struct Dir {
+    std::string path;
+    ~Dir() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove_all(path, ec);
+    }
+  };
   static std::once_flag once;
-  static std::string dir;
+  static Dir dir;
   std::call_once(once, [] {
     if (!python_torch_available()) return;
-    std::string d = (std::filesystem::current_path() / "torch_fixtures" / std::to_string(::getpid())).string();
+    std::string d = (std::filesystem::temp_directory_path() / ("bkd_torch_fixtures_" + std::to_string(::getpid()))).string();
     std::string cmd = fixture_python() + " " BKD_TEST_TOOLS_DIR "/make_torch_fixtures.py '" + d + "'";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("fixture script failed: " + cmd);
-    dir = d;
+    dir.path = d;
   });
-  return dir;
+  return dir.path;
 }
 
 inline std::map<std::string, torch::Tensor> load_fixture(const std::string& name) {
