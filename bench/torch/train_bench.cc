@@ -4,8 +4,10 @@
 // measured in the same run. Not a test: prints a table and writes JSON.
 //
 // usage: train_bench [--threads N] [--steps N] [--warmup N] [--batch N] [--seq N] [--mode a8|a4|fp]
-//                    [--no-eager] [--json PATH]
+//                    [--no-eager] [--json PATH] [--profile TRACE]
+// --profile writes LibTorch's per-operator trace of the timed C++ steps (chrome://tracing format).
 #include <ATen/autocast_mode.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -29,7 +31,7 @@ namespace {
 struct Args {
   int threads = 2, steps = 5, warmup = 2;
   int64_t batch = 16, seq = 256, d = 256, layers = 6, heads = 8, kv = 8, ffn = 704, vocab = 8000;
-  std::string mode = "a8", json;
+  std::string mode = "a8", json, profile;
   bool eager = true;
 };
 
@@ -52,6 +54,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--vocab") a.vocab = std::stoll(next());
     else if (k == "--mode") a.mode = next();
     else if (k == "--json") a.json = next();
+    else if (k == "--profile") a.profile = next();
     else if (k == "--no-eager") a.eager = false;
     else throw std::runtime_error("unknown argument " + k);
   }
@@ -97,8 +100,11 @@ int main(int argc, char** argv) {
   std::vector<torch::Tensor> params = model->parameters();
 
   double t_fwd = 0, t_bwd = 0, t_opt = 0, t_quant = 0, loss = 0;
+  std::unique_ptr<torch::autograd::profiler::RecordProfile> profile;
   for (int i = 0; i < a.warmup + a.steps; ++i) {
     const bool timed = i >= a.warmup;
+    if (i == a.warmup && !a.profile.empty())
+      profile = std::make_unique<torch::autograd::profiler::RecordProfile>(a.profile);
     set_quant_profiling(timed);
     reset_quant_profile();
     Timer t0;
@@ -122,6 +128,7 @@ int main(int argc, char** argv) {
     loss = lt.total.item<double>();
   }
   set_quant_profiling(false);
+  profile.reset();  // writes the trace
   const double step = (t_fwd + t_bwd + t_opt) / a.steps;
   const double tps = double(a.batch * a.seq) / step;
   // Training FLOPs per token: 6 x (matmul parameters incl. the head) + attention scores/values (12 L T d).

@@ -10,6 +10,7 @@ namespace bkd {
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
 inline bool autocast_enabled(at::DeviceType d) { return at::autocast::is_autocast_enabled(d); }
 inline void set_autocast_enabled(at::DeviceType d, bool on) { at::autocast::set_autocast_enabled(d, on); }
+inline at::ScalarType autocast_dtype(at::DeviceType d) { return at::autocast::get_autocast_dtype(d); }
 inline void set_autocast(at::DeviceType d, at::ScalarType dtype, bool on) {
   at::autocast::set_autocast_dtype(d, dtype);
   at::autocast::set_autocast_enabled(d, on);
@@ -21,6 +22,9 @@ inline bool autocast_enabled(at::DeviceType d) {
 inline void set_autocast_enabled(at::DeviceType d, bool on) {
   if (d == at::kCPU) at::autocast::set_cpu_enabled(on);
   else at::autocast::set_enabled(on);
+}
+inline at::ScalarType autocast_dtype(at::DeviceType d) {
+  return d == at::kCPU ? at::autocast::get_autocast_cpu_dtype() : at::autocast::get_autocast_gpu_dtype();
 }
 inline void set_autocast(at::DeviceType d, at::ScalarType dtype, bool on) {
   if (d == at::kCPU) at::autocast::set_autocast_cpu_dtype(dtype);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/util/error.h"
+#include "torch/attention_softmax.h"
 #include "torch/quant.h"
 #include "torch/rms_norm.h"
 
@@ -32,11 +33,6 @@ struct Relu2GateFn : public torch::autograd::Function<Relu2GateFn> {
 };
 
 }  // namespace
-
-// bf16/fp16 inputs are computed in float32; float64 stays float64 (finite-difference tests).
-static torch::Tensor at_least_float(const torch::Tensor& x) {
-  return x.scalar_type() == torch::kDouble ? x : x.to(torch::kFloat);
-}
 
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& gain, double eps) {
   return rms_norm_fused(x, gain, eps);
@@ -108,15 +104,19 @@ torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& 
   const int64_t B = x.size(0), T = x.size(1), H = cfg_.n_heads, HKV = cfg_.n_kv_heads, hd = cfg_.head_dim();
   const int64_t D = cfg_.d_model, KV = HKV * hd;
   const bool quant = mode_ != QuantMode::FullPrecision;
-  auto in_quant = [&](const torch::Tensor& t) {  // inputs of q/k/v and gate/up
-    if (!quant) return t;
-    return mode_ == QuantMode::TernaryA4 ? act_quant_a4_ste(t) : act_quant_a8_ste(t);
+  // Every quantized matmul input comes straight from a norm: norm and quantizer run as one pass.
+  const double eps = cfg_.norm_eps;
+  auto in_norm = [&](const torch::Tensor& t, const torch::Tensor& gain) {  // inputs of q/k/v and gate/up
+    if (!quant) return rms_norm(t, gain, eps);
+    return rms_norm_quant(t, gain, eps, mode_ == QuantMode::TernaryA4 ? NormQuant::A4 : NormQuant::A8);
   };
-  auto out_quant = [&](const torch::Tensor& t) { return quant ? act_quant_a8_ste(t) : t; };  // wo, w_down
+  auto out_norm = [&](const torch::Tensor& t, const torch::Tensor& gain) {  // inputs of wo, w_down
+    return quant ? rms_norm_quant(t, gain, eps, NormQuant::A8) : rms_norm(t, gain, eps);
+  };
   auto weight = [&](const torch::Tensor& w) { return quant ? ternary_weight_ste(w) : w; };
 
   // Attention: one matmul for q, k, v (each weight keeps its own ternary scale).
-  torch::Tensor a = in_quant(rms_norm(x, b.attn_norm, cfg_.norm_eps));
+  torch::Tensor a = in_norm(x, b.attn_norm);
   torch::Tensor qkv = torch::linear(a, torch::cat({weight(b.wq), weight(b.wk), weight(b.wv)}, 0));
   auto parts = qkv.split_with_sizes({D, KV, KV}, -1);
   torch::Tensor q = apply_rope(parts[0].view({B, T, H, hd}).transpose(1, 2), cos, sin);
@@ -127,17 +127,16 @@ torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& 
     k = k.unsqueeze(2).expand({B, HKV, rep, T, hd}).reshape({B, H, T, hd});
     v = v.unsqueeze(2).expand({B, HKV, rep, T, hd}).reshape({B, H, T, hd});
   }
-  torch::Tensor scores = at_least_float(torch::matmul(q, k.transpose(-2, -1))) * (1.0 / std::sqrt(double(hd)));
-  torch::Tensor probs = torch::softmax(scores + mask, -1);
+  torch::Tensor probs = attention_softmax(torch::matmul(q, k.transpose(-2, -1)), mask, 1.0 / std::sqrt(double(hd)));
   torch::Tensor att = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, D});
-  torch::Tensor h = x + torch::linear(out_quant(rms_norm(att, b.attn_sub_norm, cfg_.norm_eps)), weight(b.wo));
+  torch::Tensor h = x + torch::linear(out_norm(att, b.attn_sub_norm), weight(b.wo));
 
   // Gated squared-ReLU FFN: one matmul for gate and up.
-  torch::Tensor f = in_quant(rms_norm(h, b.ffn_norm, cfg_.norm_eps));
+  torch::Tensor f = in_norm(h, b.ffn_norm);
   torch::Tensor gu = torch::linear(f, torch::cat({weight(b.w_gate), weight(b.w_up)}, 0));
   auto gparts = gu.chunk(2, -1);
   torch::Tensor inner = relu2_gate(gparts[0], gparts[1]);
-  return h + torch::linear(out_quant(rms_norm(inner, b.ffn_sub_norm, cfg_.norm_eps)), weight(b.w_down));
+  return h + torch::linear(out_norm(inner, b.ffn_sub_norm), weight(b.w_down));
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& key_valid) {

@@ -7,15 +7,10 @@
 #include <chrono>
 #include <cmath>
 
+#include "torch/quant_rows.h"
+
 namespace bkd {
 namespace {
-
-// Round half to even for |v| well below 2^22 (callers clamp first): adding and subtracting 1.5 * 2^23
-// leaves the nearest integer under the default rounding mode, and vectorizes with plain SSE2.
-inline float round_even(float v) {
-  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-  return (v + kMagic) - kMagic;
-}
 
 std::atomic<bool> g_profiling{false};
 std::atomic<int64_t> g_profile_ns{0};
@@ -30,8 +25,6 @@ struct ProfileScope {
   }
 };
 
-constexpr float kSqrt7 = 2.6457513110645907f;
-
 torch::Tensor as_float_contiguous(const torch::Tensor& x) {
   return x.scalar_type() == torch::kFloat ? x.contiguous() : x.to(torch::kFloat).contiguous();
 }
@@ -43,35 +36,13 @@ torch::Tensor back_to(const torch::Tensor& y, const torch::Tensor& like) {
 // Per-row quantizers over [rows, d] float32 data.
 void a8_rows(const float* in, float* out, int64_t rows, int64_t d) {
   at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(d, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* x = in + r * d;
-      float* y = out + r * d;
-      float amax = 0.0f;
-      for (int64_t i = 0; i < d; ++i) amax = std::max(amax, std::fabs(x[i]));
-      const float s = (1.0f / std::max(amax, float(kQuantEps))) * 127.0f;  // as torch's 127 / t
-      for (int64_t i = 0; i < d; ++i) {
-        const float v = std::min(127.0f, std::max(-128.0f, x[i] * s));
-        y[i] = round_even(v) / s;
-      }
-    }
+    for (int64_t r = r0; r < r1; ++r) a8_row(in + r * d, out + r * d, d);
   });
 }
 
 void a4_rows(const float* in, float* out, int64_t rows, int64_t d) {
   at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(d, 1)), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* x = in + r * d;
-      float* y = out + r * d;
-      double sum = 0.0;
-      for (int64_t i = 0; i < d; ++i) sum += std::fabs(x[i]);
-      const float b = float(sum / double(d));
-      const float scale = (1.0f / (b + float(kQuantEps))) * kSqrt7;
-      const float deq = b / kSqrt7;
-      for (int64_t i = 0; i < d; ++i) {
-        const float v = std::min(7.0f, std::max(-8.0f, x[i] * scale));
-        y[i] = round_even(v) * deq;
-      }
-    }
+    for (int64_t r = r0; r < r1; ++r) a4_row(in + r * d, out + r * d, d);
   });
 }
 

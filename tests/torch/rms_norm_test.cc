@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+
+#include "torch/autocast_compat.h"
+#include "torch/quant.h"
+
 namespace bkd {
 namespace {
 
@@ -50,6 +55,53 @@ TEST(TorchRmsNorm, BackwardMatchesFiniteDifferences) {
     torch::Tensor e = torch::zeros({9}, torch::kDouble);
     e[i] = h;
     EXPECT_NEAR(g.grad()[i].item<double>(), (f(x, g + e) - f(x, g - e)) / (2 * h), 1e-7);
+  }
+}
+
+}  // namespace
+}  // namespace bkd
+
+namespace bkd {
+namespace {
+
+// Autocast on the CPU in bf16 for the scope (the trainer's forward pass).
+struct CpuBf16Autocast {
+  CpuBf16Autocast() { set_autocast(at::kCPU, at::kBFloat16, true); }
+  ~CpuBf16Autocast() {
+    set_autocast_enabled(at::kCPU, false);
+    at::autocast::clear_cache();
+  }
+};
+
+// The fused norm + quantizer gives exactly the unfused chain's values (norm, quantizer, cast), in
+// float32 without autocast and in bf16 under CPU autocast, and its gradient is RMSNorm's.
+TEST(TorchRmsNormQuant, EqualsNormThenQuantizerAndPassesTheNormGradient) {
+  torch::manual_seed(33);
+  for (NormQuant q : {NormQuant::A8, NormQuant::A4}) {
+    for (int64_t d : {1, 7, 64, 257}) {
+      for (bool autocast : {false, true}) {
+        SCOPED_TRACE(std::string(q == NormQuant::A8 ? "A8" : "A4") + " d=" + std::to_string(d) +
+                     (autocast ? " autocast" : ""));
+        torch::Tensor x = (torch::randn({3, 37, d}) * 3).requires_grad_(true);
+        torch::Tensor g = (1 + 0.1 * torch::randn({d})).requires_grad_(true);
+        torch::Tensor x2 = x.detach().clone().requires_grad_(true), g2 = g.detach().clone().requires_grad_(true);
+        torch::Tensor y, y2;
+        {
+          std::unique_ptr<CpuBf16Autocast> ac(autocast ? new CpuBf16Autocast : nullptr);
+          y = rms_norm_quant(x, g, 1e-5, q);
+          torch::Tensor n = rms_norm_fused(x2, g2, 1e-5);
+          y2 = q == NormQuant::A8 ? act_quant_a8_ste(n) : act_quant_a4_ste(n);
+        }
+        ASSERT_EQ(y.scalar_type(), autocast ? torch::kBFloat16 : torch::kFloat);
+        EXPECT_TRUE(torch::equal(y, y2.to(y.scalar_type()))) << (y.to(torch::kFloat) - y2).abs().max().item<double>();
+        torch::Tensor up = torch::randn({3, 37, d});
+        // The unfused chain with the cast the next matmul would do (so both gradients arrive in bf16).
+        (y.to(torch::kFloat) * up).sum().backward();
+        (y2.to(y.scalar_type()).to(torch::kFloat) * up).sum().backward();
+        EXPECT_TRUE(torch::allclose(x.grad(), x2.grad(), 1e-3, 1e-4));
+        EXPECT_TRUE(torch::allclose(g.grad(), g2.grad(), 1e-3, 1e-3));
+      }
+    }
   }
 }
 
