@@ -7,68 +7,14 @@
 #include <cstring>
 
 #include "core/util/error.h"
-#include "core/util/sysinfo.h"
+#include "torch/softmax_kernels.h"
 
 namespace bkd {
 
-namespace softmax_sse2 {
-#define BKD_LANES 4
-#include "torch/softmax_rows.inc"
-#undef BKD_LANES
-}  // namespace softmax_sse2
-
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
-namespace softmax_avx2 {
-#define BKD_LANES 8
-#include "torch/softmax_rows.inc"
-#undef BKD_LANES
-}  // namespace softmax_avx2
-#pragma GCC pop_options
-
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl")
-namespace softmax_avx512 {
-#define BKD_LANES 16
-#include "torch/softmax_rows.inc"
-#undef BKD_LANES
-}  // namespace softmax_avx512
-#pragma GCC pop_options
-
 namespace {
 
-struct SoftmaxKernels {
-  const char* name;
-  void (*forward)(float*, int64_t);
-  void (*backward)(const float*, const float*, float*, int64_t, float);
-  bool (*supported)();
-};
-
-const SoftmaxKernels kKernels[] = {
-    {"sse2", softmax_sse2::softmax_row, softmax_sse2::softmax_backward_row, [] { return true; }},
-    {"avx2", softmax_avx2::softmax_row, softmax_avx2::softmax_backward_row,
-     [] { return cpu_features().avx2 && cpu_features().fma; }},
-    {"avx512", softmax_avx512::softmax_row, softmax_avx512::softmax_backward_row,
-     [] {
-       const CpuFeatures& f = cpu_features();
-       return f.avx512f && f.avx512bw && f.avx512vl;
-     }},
-};
-
-const SoftmaxKernels& kernels(const std::string& name) {
-  if (name.empty()) {
-    static const SoftmaxKernels* best = [] {
-      const SoftmaxKernels* k = nullptr;
-      for (const auto& c : kKernels)
-        if (c.supported()) k = &c;
-      return k;
-    }();
-    return *best;
-  }
-  for (const auto& k : kKernels)
-    if (name == k.name && k.supported()) return k;
-  throw Error("softmax kernel '" + name + "' is unknown or not supported by this CPU");
-}
+// A bf16 tensor's data as the raw 16-bit patterns the row kernels convert.
+uint16_t* bf16_bits(const torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<c10::BFloat16>()); }
 
 // Rows of the [B, H, Tq, Tk] scores in parallel; `fn(row, mask_row)` with the mask row of that query.
 template <typename Fn>
@@ -85,7 +31,7 @@ void for_rows(int64_t B, int64_t H, int64_t Tq, int64_t Tk, bool mask_per_batch,
 struct AttentionSoftmaxFn : public torch::autograd::Function<AttentionSoftmaxFn> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor scores, torch::Tensor mask,
                                double scale, std::string kernel) {
-    const SoftmaxKernels& k = kernels(kernel);
+    const SoftmaxKernels& k = softmax_kernels(kernel);
     torch::Tensor s = scores.contiguous();
     torch::Tensor m = mask.to(torch::kFloat).contiguous();
     const int64_t B = s.size(0), H = s.size(1), Tq = s.size(2), Tk = s.size(3);
@@ -98,18 +44,11 @@ struct AttentionSoftmaxFn : public torch::autograd::Function<AttentionSoftmaxFn>
     for_rows(B, H, Tq, Tk, m.size(0) > 1, [&](int64_t r, int64_t mr) {
       float* pr = pp + r * Tk;
       const float* mrow = mp + mr * Tk;
-      if (bf16) {
-        const c10::BFloat16* sr = s.data_ptr<c10::BFloat16>() + r * Tk;
-        for (int64_t j = 0; j < Tk; ++j) pr[j] = float(sr[j]) * sc + mrow[j];
-      } else {
-        const float* sr = s.data_ptr<float>() + r * Tk;
-        for (int64_t j = 0; j < Tk; ++j) pr[j] = sr[j] * sc + mrow[j];
-      }
-      k.forward(pr, Tk);
-      if (bf16) {
-        c10::BFloat16* orow = out.data_ptr<c10::BFloat16>() + r * Tk;
-        for (int64_t j = 0; j < Tk; ++j) orow[j] = c10::BFloat16(pr[j]);
-      }
+      if (bf16) k.bf16_to_float(bf16_bits(s) + r * Tk, pr, Tk);
+      const float* sr = bf16 ? pr : s.data_ptr<float>() + r * Tk;
+      for (int64_t j = 0; j < Tk; ++j) pr[j] = sr[j] * sc + mrow[j];
+      k.softmax(pr, Tk);
+      if (bf16) k.float_to_bf16(pr, bf16_bits(out) + r * Tk, Tk);
     });
     ctx->save_for_backward({p});
     ctx->saved_data["scale"] = scale;
@@ -119,7 +58,7 @@ struct AttentionSoftmaxFn : public torch::autograd::Function<AttentionSoftmaxFn>
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                   torch::autograd::variable_list grads) {
-    const SoftmaxKernels& k = kernels(ctx->saved_data["kernel"].toStringRef());
+    const SoftmaxKernels& k = softmax_kernels(ctx->saved_data["kernel"].toStringRef());
     const torch::Tensor p = ctx->get_saved_variables()[0];
     const float sc = float(ctx->saved_data["scale"].toDouble());
     torch::Tensor dp = grads[0].contiguous();
@@ -132,13 +71,11 @@ struct AttentionSoftmaxFn : public torch::autograd::Function<AttentionSoftmaxFn>
       std::vector<float> dpf(bf16 ? size_t(Tk) : 0), dsf(bf16 ? size_t(Tk) : 0);
       for (int64_t r = r0; r < r1; ++r) {
         if (bf16) {
-          const c10::BFloat16* g = dp.data_ptr<c10::BFloat16>() + r * Tk;
-          for (int64_t j = 0; j < Tk; ++j) dpf[size_t(j)] = float(g[j]);
-          k.backward(pp + r * Tk, dpf.data(), dsf.data(), Tk, sc);
-          c10::BFloat16* o = ds.data_ptr<c10::BFloat16>() + r * Tk;
-          for (int64_t j = 0; j < Tk; ++j) o[j] = c10::BFloat16(dsf[size_t(j)]);
+          k.bf16_to_float(bf16_bits(dp) + r * Tk, dpf.data(), Tk);
+          k.softmax_backward(pp + r * Tk, dpf.data(), dsf.data(), Tk, sc);
+          k.float_to_bf16(dsf.data(), bf16_bits(ds) + r * Tk, Tk);
         } else {
-          k.backward(pp + r * Tk, dp.data_ptr<float>() + r * Tk, ds.data_ptr<float>() + r * Tk, Tk, sc);
+          k.softmax_backward(pp + r * Tk, dp.data_ptr<float>() + r * Tk, ds.data_ptr<float>() + r * Tk, Tk, sc);
         }
       }
     });
@@ -147,13 +84,6 @@ struct AttentionSoftmaxFn : public torch::autograd::Function<AttentionSoftmaxFn>
 };
 
 }  // namespace
-
-std::vector<std::string> runnable_softmax_kernels() {
-  std::vector<std::string> out;
-  for (const auto& k : kKernels)
-    if (k.supported()) out.push_back(k.name);
-  return out;
-}
 
 torch::Tensor attention_softmax(const torch::Tensor& scores, const torch::Tensor& mask, double scale,
                                 const char* kernel) {

@@ -6,20 +6,16 @@
 // Computed in float32 either way; the backward uses the float32 probabilities.
 #include <torch/torch.h>
 
-#include <string>
-#include <vector>
 
 namespace bkd {
 
 // scores [B, H, Tq, Tk] bf16 or float32; mask additive float32 (0 or -inf), [1 or B, 1, Tq, Tk].
-// Returns scores' dtype. Off the CPU or for float64: the reference below.
+// Returns scores' dtype. Off the CPU or for float64: the reference below. `kernel` picks the row
+// kernels by name (softmax_kernels.h; tests), nullptr the widest this CPU runs.
 torch::Tensor attention_softmax(const torch::Tensor& scores, const torch::Tensor& mask, double scale,
                                 const char* kernel = nullptr);
 
 // The tensor-op form: softmax(float(scores) * scale + mask) in float32 (float64 stays float64).
 torch::Tensor attention_softmax_reference(const torch::Tensor& scores, const torch::Tensor& mask, double scale);
-
-// Names of the row kernels this CPU can run ("sse2", "avx2", "avx512"), widest last.
-std::vector<std::string> runnable_softmax_kernels();
 
 }  // namespace bkd

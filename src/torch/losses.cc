@@ -2,6 +2,8 @@
 
 #include <limits>
 
+#include "torch/token_nll.h"
+
 namespace bkd {
 namespace {
 
@@ -17,10 +19,7 @@ torch::Tensor flat_logits(const torch::Tensor& logits) { return logits.reshape({
 }  // namespace
 
 torch::Tensor ce_loss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask) {
-  torch::Tensor z = flat_logits(logits);
-  torch::Tensor nll = torch::nll_loss(torch::log_softmax(z, -1), targets.reshape({-1}), {},
-                                      at::Reduction::None);
-  return masked_mean(nll, mask.reshape({-1}));
+  return masked_mean(token_nll(logits, targets), mask.reshape({-1}));
 }
 
 torch::Tensor format_loss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& mask,
@@ -66,9 +65,8 @@ torch::Tensor kd_loss(const torch::Tensor& logits, const torch::Tensor& ids, con
 LossTerms compute_losses(const torch::Tensor& logits, const Batch& batch, const LossWeights& w,
                          const torch::Tensor& structural_ids) {
   LossTerms t;
-  // One log-softmax pass serves CE and the format loss.
-  torch::Tensor nll = torch::nll_loss(torch::log_softmax(flat_logits(logits), -1), batch.targets.reshape({-1}), {},
-                                      at::Reduction::None);
+  // One per-position NLL serves CE and the format loss.
+  torch::Tensor nll = token_nll(logits, batch.targets);
   t.ce = masked_mean(nll, batch.loss_mask.reshape({-1}));
   if (structural_ids.defined() && structural_ids.numel() > 0) {
     torch::Tensor fmask = batch.loss_mask & torch::isin(batch.targets, structural_ids.to(batch.targets.device()));

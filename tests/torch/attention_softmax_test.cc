@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
+#include <vector>
+
+#include "torch/softmax_kernels.h"
 
 namespace bkd {
 namespace {
@@ -70,6 +74,43 @@ TEST(AttentionSoftmax, BackwardMatchesFiniteDifferences) {
     e[i] = h;
     e = e.view(s.sizes());
     EXPECT_NEAR(s.grad().view({-1})[i].item<double>(), (f(sd + e) - f(sd - e)) / (2 * h), 2e-5) << i;
+  }
+}
+
+}  // namespace
+}  // namespace bkd
+
+namespace bkd {
+namespace {
+
+// The row kernels' bf16 conversions against c10::BFloat16, bit for bit: halfway cases both ways,
+// NaN, infinities, signed zero, subnormals, and rows that end mid-vector.
+TEST(SoftmaxKernels, Bf16ConversionsMatchC10BitForBit) {
+  std::vector<float> x;
+  for (uint32_t bits : {0x3F808000u, 0x3F818000u, 0x3F80C000u, 0x7F800000u, 0xFF800000u, 0x7FC00001u, 0x80000000u,
+                        0x00000001u, 0x00808000u, 0x7F7FFFFFu, 0xBF7FFFFFu}) {
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    x.push_back(f);
+  }
+  torch::manual_seed(43);
+  torch::Tensor r = torch::randn({200}) * 1000;
+  for (int64_t i = 0; i < r.numel(); ++i) x.push_back(r[i].item<float>());
+  for (const std::string& name : runnable_softmax_kernels()) {
+    const SoftmaxKernels& k = softmax_kernels(name);
+    for (size_t n : {x.size(), x.size() - 3, size_t(5)}) {
+      SCOPED_TRACE(name + " n=" + std::to_string(n));
+      std::vector<uint16_t> h(n);
+      k.float_to_bf16(x.data(), h.data(), int64_t(n));
+      std::vector<float> back(n);
+      k.bf16_to_float(h.data(), back.data(), int64_t(n));
+      for (size_t i = 0; i < n; ++i) {
+        const c10::BFloat16 ref(x[i]);
+        EXPECT_EQ(h[i], ref.x) << "entry " << i << " value " << x[i];
+        const float rf = float(ref);
+        EXPECT_EQ(std::memcmp(&back[i], &rf, sizeof rf), 0) << "entry " << i;
+      }
+    }
   }
 }
 

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "core/util/error.h"
+#include "torch/softmax_kernels.h"
+#include "torch/token_nll.h"
 #include "torch_fixtures.h"
 
 namespace bkd {
@@ -131,6 +133,40 @@ TEST(TorchLosses, FormatLossCoversOnlyStructuralTargets) {
   EXPECT_NEAR(t.total.item<double>(), t.ce.item<double>() + 0.1 * want, 1e-5);  // CE-only: CE weight 1
   EXPECT_FALSE(t.kd.defined());
   EXPECT_EQ(compute_losses(logits, b, LossWeights{}, {}).format.item<double>(), 0.0);
+}
+
+}  // namespace
+}  // namespace bkd
+
+namespace bkd {
+namespace {
+
+// The fused per-position NLL against nll_loss(log_softmax) for float32 and bf16 logits, every row
+// kernel this CPU runs, vocabularies that do and do not fill whole vectors; gradients included (the
+// reference's gradient cast to bf16 where the logits are bf16).
+TEST(TokenNll, EveryKernelMatchesLogSoftmaxNllAndItsGradient) {
+  torch::manual_seed(51);
+  for (int64_t V : {1, 7, 64, 1001}) {
+    for (const std::string& kernel : runnable_softmax_kernels()) {
+      for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+        SCOPED_TRACE(kernel + " V=" + std::to_string(V) + (dtype == torch::kBFloat16 ? " bf16" : " f32"));
+        torch::Tensor z = (torch::randn({2, 9, V}) * 5).to(dtype).requires_grad_(true);
+        torch::Tensor z2 = z.detach().clone().requires_grad_(true);
+        torch::Tensor t = torch::randint(0, V, {2, 9}, torch::kLong);
+        torch::Tensor w = (torch::rand({18}) > 0.3).to(torch::kFloat) * torch::randn({18});  // zeros: masked rows
+        torch::Tensor nll = token_nll(z, t, kernel.c_str()), ref = token_nll_reference(z2, t);
+        ASSERT_EQ(nll.sizes(), ref.sizes());
+        EXPECT_TRUE(torch::allclose(nll, ref, 1e-5, 1e-5)) << (nll - ref).abs().max();
+        (nll * w).sum().backward();
+        (ref * w).sum().backward();
+        ASSERT_EQ(z.grad().scalar_type(), dtype);
+        const double tol = dtype == torch::kFloat ? 1e-6 : 1e-2;
+        EXPECT_TRUE(torch::allclose(z.grad().to(torch::kFloat), z2.grad().to(torch::kFloat), tol, tol))
+            << (z.grad().to(torch::kFloat) - z2.grad().to(torch::kFloat)).abs().max();
+      }
+    }
+  }
+  EXPECT_THROW(token_nll(torch::zeros({2, 5}), torch::tensor({0, 5}, torch::kLong)), Error);
 }
 
 }  // namespace
