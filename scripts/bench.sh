@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs every benchmark program (built by `make build`) and collects their JSON under REPORTS_DIR/bench.
+# Runs every benchmark program (built by `make build`) and collects their JSON under BENCH_OUT
+# (default runs/bench). The Google Benchmark programs take --benchmark_out; the side-by-side ones
+# (their own table against an alternative measured in the same run) take --json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build}"
@@ -9,5 +11,8 @@ for b in "$BUILD_DIR"/bin/*_bench; do
   [ -x "$b" ] || continue
   name=$(basename "$b")
   echo "== $name"
-  "$b" --benchmark_out="$out/$name.json" --benchmark_out_format=json
+  case "$name" in
+    parquet_bench | collect_bench | train_bench) "$b" --json "$out/$name.json" ;;
+    *) "$b" --benchmark_out="$out/$name.json" --benchmark_out_format=json ;;
+  esac
 done

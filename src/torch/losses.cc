@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "torch/kd_buckets.h"
 #include "torch/token_nll.h"
 
 namespace bkd {
@@ -31,32 +32,25 @@ torch::Tensor format_loss(const torch::Tensor& logits, const torch::Tensor& targ
 
 torch::Tensor kd_loss(const torch::Tensor& logits, const torch::Tensor& ids, const torch::Tensor& logprobs,
                       const torch::Tensor& other, const torch::Tensor& valid, double temperature) {
-  torch::Tensor z = flat_logits(logits) / temperature;  // [N, V]
   const int64_t K = ids.size(-1);
   torch::Tensor id = ids.reshape({-1, K});
   torch::Tensor ok = valid.reshape({-1, 1}) & (id >= 0);                   // [N, K] real candidates
   torch::Tensor row_valid = valid.reshape({-1});
+  const auto fopts = logprobs.options().dtype(torch::kFloat);
 
   // Teacher buckets; padding and invalid rows: P(other) = 1 (finite floor, not -inf).
   torch::Tensor t_top = torch::where(ok, logprobs.reshape({-1, K}).to(torch::kFloat),
-                                     torch::full({}, kFloorLogprob, z.options()));
-  torch::Tensor t_other = torch::where(row_valid, other.reshape({-1}).to(torch::kFloat), torch::zeros({}, z.options()));
+                                     torch::full({}, kFloorLogprob, fopts));
+  torch::Tensor t_other = torch::where(row_valid, other.reshape({-1}).to(torch::kFloat), torch::zeros({}, fopts));
   torch::Tensor t_buckets = torch::cat({t_top, t_other.unsqueeze(1)}, 1).clamp_min(kFloorLogprob);
   torch::Tensor log_p = torch::log_softmax(t_buckets / temperature, -1);  // [N, K+1]
 
-  // Student buckets. Padded ids point at the row's first id (duplicates change nothing below).
+  // Student buckets (kd_buckets.h). Padded ids point at the row's first id (duplicates change nothing);
+  // a row whose top-K is empty (all teacher mass in Other) keeps every id in Other.
   torch::Tensor first = id.select(1, 0).clamp_min(0).unsqueeze(1).expand_as(id);
   torch::Tensor sid = torch::where(ok, id, first);
-  torch::Tensor lse = torch::logsumexp(z, -1, true);                             // [N, 1]
-  torch::Tensor s_top = z.gather(1, sid) - lse;                                  // [N, K]
-  // Other = everything but the real candidates. A row whose top-K is empty (all teacher mass in Other)
-  // keeps every id, so its padding (pointing at id 0) must write the value back, not -inf.
-  torch::Tensor has_any = ok.any(1, true).expand_as(id);
-  torch::Tensor removed = torch::where(has_any, torch::full({}, -std::numeric_limits<float>::infinity(), z.options()),
-                                       z.gather(1, sid));
-  torch::Tensor z_rest = z.scatter(1, sid, removed);
-  torch::Tensor s_other = torch::logsumexp(z_rest, -1, true) - lse;              // [N, 1]
-  torch::Tensor log_q = torch::cat({s_top, s_other}, 1);
+  torch::Tensor log_q = student_log_buckets(logits, sid, ok.any(1), temperature);
+  if (log_q.scalar_type() != log_p.scalar_type()) log_p = log_p.to(log_q.scalar_type());
 
   torch::Tensor kl = (log_p.exp() * (log_p - log_q)).sum(-1);  // [N]
   return masked_mean(kl, row_valid) * (temperature * temperature);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/util/error.h"
+#include "torch/kd_buckets.h"
 #include "torch/softmax_kernels.h"
 #include "torch/token_nll.h"
 #include "torch_fixtures.h"
@@ -167,6 +168,57 @@ TEST(TokenNll, EveryKernelMatchesLogSoftmaxNllAndItsGradient) {
     }
   }
   EXPECT_THROW(token_nll(torch::zeros({2, 5}), torch::tensor({0, 5}, torch::kLong)), Error);
+}
+
+}  // namespace
+}  // namespace bkd
+
+namespace bkd {
+namespace {
+
+// The fused student buckets against their tensor-op form: float32 and bf16 logits, every row kernel,
+// T = 1 and T = 2, duplicate candidates, a row without candidates, and peaked rows whose candidates
+// hold nearly all the mass (Other summed entry by entry); gradients through a random upstream.
+TEST(KdBuckets, EveryKernelMatchesTheReferenceAndItsGradient) {
+  torch::manual_seed(52);
+  const int64_t N = 12, K = 5;
+  for (int64_t V : {9, 300}) {
+    torch::Tensor ids = torch::randint(0, V, {N, K}, torch::kLong);
+    ids[1][3] = ids[1][0];  // a duplicate
+    torch::Tensor has_any = torch::ones({N}, torch::kBool);
+    has_any[2] = false;
+    for (const std::string& kernel : runnable_softmax_kernels()) {
+      for (auto dtype : {torch::kFloat, torch::kBFloat16}) {
+        for (double temperature : {1.0, 2.0}) {
+          SCOPED_TRACE(kernel + " V=" + std::to_string(V) + (dtype == torch::kBFloat16 ? " bf16" : " f32") +
+                       " T=" + std::to_string(temperature));
+          torch::Tensor base = torch::randn({N, V}) * 2;
+          for (int64_t r : {4, 5})  // peaked on the candidates
+            for (int64_t c = 0; c < K; ++c) base[r][ids[r][c].item<int64_t>()] = 30.0 + double(c);
+          torch::Tensor z = base.to(dtype).requires_grad_(true);
+          torch::Tensor z2 = z.detach().clone().requires_grad_(true);
+          torch::Tensor q = student_log_buckets(z, ids, has_any, temperature, kernel.c_str());
+          torch::Tensor q2 = student_log_buckets_reference(z2, ids, has_any, temperature);
+          ASSERT_EQ(q.sizes(), q2.sizes());
+          // Other relative to itself (it can be ~1e-13 on the peaked rows), the candidates absolutely.
+          EXPECT_TRUE(torch::allclose(q.narrow(1, 0, K), q2.narrow(1, 0, K), 1e-5, 1e-5));
+          EXPECT_TRUE(torch::allclose(q.select(1, K), q2.select(1, K), 1e-4, 1e-4))
+              << q.select(1, K) << q2.select(1, K);
+          torch::Tensor up = torch::randn({N, K + 1});
+          up[7].zero_();  // a masked row
+          (q * up).sum().backward();
+          (q2 * up).sum().backward();
+          ASSERT_EQ(z.grad().scalar_type(), dtype);
+          const double tol = dtype == torch::kFloat ? 1e-5 : 2e-2;
+          EXPECT_TRUE(torch::allclose(z.grad().to(torch::kFloat), z2.grad().to(torch::kFloat), tol, tol))
+              << (z.grad().to(torch::kFloat) - z2.grad().to(torch::kFloat)).abs().max();
+          EXPECT_EQ(z.grad()[7].abs().sum().item<double>(), 0.0);
+        }
+      }
+    }
+  }
+  EXPECT_THROW(student_log_buckets(torch::zeros({2, 5}), torch::full({2, 1}, 5, torch::kLong), torch::ones({2}, torch::kBool), 1.0),
+               Error);
 }
 
 }  // namespace
