@@ -76,6 +76,14 @@ torch::Tensor compute_type(const torch::Tensor& t) {
   return (t.scalar_type() == torch::kDouble ? t : t.to(torch::kFloat)).contiguous();
 }
 
+// What rms_norm_backward needs: x and gain in the compute type, 1/rms per row, the caller's dtypes.
+void save_for_norm_backward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& gain,
+                            const torch::Tensor& xc, const torch::Tensor& gc, const torch::Tensor& rstd) {
+  ctx->save_for_backward({xc, gc, rstd});
+  ctx->saved_data["in_dtype"] = int64_t(x.scalar_type());
+  ctx->saved_data["gain_dtype"] = int64_t(gain.scalar_type());
+}
+
 // Gradients {dx, dgain, none} from the saved {x, gain, rstd} (x and gain in the compute type).
 torch::autograd::variable_list rms_norm_backward(torch::autograd::AutogradContext* ctx, const torch::Tensor& grad) {
   auto s = ctx->get_saved_variables();
@@ -106,9 +114,7 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
       forward_rows<scalar_t>(xc.data_ptr<scalar_t>(), gc.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
                              rstd.data_ptr<scalar_t>(), rows, d, eps);
     });
-    ctx->save_for_backward({xc, gc, rstd});
-    ctx->saved_data["in_dtype"] = int64_t(x.scalar_type());
-    ctx->saved_data["gain_dtype"] = int64_t(gain.scalar_type());
+    save_for_norm_backward(ctx, x, gain, xc, gc, rstd);
     return y;
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -150,9 +156,7 @@ struct RmsNormQuantFn : public torch::autograd::Function<RmsNormQuantFn> {
     else
       norm_quant_rows(xc.data_ptr<float>(), gc.data_ptr<float>(), y.data_ptr<float>(), rstd.data_ptr<float>(), rows,
                       d, eps, q);
-    ctx->save_for_backward({xc, gc, rstd});
-    ctx->saved_data["in_dtype"] = int64_t(x.scalar_type());
-    ctx->saved_data["gain_dtype"] = int64_t(gain.scalar_type());
+    save_for_norm_backward(ctx, x, gain, xc, gc, rstd);
     return y;
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
