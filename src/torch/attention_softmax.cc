@@ -13,9 +13,6 @@ namespace bkd {
 
 namespace {
 
-// A bf16 tensor's data as the raw 16-bit patterns the row kernels convert.
-uint16_t* bf16_bits(const torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<c10::BFloat16>()); }
-
 // Rows of the [B, H, Tq, Tk] scores in parallel; `fn(row, mask_row)` with the mask row of that query.
 template <typename Fn>
 void for_rows(int64_t B, int64_t H, int64_t Tq, int64_t Tk, bool mask_per_batch, Fn fn) {

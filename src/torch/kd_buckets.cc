@@ -19,8 +19,6 @@ namespace {
 constexpr double kOtherBySubtraction = 0.01;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-uint16_t* bf16_bits(const torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<c10::BFloat16>()); }
-
 // Row r of logits / T as float32 in `buf`.
 void load_row(const SoftmaxKernels& k, const torch::Tensor& z, int64_t r, int64_t V, float inv_t, float* buf) {
   if (z.scalar_type() == torch::kFloat) std::copy_n(z.data_ptr<float>() + r * V, V, buf);

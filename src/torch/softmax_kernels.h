@@ -2,6 +2,8 @@
 // Row kernels for softmax-shaped work (attention probabilities, token cross-entropy), one set per
 // instruction set from softmax_rows.inc, chosen at run time from CPUID (SSE2 is the baseline every
 // x86-64 runs). Rows are float32.
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -23,5 +25,8 @@ struct SoftmaxKernels {
 // that is unknown or not supported here.
 const SoftmaxKernels& softmax_kernels(const std::string& name = "");
 std::vector<std::string> runnable_softmax_kernels();  // widest last
+
+// A bf16 tensor's data as the raw 16-bit patterns the conversion kernels take.
+inline uint16_t* bf16_bits(const torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<c10::BFloat16>()); }
 
 }  // namespace bkd

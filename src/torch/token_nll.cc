@@ -12,8 +12,6 @@
 namespace bkd {
 namespace {
 
-uint16_t* bf16_bits(const torch::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<c10::BFloat16>()); }
-
 // Row r of the logits as float32: the row itself, or converted into `buf`.
 const float* row_as_float(const SoftmaxKernels& k, const torch::Tensor& z, int64_t r, int64_t V,
                           std::vector<float>& buf) {
