@@ -4,8 +4,6 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/util/error.h"
-#include "core/util/sysinfo.h"
 
 namespace bkd {
 
@@ -36,41 +34,19 @@ namespace softmax_avx512 {
 namespace {
 
 const SoftmaxKernels kKernels[] = {
-    {"sse2", softmax_sse2::softmax_row, softmax_sse2::softmax_backward_row, softmax_sse2::logsumexp_row,
-     softmax_sse2::scaled_softmax_row, softmax_sse2::bf16_row_to_float, softmax_sse2::float_row_to_bf16, [] { return true; }},
-    {"avx2", softmax_avx2::softmax_row, softmax_avx2::softmax_backward_row, softmax_avx2::logsumexp_row,
-     softmax_avx2::scaled_softmax_row, softmax_avx2::bf16_row_to_float, softmax_avx2::float_row_to_bf16,
-     [] { return cpu_features().avx2 && cpu_features().fma; }},
-    {"avx512", softmax_avx512::softmax_row, softmax_avx512::softmax_backward_row, softmax_avx512::logsumexp_row,
-     softmax_avx512::scaled_softmax_row, softmax_avx512::bf16_row_to_float, softmax_avx512::float_row_to_bf16,
-     [] {
-       const CpuFeatures& f = cpu_features();
-       return f.avx512f && f.avx512bw && f.avx512vl;
-     }},
+    {"sse2", RowIsa::Sse2, softmax_sse2::softmax_row, softmax_sse2::softmax_backward_row, softmax_sse2::logsumexp_row,
+     softmax_sse2::scaled_softmax_row, softmax_sse2::bf16_row_to_float, softmax_sse2::float_row_to_bf16},
+    {"avx2", RowIsa::Avx2, softmax_avx2::softmax_row, softmax_avx2::softmax_backward_row, softmax_avx2::logsumexp_row,
+     softmax_avx2::scaled_softmax_row, softmax_avx2::bf16_row_to_float, softmax_avx2::float_row_to_bf16},
+    {"avx512", RowIsa::Avx512, softmax_avx512::softmax_row, softmax_avx512::softmax_backward_row,
+     softmax_avx512::logsumexp_row, softmax_avx512::scaled_softmax_row, softmax_avx512::bf16_row_to_float,
+     softmax_avx512::float_row_to_bf16},
 };
 
 }  // namespace
 
-const SoftmaxKernels& softmax_kernels(const std::string& name) {
-  if (name.empty()) {
-    static const SoftmaxKernels* best = [] {
-      const SoftmaxKernels* k = nullptr;
-      for (const auto& c : kKernels)
-        if (c.supported()) k = &c;
-      return k;
-    }();
-    return *best;
-  }
-  for (const auto& k : kKernels)
-    if (name == k.name && k.supported()) return k;
-  throw Error("softmax kernel '" + name + "' is unknown or not supported by this CPU");
-}
+const SoftmaxKernels& softmax_kernels(const std::string& name) { return pick_row_kernels(kKernels, name, "softmax kernel"); }
 
-std::vector<std::string> runnable_softmax_kernels() {
-  std::vector<std::string> out;
-  for (const auto& k : kKernels)
-    if (k.supported()) out.push_back(k.name);
-  return out;
-}
+std::vector<std::string> runnable_softmax_kernels() { return runnable_row_kernel_names(kKernels); }
 
 }  // namespace bkd

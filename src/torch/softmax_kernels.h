@@ -8,17 +8,19 @@
 #include <string>
 #include <vector>
 
+#include "torch/row_isa.h"
+
 namespace bkd {
 
 struct SoftmaxKernels {
   const char* name;
+  RowIsa isa;
   void (*softmax)(float* x, int64_t n);  // in place
   void (*softmax_backward)(const float* p, const float* dp, float* ds, int64_t n, float scale);
   double (*logsumexp)(const float* z, int64_t n);
   void (*scaled_softmax)(const float* z, int64_t n, float lse, float g, float* out);
   void (*bf16_to_float)(const uint16_t* in, float* out, int64_t n);  // bf16 as its bits
   void (*float_to_bf16)(const float* in, uint16_t* out, int64_t n);  // round to nearest even
-  bool (*supported)();
 };
 
 // By name ("sse2", "avx2", "avx512"); "" gives the widest this CPU runs. Throws Error for a name

@@ -6,8 +6,7 @@
 #include <string>
 
 #include "core/teacher/local_model.h"
-#include "core/util/error.h"
-#include "core/util/sysinfo.h"
+#include "torch/row_isa.h"
 
 namespace bkd {
 namespace {
@@ -63,45 +62,20 @@ namespace {
 
 struct RowKernels {
   const char* name;
+  RowIsa isa;
   OnePass (*top_and_sums)(const float*, int64_t, int64_t, float, std::vector<Entry>&);
   RowSums (*row_sums)(const float*, int64_t, float, float, float);
-  bool (*supported)();
 };
 
 const RowKernels kRowKernels[] = {
-    {"sse2", row_passes_sse2::top_and_sums, row_passes_sse2::row_sums, [] { return true; }},
-    {"avx2", row_passes_avx2::top_and_sums, row_passes_avx2::row_sums,
-     [] { return cpu_features().avx2 && cpu_features().fma; }},
-    {"avx512", row_passes_avx512::top_and_sums, row_passes_avx512::row_sums,
-     [] {
-       const CpuFeatures& f = cpu_features();
-       return f.avx512f && f.avx512bw && f.avx512vl;
-     }},
+    {"sse2", RowIsa::Sse2, row_passes_sse2::top_and_sums, row_passes_sse2::row_sums},
+    {"avx2", RowIsa::Avx2, row_passes_avx2::top_and_sums, row_passes_avx2::row_sums},
+    {"avx512", RowIsa::Avx512, row_passes_avx512::top_and_sums, row_passes_avx512::row_sums},
 };
-
-const RowKernels& row_kernels(const char* name) {
-  if (!name) {
-    static const RowKernels* best = [] {
-      const RowKernels* k = nullptr;
-      for (const auto& c : kRowKernels)
-        if (c.supported()) k = &c;
-      return k;
-    }();
-    return *best;
-  }
-  for (const auto& k : kRowKernels)
-    if (std::string(name) == k.name && k.supported()) return k;
-  throw Error(std::string("row kernel '") + name + "' is unknown or not supported by this CPU");
-}
 
 }  // namespace
 
-std::vector<std::string> runnable_row_kernels() {
-  std::vector<std::string> out;
-  for (const auto& k : kRowKernels)
-    if (k.supported()) out.push_back(k.name);
-  return out;
-}
+std::vector<std::string> runnable_row_kernels() { return runnable_row_kernel_names(kRowKernels); }
 
 void score_row(const float* row, const RowClasses& c, int64_t k, int32_t target_class, size_t r, TopKScores& out,
                const char* kernel) {
@@ -111,7 +85,7 @@ void score_row(const float* row, const RowClasses& c, int64_t k, int32_t target_
 
   const float tv = target_class < nk ? row[target_class] : vr;
 
-  const RowKernels& kern = row_kernels(kernel);
+  const RowKernels& kern = pick_row_kernels(kRowKernels, kernel ? kernel : "", "row kernel");
   std::vector<Entry> top;
   const OnePass pass = kern.top_and_sums(row, nk, std::min(k, nk), tv, top);
   if (c.kept_ids)
