@@ -6,6 +6,7 @@
 
 #include "build_info.h"
 #include "cli/cli.h"
+#include "core/util/crash_report.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
@@ -38,6 +39,7 @@ const Settings& Cli::settings() {
 
 int main(int argc, char** argv) {
   using namespace bkd;
+  install_crash_report("bitnet-kde");
   cli::Cli state;
   CLI::App app{"bitnet-kde: distill a teacher LLM into a ternary BitNet student, end to end"};
   app.set_version_flag("--version", std::string("bitnet-kde ") + BKD_VERSION + " (" + BKD_GIT_COMMIT + ")");
@@ -57,6 +59,11 @@ int main(int argc, char** argv) {
     added[v.name] = true;
     v.setup(app, state);
   }
+  for (int i = 1; i < argc; ++i)  // the verb, for a crash report; loops narrow it down as they run
+    if (added.count(argv[i])) {
+      set_crash_context("bitnet-kde %s", argv[i]);
+      break;
+    }
 
   try {
     app.parse(argc, argv);

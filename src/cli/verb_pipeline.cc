@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <functional>
@@ -168,7 +169,11 @@ int run_pipeline(Cli& cli, bool force) {
   std::printf("\nSeed v0 exit criteria (%d/%zu pass):\n%s", passed, criteria.size(), criteria_table(criteria).c_str());
   std::printf("\nreport: %s\nhtml:   %s\n", join_path(s.str("REPORTS_DIR"), "pipeline.json").c_str(), html.c_str());
   if (rc != 0) {
-    std::fprintf(stderr, "pipeline: stopped at a failed stage (exit %d); fix it and run again: finished stages are skipped\n", rc);
+    if (rc > 128)
+      std::fprintf(stderr, "pipeline: stopped: the stage process died of signal %d (%s); its crash report is above\n",
+                   rc - 128, strsignal(rc - 128));
+    else
+      std::fprintf(stderr, "pipeline: stopped at a failed stage (exit %d); fix it and run again: finished stages are skipped\n", rc);
     return rc;
   }
   return 0;

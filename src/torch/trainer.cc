@@ -12,6 +12,7 @@
 
 #include "core/config/settings.h"
 #include "core/metrics/metric_sinks.h"
+#include "core/util/crash_report.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
@@ -112,9 +113,9 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
     throw UsageError("unknown training role '" + o.role + "'", "use --role student or --role teacher");
   if (o.ckpt_dir.empty()) throw UsageError("no checkpoint directory given", "set CKPT_DIR");
   at::set_num_threads(o.threads > 0 ? o.threads : cpu_cores());
-  keep_freed_memory();
 
   const bool cuda = o.device == "cuda" || (o.device == "auto" && torch::cuda::is_available());
+  if (!cuda) keep_freed_memory();  // the step tensors live in host memory only on the CPU
   if (o.device == "cuda" && !torch::cuda::is_available())
     throw UsageError("DEVICE=cuda but this LibTorch build sees no CUDA device", "set DEVICE=cpu or auto");
   const torch::Device device = cuda ? torch::kCUDA : torch::kCPU;
@@ -253,6 +254,12 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
       log_info("train " + o.role + ": A8 -> A4 flip at step " + std::to_string(step) + ", " + std::to_string(seen) +
                " tokens (" + std::to_string(100.0 * double(seen) / double(o.budget_tokens)) + "% of the budget)");
     }
+    // What a crash report names: role, step and phase (set per phase; a few hundred ns a step).
+    auto phase = [&](const char* what) {
+      set_crash_context("train %s step %lld/%lld (%s, %s on %s): %s", o.role.c_str(), (long long)step,
+                        (long long)sched.total_steps, to_string(model->quant_mode()).c_str(), precision.c_str(),
+                        cuda ? "cuda" : "cpu", what);
+    };
     StepRecord r;
     r.step = step;
     r.lr = lr_at(sched, step);
@@ -266,13 +273,17 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
     opt.zero_grad();
     bool loss_finite = true;
     for (int64_t a = 0; a < o.grad_accum; ++a) {
+      phase("batch");
       Batch b = data.next().to(device);
       torch::Tensor logits;
+      phase("forward");
       {
         AutocastScope ac(bf16 && !cuda, fp16 && cuda);
         logits = model->forward(b.inputs, b.key_valid);
       }
+      phase("losses");
       LossTerms t = compute_losses(logits, b, o.loss, structural);
+      phase("backward");
       (t.total * (scaler.scale() / double(o.grad_accum))).backward();
       const double lv = t.total.item<double>();
       loss_finite = loss_finite && std::isfinite(lv);
@@ -287,6 +298,7 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
         torch::NoGradGuard ng;
         params[0].grad().view({-1})[0] = std::numeric_limits<float>::infinity();
       }
+    phase("unscale and clip");
     const bool grads_finite = scaler.unscale_and_check(params);
     r.scale = scaler.scale();
     if (grads_finite && loss_finite) {
@@ -309,6 +321,7 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
       log_warn("train " + o.role + ": step " + std::to_string(step) + " skipped (non-finite " +
                (loss_finite ? "gradients" : "loss") + ")");
     } else {
+      phase("optimizer step");
       opt.step();
       windows.add(r.loss, r.grad_norm_post);
     }
@@ -327,10 +340,12 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
       progress.set(uint64_t(std::max<int64_t>(0, seen - seen_at_start)), extra);
     }
     if (step % o.ckpt_every == 0 || step == sched.total_steps) {
+      phase("checkpoint");
       save_checkpoint(role_dir, step, model, opt, state_json(), o.ckpt_keep);
       write_health();
     }
   }
+  clear_crash_context();
   std::fclose(metrics);
   sinks.close();
   if (o.progress && steps_this_call > 0) progress.finish();
