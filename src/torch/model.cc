@@ -1,6 +1,7 @@
 #include "torch/model.h"
 
 #include <cmath>
+#include <limits>
 
 #include "core/util/error.h"
 #include "torch/attention_softmax.h"
@@ -100,7 +101,8 @@ torch::Tensor TransformerImpl::attention_mask(const torch::Tensor& key_valid, in
 }
 
 torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& x, const torch::Tensor& mask,
-                                             const torch::Tensor& cos, const torch::Tensor& sin) {
+                                             const torch::Tensor& cos, const torch::Tensor& sin, torch::Tensor* k_cache,
+                                             torch::Tensor* v_cache) {
   const int64_t B = x.size(0), T = x.size(1), H = cfg_.n_heads, HKV = cfg_.n_kv_heads, hd = cfg_.head_dim();
   const int64_t D = cfg_.d_model, KV = HKV * hd;
   const bool quant = mode_ != QuantMode::FullPrecision;
@@ -122,10 +124,15 @@ torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& 
   torch::Tensor q = apply_rope(parts[0].view({B, T, H, hd}).transpose(1, 2), cos, sin);
   torch::Tensor k = apply_rope(parts[1].view({B, T, HKV, hd}).transpose(1, 2), cos, sin);
   torch::Tensor v = parts[2].view({B, T, HKV, hd}).transpose(1, 2);
+  if (k_cache) {
+    if (k_cache->defined()) k = torch::cat({*k_cache, k}, 2), v = torch::cat({*v_cache, v}, 2);
+    *k_cache = k, *v_cache = v;
+  }
+  const int64_t Tk = k.size(2);
   if (HKV != H) {
     const int64_t rep = H / HKV;
-    k = k.unsqueeze(2).expand({B, HKV, rep, T, hd}).reshape({B, H, T, hd});
-    v = v.unsqueeze(2).expand({B, HKV, rep, T, hd}).reshape({B, H, T, hd});
+    k = k.unsqueeze(2).expand({B, HKV, rep, Tk, hd}).reshape({B, H, Tk, hd});
+    v = v.unsqueeze(2).expand({B, HKV, rep, Tk, hd}).reshape({B, H, Tk, hd});
   }
   torch::Tensor probs = attention_softmax(torch::matmul(q, k.transpose(-2, -1)), mask, 1.0 / std::sqrt(double(hd)));
   torch::Tensor att = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, D});
@@ -149,6 +156,34 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
   torch::Tensor x = torch::embedding(embed, ids);
   for (const auto& m : *layers) x = block_forward(*m->as<BlockImpl>(), x, mask, cos, sin);
   return torch::linear(rms_norm(x, final_norm, cfg_.norm_eps), output_weight());
+}
+
+torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& ids, KvCache& cache) {
+  if (ids.dim() != 2 || ids.size(0) != 1 || ids.size(1) == 0)
+    throw Error("forward_cached: expected ids of shape [1, n] with n >= 1");
+  const int64_t n = ids.size(1), past = cache.length(), T = past + n;
+  if (T > cfg_.max_seq_len)
+    throw Error("forward_cached: " + std::to_string(past) + " cached + " + std::to_string(n) +
+                    " new tokens exceed the model's max_seq_len " + std::to_string(cfg_.max_seq_len),
+                "clear the cache and run the last max_seq_len tokens");
+  cache.k.resize(size_t(cfg_.n_layers)), cache.v.resize(size_t(cfg_.n_layers));
+  // New query i sits at position past + i and sees keys 0..past + i.
+  auto opts = torch::TensorOptions().dtype(torch::kBool).device(ids.device());
+  torch::Tensor allowed = torch::ones({n, T}, opts).tril(past).view({1, 1, n, T});
+  torch::Tensor mask = torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(ids.device()))
+                           .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
+  torch::Tensor cos = rope_cos_.narrow(0, past, n), sin = rope_sin_.narrow(0, past, n);
+  torch::Tensor x = torch::embedding(embed, ids);
+  for (size_t i = 0; i < layers->size(); ++i)
+    x = block_forward(*layers[i]->as<BlockImpl>(), x, mask, cos, sin, &cache.k[i], &cache.v[i]);
+  return torch::linear(rms_norm(x, final_norm, cfg_.norm_eps), output_weight());
+}
+
+void KvCache::truncate(int64_t n) {
+  if (n >= length()) return;
+  if (n <= 0) return clear();
+  for (auto& t : k) t = t.narrow(2, 0, n);
+  for (auto& t : v) t = t.narrow(2, 0, n);
 }
 
 }  // namespace bkd

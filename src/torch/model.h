@@ -16,6 +16,8 @@
 // attn_sub_norm, wo, ffn_norm, w_gate, w_up, ffn_sub_norm, w_down}; linear weights are [out, in].
 #include <torch/torch.h>
 
+#include <vector>
+
 #include "core/model/model_config.h"
 
 namespace bkd {
@@ -27,6 +29,14 @@ struct BlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(Block);
 
+// Keys and values of the tokens a model has seen, for incremental decoding with forward_cached.
+struct KvCache {
+  std::vector<torch::Tensor> k, v;  // per layer [1, n_kv_heads, length, head_dim] (after RoPE)
+  int64_t length() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
+  void truncate(int64_t n);  // keeps the first n positions
+  void clear() { k.clear(), v.clear(); }
+};
+
 class TransformerImpl : public torch::nn::Module {
  public:
   // Weights are initialized from torch's default generator (seed it first for reproducibility).
@@ -35,6 +45,10 @@ class TransformerImpl : public torch::nn::Module {
   // ids: [B, T] int64. key_valid: optional [B, T] bool, false for padding keys (a query always sees
   // itself, so padded rows stay finite). Returns logits [B, T, vocab] (bf16 under autocast).
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& key_valid = {});
+  // ids: [1, n], the n tokens after the cache's; appends their keys and values to `cache` and returns
+  // their logits [1, n, vocab]: rows length..length+n-1 of forward() over the whole sequence (to
+  // float rounding; quantizers are per token, so every mode matches). For inference (no grad).
+  torch::Tensor forward_cached(const torch::Tensor& ids, KvCache& cache);
 
   void set_quant_mode(QuantMode m);
   QuantMode quant_mode() const { return mode_; }
@@ -45,8 +59,10 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::ModuleList layers;
 
  private:
+  // With k_cache/v_cache, this block's keys and values are appended to them and attention spans both.
   torch::Tensor block_forward(BlockImpl& b, const torch::Tensor& x, const torch::Tensor& mask,
-                              const torch::Tensor& cos, const torch::Tensor& sin);
+                              const torch::Tensor& cos, const torch::Tensor& sin, torch::Tensor* k_cache = nullptr,
+                              torch::Tensor* v_cache = nullptr);
   torch::Tensor attention_mask(const torch::Tensor& key_valid, int64_t T, const torch::Device& dev);
   ModelConfig cfg_;
   QuantMode mode_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <cstring>
 
 #include "core/config/settings.h"
@@ -44,7 +45,9 @@ LoadedModel load_model(const std::string& checkpoint_dir) {
   return m;
 }
 
-torch::Tensor forward_model_logits(LoadedModel& m, const std::vector<int32_t>& ids) {
+namespace {
+// The model's ids [1, n] for external token ids, after checking them.
+torch::Tensor model_ids(const LoadedModel& m, const std::vector<int32_t>& ids, size_t from = 0) {
   if (ids.empty()) throw Error("forward_logits: empty token sequence");
   if (int64_t(ids.size()) > m.config.max_seq_len)
     throw Error("forward_logits: " + std::to_string(ids.size()) + " tokens exceed the model's max_seq_len " +
@@ -54,9 +57,37 @@ torch::Tensor forward_model_logits(LoadedModel& m, const std::vector<int32_t>& i
     if (id < 0 || id >= m.vocab_size())
       throw Error("forward_logits: token id " + std::to_string(id) + " is outside the vocabulary of " +
                   std::to_string(m.vocab_size()));
+  torch::Tensor t = torch::tensor(std::vector<int64_t>(ids.begin() + int64_t(from), ids.end()), torch::kLong);
+  return m.vocab_map.to_model(t.view({1, -1}));
+}
+}  // namespace
+
+torch::Tensor forward_model_logits(LoadedModel& m, const std::vector<int32_t>& ids) {
+  torch::Tensor t = model_ids(m, ids);
   torch::NoGradGuard ng;
-  torch::Tensor t = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), torch::kLong).view({1, -1});
-  return m.model->forward(m.vocab_map.to_model(t)).select(0, 0).to(torch::kFloat).contiguous();
+  return m.model->forward(t).select(0, 0).to(torch::kFloat).contiguous();
+}
+
+torch::Tensor IncrementalDecoder::next_logits(const std::vector<int32_t>& context) {
+  // Reuse the cached keys/values of the longest common prefix; at least the last token runs again
+  // (its logits are not kept). A sliding window shares no prefix and recomputes from scratch.
+  size_t p = 0;
+  while (p < tokens_.size() && p < context.size() && tokens_[p] == context[p]) ++p;
+  if (p == context.size() && p > 0) --p;
+  torch::Tensor fresh = model_ids(m_, context, p);
+  torch::NoGradGuard ng;
+  cache_.truncate(int64_t(p));
+  tokens_.resize(p);
+  torch::Tensor logits;
+  try {
+    logits = m_.model->forward_cached(fresh, cache_);
+  } catch (...) {
+    reset();
+    throw;
+  }
+  tokens_ = context;
+  torch::Tensor last = logits.select(0, 0).narrow(0, logits.size(1) - 1, 1).to(torch::kFloat);
+  return m_.vocab_map.expand_logits(last).select(0, 0).contiguous();
 }
 
 torch::Tensor forward_logits(LoadedModel& m, const std::vector<int32_t>& ids) {
@@ -93,8 +124,8 @@ class TorchTeacher : public LocalLanguageModel {
   int32_t eos_id() const override { return tok_->eos_id(); }
   int32_t max_context() const override { return int32_t(m_.config.max_seq_len); }
   std::vector<float> next_logits(const std::vector<int32_t>& context) override {
-    torch::Tensor l = forward_logits(m_, context);
-    torch::Tensor last = l.select(0, l.size(0) - 1).contiguous();
+    std::lock_guard<std::mutex> lock(decode_mu_);
+    torch::Tensor last = decoder_.next_logits(context);  // greedy decoding extends the context: one token a call
     return std::vector<float>(last.data_ptr<float>(), last.data_ptr<float>() + last.numel());
   }
   std::vector<std::vector<float>> sequence_logits(const std::vector<int32_t>& tokens) override {
@@ -135,6 +166,8 @@ class TorchTeacher : public LocalLanguageModel {
 
  private:
   LoadedModel m_;
+  IncrementalDecoder decoder_{m_};
+  std::mutex decode_mu_;
   std::unique_ptr<Gpt2Bpe> tok_;
   std::string name_;
   RowClasses classes_;             // points into m_.vocab_map.kept and rare_ids_

@@ -38,6 +38,23 @@ torch::Tensor forward_logits(LoadedModel& m, const std::vector<int32_t>& ids);
 // class (kept ids, then the rare class), not expanded. The same checks as forward_logits.
 torch::Tensor forward_model_logits(LoadedModel& m, const std::vector<int32_t>& ids);
 
+// Next-token logits for contexts that mostly extend the previous one (greedy decoding): the keys and
+// values of the longest common prefix with the last context are kept (Transformer::forward_cached),
+// so a decoded token costs one position, not a forward over the whole context. Equal, to float
+// rounding, to the last row of forward_logits(m, context). Not thread-safe; `m` must outlive it.
+class IncrementalDecoder {
+ public:
+  explicit IncrementalDecoder(LoadedModel& m) : m_(m) {}
+  torch::Tensor next_logits(const std::vector<int32_t>& context);  // [vocab_size()] float32
+  int64_t cached_positions() const { return cache_.length(); }
+  void reset() { cache_.clear(), tokens_.clear(); }
+
+ private:
+  LoadedModel& m_;
+  KvCache cache_;
+  std::vector<int32_t> tokens_;  // the context the cache holds
+};
+
 // The trained offline teacher as core's LocalLanguageModel (GPT-2 BPE tokenizer from GPT2_BPE_DIR,
 // checkpoint from CKPT_DIR/teacher). nullptr when no teacher checkpoint exists.
 std::unique_ptr<LocalLanguageModel> make_torch_teacher(const Settings& s, const std::string& model_name);

@@ -17,6 +17,7 @@
 #include "core/teacher/local_model.h"
 #include "core/teacher/local_provider.h"
 #include "core/teacher/logprob_math.h"
+#include "core/util/error.h"
 #include "core/util/fs.h"
 #include "torch/checkpoint.h"
 #include "torch/model_api.h"
@@ -128,6 +129,47 @@ TEST(TeacherTopK, VectorizedScoringEqualsTheDoublePrecisionReference) {
     EXPECT_EQ(sc.tokens[i].top[0].id, top_k_indices(lp, 1)[0]);
     EXPECT_EQ(sc.tokens[i].top[0].bytes, teacher->tokenizer().decode({sc.tokens[i].top[0].id}));
     EXPECT_NEAR(sc.tokens[i].logprob, lp[ids[i]], 2e-5);
+  }
+}
+
+// Greedy decoding through the key/value cache gives the logits a forward over the whole context
+// gives: while the context grows, when it branches or repeats, and once the provider slides the
+// window past max_seq_len (no shared prefix: a fresh forward).
+TEST(TeacherDecode, CachedNextLogitsEqualTheFullForwardAsTheContextGrowsBranchesAndSlides) {
+  for (bool trimmed : {false, true}) {
+    SCOPED_TRACE(trimmed ? "trimmed head" : "full head");
+    TeacherDir d;
+    std::vector<int32_t> kept;
+    for (int32_t id = 0; id < 50257; id += 97) kept.push_back(id);
+    std::shared_ptr<LocalLanguageModel> teacher = random_teacher(d, trimmed ? kept : std::vector<int32_t>{});
+    ASSERT_TRUE(teacher);
+    const int32_t max_ctx = teacher->max_context();
+    std::vector<int32_t> ctx = teacher->tokenizer().encode_ids(kText);
+    auto expect_full_forward = [&](const std::vector<int32_t>& c, const char* what) {
+      const std::vector<float> got = teacher->next_logits(c);
+      const std::vector<float> want = teacher->sequence_logits(c).back();
+      ASSERT_EQ(got.size(), want.size());
+      double worst = 0;
+      for (size_t j = 0; j < got.size(); ++j) worst = std::max(worst, double(std::fabs(got[j] - want[j])));
+      EXPECT_LT(worst, 1e-3) << what << " at context length " << c.size();
+      EXPECT_EQ(std::max_element(got.begin(), got.end()) - got.begin(),
+                std::max_element(want.begin(), want.end()) - want.begin());
+    };
+    while (int32_t(ctx.size()) < max_ctx + 6) {  // the provider's window: the last max_ctx tokens
+      std::vector<int32_t> window =
+          int32_t(ctx.size()) > max_ctx ? std::vector<int32_t>(ctx.end() - max_ctx, ctx.end()) : ctx;
+      expect_full_forward(window, "growing");
+      const std::vector<float> l = teacher->next_logits(window);  // the same context again
+      ctx.push_back(int32_t(std::max_element(l.begin(), l.end()) - l.begin()));
+    }
+    std::vector<int32_t> branch(ctx.begin(), ctx.begin() + 20);
+    branch[12] = 11;
+    expect_full_forward(branch, "branched");
+    std::vector<int32_t> shorter(ctx.begin(), ctx.begin() + 5);
+    expect_full_forward(shorter, "shorter");
+    std::vector<int32_t> too_long(ctx.begin(), ctx.begin() + max_ctx + 1);
+    EXPECT_THROW(teacher->next_logits(too_long), Error);
+    expect_full_forward(shorter, "after an error");
   }
 }
 
