@@ -24,6 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../bench_flags.h"
+
 #include "core/config/settings.h"
 #include "core/data/corpus.h"
 #include "core/data/layout.h"
@@ -54,20 +56,16 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto next = [&] {
-      if (i + 1 >= argc) throw std::runtime_error("missing value for " + k);
-      return std::string(argv[++i]);
-    };
-    if (k == "--positions") a.positions = std::stoll(next());
-    else if (k == "--k") a.k = std::stoi(next());
-    else if (k == "--repeats") a.repeats = std::stoi(next());
-    else if (k == "--threads") a.threads = std::stoi(next());
-    else if (k == "--ckpt") a.ckpt = next();
-    else if (k == "--json") a.json = next();
-    else throw std::runtime_error("unknown argument " + k + " (see the usage line at the top of collect_bench.cc)");
-  }
+  for_each_flag(argc, argv, "collect_bench", [&](const std::string& name, const FlagValue& value) {
+    if (name == "--positions") a.positions = std::stoll(value());
+    else if (name == "--k") a.k = std::stoi(value());
+    else if (name == "--repeats") a.repeats = std::stoi(value());
+    else if (name == "--threads") a.threads = std::stoi(value());
+    else if (name == "--ckpt") a.ckpt = value();
+    else if (name == "--json") a.json = value();
+    else return false;
+    return true;
+  });
   return a;
 }
 

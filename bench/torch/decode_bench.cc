@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../bench_flags.h"
+
 #include "core/config/settings.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
@@ -39,20 +41,16 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto next = [&] {
-      if (i + 1 >= argc) throw std::runtime_error("missing value for " + k);
-      return std::string(argv[++i]);
-    };
-    if (k == "--ckpt") a.ckpt = next();
-    else if (k == "--prompt-tokens") a.prompt_tokens = std::stoll(next());
-    else if (k == "--new-tokens") a.new_tokens = std::stoll(next());
-    else if (k == "--repeats") a.repeats = std::stoi(next());
-    else if (k == "--threads") a.threads = std::stoi(next());
-    else if (k == "--json") a.json = next();
-    else throw std::runtime_error("unknown argument " + k + " (see the usage line at the top of decode_bench.cc)");
-  }
+  for_each_flag(argc, argv, "decode_bench", [&](const std::string& name, const FlagValue& value) {
+    if (name == "--ckpt") a.ckpt = value();
+    else if (name == "--prompt-tokens") a.prompt_tokens = std::stoll(value());
+    else if (name == "--new-tokens") a.new_tokens = std::stoll(value());
+    else if (name == "--repeats") a.repeats = std::stoi(value());
+    else if (name == "--threads") a.threads = std::stoi(value());
+    else if (name == "--json") a.json = value();
+    else return false;
+    return true;
+  });
   return a;
 }
 

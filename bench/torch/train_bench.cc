@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../bench_flags.h"
+
 #include "core/util/fs.h"
 #include "core/util/sysinfo.h"
 #include "torch/losses.h"
@@ -37,27 +39,23 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    auto next = [&] {
-      if (i + 1 >= argc) throw std::runtime_error("missing value for " + k);
-      return std::string(argv[++i]);
-    };
-    if (k == "--threads") a.threads = std::stoi(next());
-    else if (k == "--steps") a.steps = std::stoi(next());
-    else if (k == "--warmup") a.warmup = std::stoi(next());
-    else if (k == "--batch") a.batch = std::stoll(next());
-    else if (k == "--seq") a.seq = std::stoll(next());
-    else if (k == "--d") a.d = std::stoll(next());
-    else if (k == "--layers") a.layers = std::stoll(next());
-    else if (k == "--ffn") a.ffn = std::stoll(next());
-    else if (k == "--vocab") a.vocab = std::stoll(next());
-    else if (k == "--mode") a.mode = next();
-    else if (k == "--json") a.json = next();
-    else if (k == "--profile") a.profile = next();
-    else if (k == "--no-eager") a.eager = false;
-    else throw std::runtime_error("unknown argument " + k);
-  }
+  for_each_flag(argc, argv, "train_bench", [&](const std::string& name, const FlagValue& value) {
+    if (name == "--threads") a.threads = std::stoi(value());
+    else if (name == "--steps") a.steps = std::stoi(value());
+    else if (name == "--warmup") a.warmup = std::stoi(value());
+    else if (name == "--batch") a.batch = std::stoll(value());
+    else if (name == "--seq") a.seq = std::stoll(value());
+    else if (name == "--d") a.d = std::stoll(value());
+    else if (name == "--layers") a.layers = std::stoll(value());
+    else if (name == "--ffn") a.ffn = std::stoll(value());
+    else if (name == "--vocab") a.vocab = std::stoll(value());
+    else if (name == "--mode") a.mode = value();
+    else if (name == "--json") a.json = value();
+    else if (name == "--profile") a.profile = value();
+    else if (name == "--no-eager") a.eager = false;
+    else return false;
+    return true;
+  });
   return a;
 }
 
@@ -77,7 +75,13 @@ double bf16_peak_flops() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Args a = parse(argc, argv);
+  Args a;
+  try {
+    a = parse(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "train_bench: %s\n", e.what());
+    return 2;
+  }
   at::set_num_threads(a.threads);
   keep_freed_memory();  // as train() does
   ModelConfig cfg;

@@ -29,6 +29,16 @@ struct ChildOutcome {
   int signal = 0;  // the signal that ended the child, 0 if it exited
 };
 
+// Everything until the write end closes.
+std::string read_all(int fd) {
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, size_t(n));
+  ::close(fd);
+  return text;
+}
+
 ChildOutcome run_in_child(const std::function<void()>& body) {
   int fds[2];
   if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
@@ -43,10 +53,7 @@ ChildOutcome run_in_child(const std::function<void()>& body) {
   }
   ::close(fds[1]);
   ChildOutcome out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.stderr_text.append(buf, size_t(n));
-  ::close(fds[0]);
+  out.stderr_text = read_all(fds[0]);
   int status = 0;
   ::waitpid(pid, &status, 0);
   if (WIFSIGNALED(status)) out.signal = WTERMSIG(status);
@@ -67,11 +74,7 @@ TEST(CrashReport, ReportNamesTheSignalAddressContextAndFrames) {
   set_crash_context("train student step %d/%d: %s", 7, 40, "backward");
   write_crash_report(fds[1], SIGSEGV, reinterpret_cast<const void*>(uintptr_t(0x10)));
   ::close(fds[1]);
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) text.append(buf, size_t(n));
-  ::close(fds[0]);
+  const std::string text = read_all(fds[0]);
   EXPECT_TRUE(contains(text, "fatal signal SIGSEGV")) << text;
   EXPECT_TRUE(contains(text, "at address 0x0000000000000010")) << text;
   EXPECT_TRUE(contains(text, "while: train student step 7/40: backward")) << text;
@@ -88,11 +91,7 @@ TEST(CrashReport, ContextIsReplacedClearedAndTruncated) {
   clear_crash_context();
   write_crash_report(fds[1], SIGBUS, nullptr);
   ::close(fds[1]);
-  std::string text;
-  char buf[8192];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) text.append(buf, size_t(n));
-  ::close(fds[0]);
+  const std::string text = read_all(fds[0]);
   EXPECT_FALSE(contains(text, "first"));
   EXPECT_TRUE(contains(text, "while: second xxx"));
   EXPECT_FALSE(contains(text, std::string(300, 'x'))) << "the context must be truncated to its buffer";
