@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -112,6 +114,23 @@ TEST(CrashReport, InvalidMemoryAccessIsReportedAndTheProcessStillDiesOfIt) {
   EXPECT_TRUE(contains(c.stderr_text, "at address 0x0000000000000020")) << c.stderr_text;
   EXPECT_TRUE(contains(c.stderr_text, "bkd-test: while: collect shard 3")) << c.stderr_text;
   EXPECT_TRUE(contains(c.stderr_text, "[0x")) << c.stderr_text;
+
+  // scripts/symbolize_crash.sh turns the frames into names (this process's cwd is the child's).
+  const char* tmp = std::getenv("TMPDIR");
+  std::string path = std::string(tmp ? tmp : "/tmp") + "/crash_XXXXXX";
+  const int fd = ::mkstemp(path.data());
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, c.stderr_text.data(), c.stderr_text.size()), ssize_t(c.stderr_text.size()));
+  ::close(fd);
+  FILE* p = ::popen(("bash '" + std::string(BKD_SOURCE_DIR) + "/scripts/symbolize_crash.sh' < '" + path + "'").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string named;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) named.append(buf, n);
+  ::pclose(p);
+  ::unlink(path.c_str());
+  EXPECT_TRUE(contains(named, "bkd::write_crash_report")) << named;
 }
 
 TEST(CrashReport, StackOverflowIsReportedFromTheAlternateStack) {

@@ -94,7 +94,7 @@ void write_crash_report(int fd, int sig, const void* fault_address) {
   put(fd, ctx[0] ? ctx : "(no context set)");
   put(fd, "\n");
   put(fd, g_program);
-  put(fd, ": backtrace (a frame \"MODULE(+0xOFFSET)\" symbolizes with `addr2line -Cfpe MODULE 0xOFFSET`):\n");
+  put(fd, ": backtrace (scripts/symbolize_crash.sh names the frames; or addr2line -Cfpe MODULE +0xOFFSET):\n");
   void* frames[64];
   const int n = ::backtrace(frames, 64);
   ::backtrace_symbols_fd(frames, n, fd);
