@@ -13,6 +13,7 @@
 #include "core/tokenizer/gpt2_bpe.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
+#include "core/util/sysinfo.h"
 #include "torch/checkpoint.h"
 #include "torch/topk_scoring.h"
 #include "torch/trainer.h"
@@ -92,6 +93,39 @@ torch::Tensor IncrementalDecoder::next_logits(const std::vector<int32_t>& contex
 
 torch::Tensor forward_logits(LoadedModel& m, const std::vector<int32_t>& ids) {
   return m.vocab_map.expand_logits(forward_model_logits(m, ids)).contiguous();
+}
+
+DecodeTiming measure_torch_decode_tps(LoadedModel& m, const std::vector<int32_t>& prompt, int64_t n_tokens) {
+  if (prompt.empty()) throw Error("measure_torch_decode_tps needs a non-empty prompt");
+  if (n_tokens < 1) throw Error("measure_torch_decode_tps needs at least one decode step");
+  if (int64_t(prompt.size()) + n_tokens > m.config.max_seq_len)
+    throw Error("prompt (" + std::to_string(prompt.size()) + " tokens) plus " + std::to_string(n_tokens) +
+                    " decode steps exceed the model's context of " + std::to_string(m.config.max_seq_len),
+                "use a shorter prompt or fewer decode steps");
+  DecodeTiming r;
+  r.kernels = "libtorch";
+  r.mode = m.mode;
+  r.threads = at::get_num_threads();
+  r.prompt_tokens = int64_t(prompt.size());
+  r.decode_tokens = n_tokens;
+  IncrementalDecoder dec(m);
+  std::vector<int32_t> ctx = prompt;
+  Timer t;
+  torch::Tensor logits = dec.next_logits(ctx);
+  r.prefill_s = t.seconds();
+  for (int64_t i = 0; i < n_tokens; ++i) {
+    const int32_t next = int32_t(logits.argmax().item<int64_t>());
+    r.tokens.push_back(next);
+    ctx.push_back(next);
+    const double c0 = process_cpu_seconds();
+    t.reset();
+    logits = dec.next_logits(ctx);
+    r.step_s.push_back(t.seconds());
+    r.step_cpu_s.push_back(process_cpu_seconds() - c0);
+  }
+  r.tokens.push_back(int32_t(logits.argmax().item<int64_t>()));
+  summarize_decode_steps(r);
+  return r;
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/engine/decode_timing.h"
 #include "core/model/model_config.h"
 #include "torch/model.h"
 #include "torch/vocab_map.h"
@@ -54,6 +55,11 @@ class IncrementalDecoder {
   KvCache cache_;
   std::vector<int32_t> tokens_;  // the context the cache holds
 };
+
+// Greedy decode speed of a LibTorch model, measured as measure_decode_tps measures the packed student
+// (core/engine/decode_timing.h): the prompt in one forward pass, then one timed step per generated token
+// (IncrementalDecoder: one position and the head, logits over the external vocabulary), argmax outside.
+DecodeTiming measure_torch_decode_tps(LoadedModel& m, const std::vector<int32_t>& prompt, int64_t n_tokens);
 
 // The trained offline teacher as core's LocalLanguageModel (GPT-2 BPE tokenizer from GPT2_BPE_DIR,
 // checkpoint from CKPT_DIR/teacher). nullptr when no teacher checkpoint exists.

@@ -51,6 +51,13 @@ TEST(Pipeline, RunsEveryStageReportsTheCriteriaAndSkipsCurrentReportsTheSecondTi
   EXPECT_NEAR(q["qei"].get<double>(), 0.75 / q["memory_ratio"].get<double>(), 1e-9);
   EXPECT_NEAR(q["qei_speed"].get<double>(), q["qei"].get<double>() * q["tps_ratio"].get<double>(), 1e-9);
   EXPECT_NEAR(ev["qei"]["measured"]["quality_ratio"].get<double>(), bt / bs, 1e-9);
+  // The local teacher's decode is timed in eval the way the student's is, and QEIspeed divides by it.
+  const double tps_t = ev["teacher"]["decode"]["decode_tokens_per_s"].get<double>();
+  EXPECT_GT(tps_t, 0);
+  EXPECT_EQ(ev["teacher"]["decode_tokens_per_s"].get<double>(), tps_t);
+  EXPECT_GT(ev["teacher"]["baseline_decode_tokens_per_s"].get<double>(), 0);
+  EXPECT_NEAR(q["tps_ratio"].get<double>(),
+              ev["student"]["decode"]["trained_mode"]["decode_tokens_per_s"].get<double>() / tps_t, 1e-9);
 
   // The criteria table agrees with the files it reads.
   const json man = load(d.file("drive/data/kd_manifest.json"));

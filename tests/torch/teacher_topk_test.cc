@@ -173,6 +173,33 @@ TEST(TeacherDecode, CachedNextLogitsEqualTheFullForwardAsTheContextGrowsBranches
   }
 }
 
+// The teacher's decode timing (eval's TPS_t) decodes greedily through the cache: the tokens are those
+// of the full forward, one timed step per token, and the summary agrees with the steps.
+TEST(TeacherDecode, TimedDecodeFollowsTheFullForwardGreedyPath) {
+  TeacherDir d;
+  ASSERT_TRUE(random_teacher(d));
+  LoadedModel m = load_model(join_path(d.root, "teacher"));
+  const std::vector<int32_t> prompt = {464, 2068, 7586, 21831, 11687, 625, 262};
+  const DecodeTiming t = measure_torch_decode_tps(m, prompt, 12);
+  ASSERT_EQ(t.step_s.size(), 12u);
+  ASSERT_EQ(t.tokens.size(), 13u);
+  std::vector<int32_t> ctx = prompt;
+  for (int32_t tok : t.tokens) {
+    torch::Tensor l = forward_logits(m, ctx);
+    EXPECT_EQ(l[l.size(0) - 1].argmax().item<int64_t>(), tok) << "after " << ctx.size() << " tokens";
+    ctx.push_back(tok);
+  }
+  double sum = 0;
+  for (double s : t.step_s) sum += s;
+  EXPECT_NEAR(t.decode_s, sum, 1e-12);
+  EXPECT_NEAR(t.decode_tokens_per_s, 12 / sum, 1e-6 * (12 / sum));
+  EXPECT_LE(t.ms_per_token_best, t.ms_per_token_median);
+  EXPECT_EQ(t.prompt_tokens, 7);
+  EXPECT_GT(t.prefill_tokens_per_s, 0);
+  EXPECT_THROW(measure_torch_decode_tps(m, prompt, 64), Error);  // 7 + 64 > max_seq_len 64
+  EXPECT_THROW(measure_torch_decode_tps(m, {}, 4), Error);
+}
+
 // A trimmed head is scored over its classes without expanding them. Few kept ids, so the rare class
 // (about 50k external ids tied at one value) is often inside the top-K and often the next token.
 TEST(TeacherTopK, TrimmedHeadScoresEqualTheExpandedReference) {

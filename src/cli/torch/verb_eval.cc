@@ -3,6 +3,7 @@
 // QEIspeed (measured quality, and the seed's placeholder), the CE-only ablation and the cost of the
 // A8->A4 flip -> REPORTS_DIR/mini_evaluation_report.json and REPORTS_DIR/report.html.
 #include <cmath>
+#include <optional>
 #include <cstdio>
 #include <limits>
 
@@ -133,7 +134,16 @@ json run_eval(const Settings& s) {
 
   // Teacher: quality and memory.
   const bool local = s.str("TEACHER_PROVIDER") == "local";
+  // Decode speed: the first held-out chunk as the prompt, at most PROMPT_TOKENS of it, then up to
+  // MAX_NEW_TOKENS greedy steps (half the context at most), for the student and the local teacher alike.
+  auto decode_setup = [&](std::vector<int32_t> ids, int64_t max_seq_len) {
+    const int64_t n_new = std::min<int64_t>(s.i64("MAX_NEW_TOKENS"), max_seq_len / 2);
+    ids.resize(size_t(std::max<int64_t>(
+        1, std::min<int64_t>({int64_t(ids.size()), s.i64("PROMPT_TOKENS"), max_seq_len - n_new - 1}))));
+    return std::make_pair(ids, n_new);
+  };
   double bpb_t = std::numeric_limits<double>::quiet_NaN(), mem_t = 0;
+  std::optional<DecodeTiming> teacher_decode;
   json teacher = {{"provider", s.str("TEACHER_PROVIDER")}};
   if (local) {
     LoadedModel t = load_model(join_path(ckpt, "teacher"));
@@ -145,6 +155,9 @@ json run_eval(const Settings& s) {
     teacher["quality"] = score_json(ts);
     teacher["parameters"] = t.config.parameter_count();
     teacher["memory"] = {{"bytes", mem_t}, {"method", "measured: parameters and buffers of the loaded teacher (float32)"}};
+    const auto [tprompt, tn] = decode_setup(gpt2->encode_ids(chunks.front()), t.config.max_seq_len);
+    teacher_decode = measure_torch_decode_tps(t, tprompt, tn);
+    teacher["decode"] = timing_json(*teacher_decode);
   } else {
     teacher["quality"] = {{"note", "an API teacher is not scored on held-out text here; QEI uses the placeholder quality"}};
     mem_t = s.f64("TEACHER_PARAMS") * s.f64("TEACHER_BYTES_PER_PARAM");
@@ -154,7 +167,15 @@ json run_eval(const Settings& s) {
                        "set TEACHER_PARAMS (e.g. 70e9) and TEACHER_BYTES_PER_PARAM (e.g. 2) for QEI");
   }
   json tps_source;
-  const double tps_t = teacher_tps(s, tps_source);
+  const double tps_baseline = teacher_tps(s, tps_source);
+  double tps_t = tps_baseline;
+  if (teacher_decode) {  // the local teacher: timed here like the student, not through the provider
+    tps_t = teacher_decode->decode_tokens_per_s;
+    teacher["baseline_decode_tokens_per_s"] = tps_baseline;
+    teacher["baseline_decode_tokens_per_s_source"] = tps_source;
+    tps_source = {{"method", "measured in eval: LibTorch greedy decode with a key/value cache, one timed step per "
+                             "token, the same held-out prompt and caps as the student (teacher.decode)"}};
+  }
   teacher["decode_tokens_per_s"] = tps_t;
   teacher["decode_tokens_per_s_source"] = tps_source;
   b["teacher"] = teacher;
@@ -174,10 +195,7 @@ json run_eval(const Settings& s) {
   // Student speed and memory through the packed engine.
   StudentCheckpoint sc = load_student_checkpoint(*latest_checkpoint(join_path(ckpt, "student")));
   const PackedModel packed = pack_student(sc, TableFormat::F32);
-  std::vector<int32_t> prompt = spm->encode_ids(chunks.front());
-  const int64_t n_new = std::min<int64_t>(s.i64("MAX_NEW_TOKENS"), packed.cfg.max_seq_len / 2);
-  prompt.resize(size_t(std::max<int64_t>(1, std::min<int64_t>({int64_t(prompt.size()), s.i64("PROMPT_TOKENS"),
-                                                                packed.cfg.max_seq_len - n_new - 1}))));
+  const auto [prompt, n_new] = decode_setup(spm->encode_ids(chunks.front()), packed.cfg.max_seq_len);
   const DecodeTiming dt = measure_decode_tps(packed, prompt, n_new, threads);
   json speed = {{"trained_mode", timing_json(dt)}};
   if (dt.mode == QuantMode::TernaryA4)

@@ -9,13 +9,6 @@
 #include "core/util/sysinfo.h"
 
 namespace bkd {
-namespace {
-double process_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-}  // namespace
 
 DecodeTiming measure_decode_tps(const PackedModel& model, const std::vector<int32_t>& prompt, int64_t n_tokens,
                                 int threads, std::optional<QuantMode> mode) {
@@ -52,16 +45,22 @@ DecodeTiming measure_decode_tps(const PackedModel& model, const std::vector<int3
     r.step_cpu_s.push_back(process_cpu_seconds() - c0);
   }
   r.tokens.push_back(argmax(logits.data(), V));
+  summarize_decode_steps(r);
+  return r;
+}
+
+void summarize_decode_steps(DecodeTiming& r) {
+  r.decode_s = 0;
   for (double s : r.step_s) r.decode_s += s;
   std::vector<double> sorted = r.step_s;
   std::sort(sorted.begin(), sorted.end());
   const size_t n = sorted.size();
-  r.decode_tokens_per_s = r.decode_s > 0 ? static_cast<double>(n_tokens) / r.decode_s : 0;
+  if (n == 0) return;
+  r.decode_tokens_per_s = r.decode_s > 0 ? static_cast<double>(n) / r.decode_s : 0;
   r.ms_per_token_mean = 1e3 * r.decode_s / static_cast<double>(n);
   r.ms_per_token_median = 1e3 * (n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]));
   r.ms_per_token_best = 1e3 * sorted.front();
   r.prefill_tokens_per_s = r.prefill_s > 0 ? static_cast<double>(r.prompt_tokens) / r.prefill_s : 0;
-  return r;
 }
 
 }  // namespace bkd

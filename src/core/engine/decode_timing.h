@@ -32,4 +32,8 @@ struct DecodeTiming {
 DecodeTiming measure_decode_tps(const PackedModel& model, const std::vector<int32_t>& prompt, int64_t n_tokens,
                                 int threads, std::optional<QuantMode> mode = std::nullopt);
 
+// Fills decode_s, decode_tokens_per_s, the ms-per-token figures and prefill_tokens_per_s from step_s,
+// prefill_s and prompt_tokens (for other decoders timed the same way, e.g. the LibTorch teacher).
+void summarize_decode_steps(DecodeTiming& r);
+
 }  // namespace bkd

@@ -136,14 +136,6 @@ double load_average() {
   return l;
 }
 
-// CPU seconds used by the whole process (every thread): with the wall time it tells a step that
-// waited for the CPU from one that worked longer.
-double process_cpu_seconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
 // One streaming read of every packed projection (the bandwidth probe), timed in wall and CPU time.
 struct ProbeSample {
   double gbps = 0, wall_s = 0, cpu_s = 0;

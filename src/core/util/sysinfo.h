@@ -20,6 +20,9 @@ int cpu_cores();            // online logical CPUs
 uint64_t total_ram_bytes();
 uint64_t peak_rss_bytes();     // VmHWM of this process
 uint64_t current_rss_bytes();  // VmRSS
+// CPU seconds used by the whole process (every thread): beside the wall time it tells a step that
+// waited for the CPU from one that worked longer.
+double process_cpu_seconds();
 
 // Wall-clock stopwatch.
 class Timer {
