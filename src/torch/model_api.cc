@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <mutex>
 #include <cstring>
+#include <mutex>
 
 #include "core/config/settings.h"
 #include "core/data/layout.h"

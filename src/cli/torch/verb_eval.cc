@@ -3,9 +3,9 @@
 // QEIspeed (measured quality, and the seed's placeholder), the CE-only ablation and the cost of the
 // A8->A4 flip -> REPORTS_DIR/mini_evaluation_report.json and REPORTS_DIR/report.html.
 #include <cmath>
-#include <optional>
 #include <cstdio>
 #include <limits>
+#include <optional>
 
 #include "cli/cli.h"
 #include "core/data/corpus.h"
