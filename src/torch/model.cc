@@ -88,13 +88,16 @@ void TransformerImpl::set_quant_mode(QuantMode m) {
   mode_ = m;
 }
 
-torch::Tensor TransformerImpl::attention_mask(const torch::Tensor& key_valid, int64_t T, const torch::Device& dev) {
+torch::Tensor TransformerImpl::attention_mask(const torch::Tensor& key_valid, int64_t Tq, int64_t past,
+                                              const torch::Device& dev) {
+  // Query i sits at position past + i and sees keys 0..past + i.
+  const int64_t Tk = past + Tq;
   auto opts = torch::TensorOptions().dtype(torch::kBool).device(dev);
-  torch::Tensor causal = torch::ones({T, T}, opts).tril();  // [q, k]
-  torch::Tensor allowed = causal.view({1, 1, T, T});
+  torch::Tensor causal = torch::ones({Tq, Tk}, opts).tril(past);  // [q, k]
+  torch::Tensor allowed = causal.view({1, 1, Tq, Tk});
   if (key_valid.defined()) {
-    torch::Tensor self = torch::eye(T, opts).view({1, 1, T, T});
-    allowed = allowed & (key_valid.to(torch::kBool).view({-1, 1, 1, T}) | self);
+    torch::Tensor self = causal.triu(past).view({1, 1, Tq, Tk});  // each query's own key
+    allowed = allowed & (key_valid.to(torch::kBool).view({-1, 1, 1, Tk}) | self);
   }
   return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(dev))
       .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
@@ -151,7 +154,7 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
   if (T > cfg_.max_seq_len)
     throw Error("sequence of " + std::to_string(T) + " tokens is longer than the model's max_seq_len " +
                 std::to_string(cfg_.max_seq_len));
-  torch::Tensor mask = attention_mask(key_valid, T, ids.device());
+  torch::Tensor mask = attention_mask(key_valid, T, 0, ids.device());
   torch::Tensor cos = rope_cos_.narrow(0, 0, T), sin = rope_sin_.narrow(0, 0, T);
   torch::Tensor x = torch::embedding(embed, ids);
   for (const auto& m : *layers) x = block_forward(*m->as<BlockImpl>(), x, mask, cos, sin);
@@ -167,11 +170,7 @@ torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& ids, KvCache&
                     " new tokens exceed the model's max_seq_len " + std::to_string(cfg_.max_seq_len),
                 "clear the cache and run the last max_seq_len tokens");
   cache.k.resize(size_t(cfg_.n_layers)), cache.v.resize(size_t(cfg_.n_layers));
-  // New query i sits at position past + i and sees keys 0..past + i.
-  auto opts = torch::TensorOptions().dtype(torch::kBool).device(ids.device());
-  torch::Tensor allowed = torch::ones({n, T}, opts).tril(past).view({1, 1, n, T});
-  torch::Tensor mask = torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(ids.device()))
-                           .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
+  torch::Tensor mask = attention_mask({}, n, past, ids.device());
   torch::Tensor cos = rope_cos_.narrow(0, past, n), sin = rope_sin_.narrow(0, past, n);
   torch::Tensor x = torch::embedding(embed, ids);
   for (size_t i = 0; i < layers->size(); ++i)

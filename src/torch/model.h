@@ -63,7 +63,8 @@ class TransformerImpl : public torch::nn::Module {
   torch::Tensor block_forward(BlockImpl& b, const torch::Tensor& x, const torch::Tensor& mask,
                               const torch::Tensor& cos, const torch::Tensor& sin, torch::Tensor* k_cache = nullptr,
                               torch::Tensor* v_cache = nullptr);
-  torch::Tensor attention_mask(const torch::Tensor& key_valid, int64_t T, const torch::Device& dev);
+  // Additive mask [1 or B, 1, Tq, past + Tq] for Tq queries after `past` cached positions.
+  torch::Tensor attention_mask(const torch::Tensor& key_valid, int64_t Tq, int64_t past, const torch::Device& dev);
   ModelConfig cfg_;
   QuantMode mode_;
   torch::Tensor rope_cos_, rope_sin_;  // [max_seq_len, head_dim / 2], float32 buffers

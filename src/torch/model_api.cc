@@ -47,15 +47,16 @@ LoadedModel load_model(const std::string& checkpoint_dir) {
 }
 
 namespace {
-// The model's ids [1, n] for external token ids, after checking them.
+// The model's ids [1, n] for ids[from..] (external token ids), after checking them (the ones before
+// `from` were checked when they were first seen).
 torch::Tensor model_ids(const LoadedModel& m, const std::vector<int32_t>& ids, size_t from = 0) {
   if (ids.empty()) throw Error("forward_logits: empty token sequence");
   if (int64_t(ids.size()) > m.config.max_seq_len)
     throw Error("forward_logits: " + std::to_string(ids.size()) + " tokens exceed the model's max_seq_len " +
                     std::to_string(m.config.max_seq_len),
                 "score the text in windows");
-  for (int32_t id : ids)
-    if (id < 0 || id >= m.vocab_size())
+  for (size_t i = from; i < ids.size(); ++i)
+    if (const int32_t id = ids[i]; id < 0 || id >= m.vocab_size())
       throw Error("forward_logits: token id " + std::to_string(id) + " is outside the vocabulary of " +
                   std::to_string(m.vocab_size()));
   torch::Tensor t = torch::tensor(std::vector<int64_t>(ids.begin() + int64_t(from), ids.end()), torch::kLong);
@@ -78,7 +79,6 @@ torch::Tensor IncrementalDecoder::next_logits(const std::vector<int32_t>& contex
   torch::Tensor fresh = model_ids(m_, context, p);
   torch::NoGradGuard ng;
   cache_.truncate(int64_t(p));
-  tokens_.resize(p);
   torch::Tensor logits;
   try {
     logits = m_.model->forward_cached(fresh, cache_);
@@ -110,21 +110,14 @@ DecodeTiming measure_torch_decode_tps(LoadedModel& m, const std::vector<int32_t>
   r.decode_tokens = n_tokens;
   IncrementalDecoder dec(m);
   std::vector<int32_t> ctx = prompt;
-  Timer t;
-  torch::Tensor logits = dec.next_logits(ctx);
-  r.prefill_s = t.seconds();
-  for (int64_t i = 0; i < n_tokens; ++i) {
-    const int32_t next = int32_t(logits.argmax().item<int64_t>());
-    r.tokens.push_back(next);
-    ctx.push_back(next);
-    const double c0 = process_cpu_seconds();
-    t.reset();
-    logits = dec.next_logits(ctx);
-    r.step_s.push_back(t.seconds());
-    r.step_cpu_s.push_back(process_cpu_seconds() - c0);
-  }
-  r.tokens.push_back(int32_t(logits.argmax().item<int64_t>()));
-  summarize_decode_steps(r);
+  torch::Tensor logits;
+  time_greedy_decode(
+      r, n_tokens, [&] { logits = dec.next_logits(ctx); },
+      [&] { return int32_t(logits.argmax().item<int64_t>()); },
+      [&](int32_t next) {
+        ctx.push_back(next);
+        logits = dec.next_logits(ctx);
+      });
   return r;
 }
 

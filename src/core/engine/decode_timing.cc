@@ -1,7 +1,6 @@
 #include "core/engine/decode_timing.h"
 
 #include <algorithm>
-#include <ctime>
 
 #include "core/engine/engine.h"
 #include "core/engine/sampler.h"
@@ -32,20 +31,9 @@ DecodeTiming measure_decode_tps(const PackedModel& model, const std::vector<int3
   r.threads = e.threads();
   r.prompt_tokens = static_cast<int64_t>(prompt.size());
   r.decode_tokens = n_tokens;
-  Timer t;
-  e.forward(prompt.data(), r.prompt_tokens, logits.data());
-  r.prefill_s = t.seconds();
-  for (int64_t i = 0; i < n_tokens; ++i) {
-    const int32_t next = argmax(logits.data(), V);
-    r.tokens.push_back(next);
-    const double c0 = process_cpu_seconds();
-    t.reset();
-    e.forward(&next, 1, logits.data());
-    r.step_s.push_back(t.seconds());
-    r.step_cpu_s.push_back(process_cpu_seconds() - c0);
-  }
-  r.tokens.push_back(argmax(logits.data(), V));
-  summarize_decode_steps(r);
+  time_greedy_decode(
+      r, n_tokens, [&] { e.forward(prompt.data(), r.prompt_tokens, logits.data()); },
+      [&] { return argmax(logits.data(), V); }, [&](int32_t next) { e.forward(&next, 1, logits.data()); });
   return r;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/engine/packed_model.h"
+#include "core/util/sysinfo.h"
 
 namespace bkd {
 
@@ -33,7 +34,29 @@ DecodeTiming measure_decode_tps(const PackedModel& model, const std::vector<int3
                                 int threads, std::optional<QuantMode> mode = std::nullopt);
 
 // Fills decode_s, decode_tokens_per_s, the ms-per-token figures and prefill_tokens_per_s from step_s,
-// prefill_s and prompt_tokens (for other decoders timed the same way, e.g. the LibTorch teacher).
+// prefill_s and prompt_tokens.
 void summarize_decode_steps(DecodeTiming& r);
+
+// The timing loop every decoder shares (the packed engine here, the LibTorch teacher in
+// torch/model_api.h): prefill() runs the prompt; then n_tokens times pick() chooses the next token
+// from the last logits (untimed) and step(token) runs it (timed, wall and process CPU). Fills
+// tokens, prefill_s, step_s, step_cpu_s and the summary; the caller sets the rest.
+template <typename Prefill, typename Pick, typename Step>
+void time_greedy_decode(DecodeTiming& r, int64_t n_tokens, Prefill prefill, Pick pick, Step step) {
+  Timer t;
+  prefill();
+  r.prefill_s = t.seconds();
+  for (int64_t i = 0; i < n_tokens; ++i) {
+    const int32_t next = pick();
+    r.tokens.push_back(next);
+    const double c0 = process_cpu_seconds();
+    t.reset();
+    step(next);
+    r.step_s.push_back(t.seconds());
+    r.step_cpu_s.push_back(process_cpu_seconds() - c0);
+  }
+  r.tokens.push_back(pick());
+  summarize_decode_steps(r);
+}
 
 }  // namespace bkd
