@@ -20,29 +20,15 @@ test: build
 	@bash scripts/setup.sh --test-tools
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
+# Stage targets run the pipeline up to that stage (the order lives in one place: src/core/stages/pipeline.cc),
+# skipping what is current.
 ensure_dirs: build
-	@$(BKD) ensure-dirs
+	@$(BKD) pipeline --until ensure-dirs
 
-prepare: ensure_dirs
-	@$(BKD) prepare
+prepare teacher collect train eval: build
+	@$(BKD) pipeline --until $@
 
-# The offline default teaches with a local model: pretrain it first (a no-op once it is trained).
-teacher: prepare
-	@if [ "$$($(BKD) config --get TEACHER_PROVIDER)" = local ]; then \
-	  $(BKD) train --role teacher; fi
-	@$(BKD) teacher
-
-collect: teacher
-	@$(BKD) collect
-
-train: collect
-	@$(BKD) train
-
-# The CE-only student at the same budget is eval's ablation (what KD buys).
-eval: train
-	@$(BKD) train --role student_ce
-	@$(BKD) eval
-
+# The 7B dry-run needs no other stage.
 dryrun: build
 	@$(BKD) dryrun
 

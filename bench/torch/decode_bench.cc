@@ -23,11 +23,11 @@
 #include "core/config/settings.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
-#include "core/util/report.h"
+#include "core/report/report.h"
 #include "core/util/sysinfo.h"
-#include "torch/checkpoint.h"
-#include "torch/model_api.h"
-#include "torch/trainer.h"
+#include "torch/model/checkpoint.h"
+#include "torch/model/model_api.h"
+#include "torch/train/trainer.h"
 
 using namespace bkd;
 

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "core/engine/engine.h"
-#include "torch/engine_export.h"
-#include "torch/model.h"
+#include "torch/model/engine_export.h"
+#include "torch/model/model.h"
 #include "../bench_main.h"
 
 namespace bkd {

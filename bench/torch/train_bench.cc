@@ -21,10 +21,10 @@
 
 #include "core/util/fs.h"
 #include "core/util/sysinfo.h"
-#include "torch/losses.h"
-#include "torch/model.h"
-#include "torch/quant.h"
-#include "torch/trainer.h"
+#include "torch/train/losses.h"
+#include "torch/model/model.h"
+#include "torch/model/quant.h"
+#include "torch/train/trainer.h"
 
 using namespace bkd;
 

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "build_info.h"
+#include "core/config/run_layout.h"
 #include "cli/cli.h"
 #include "core/util/crash_report.h"
 #include "core/util/error.h"
@@ -29,8 +30,8 @@ const Settings& Cli::settings() {
     settings_ = std::make_unique<Settings>(Settings::load(load_options));
     log_set_level(log_level_from_string(settings_->str("LOG_LEVEL")));
     for (const auto& w : settings_->warnings()) log_warn(w);
-    const std::string log_dir = settings_->str("LOG_DIR");
-    if (dir_exists(log_dir)) log_set_file(join_path(log_dir, "bitnet-kde.log"));
+    const RunLayout layout(*settings_);
+    if (dir_exists(layout.logs())) log_set_file(layout.log_file());
   }
   return *settings_;
 }

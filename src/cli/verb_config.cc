@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
-#include "core/config/dirs.h"
+#include "core/config/run_layout.h"
 
 namespace bkd::cli {
 namespace {
@@ -78,9 +78,9 @@ void setup_config(CLI::App& app, Cli& cli) {
 void setup_ensure_dirs(CLI::App& app, Cli& cli) {
   auto* sub = app.add_subcommand("ensure-dirs", "create DRIVE_ROOT, DATA_DIR, REPORTS_DIR, CKPT_DIR, CACHE_DIR, LOG_DIR");
   sub->callback([&cli] {
-    const Settings& s = cli.settings();
-    auto created = ensure_dirs(s);
-    for (const auto& d : pipeline_dirs(s))
+    const RunLayout layout(cli.settings());
+    auto created = layout.ensure_folders();
+    for (const auto& d : layout.folders())
       std::printf("%s %s\n", std::find(created.begin(), created.end(), d) != created.end() ? "created" : "exists ",
                   d.c_str());
   });

@@ -1,19 +1,16 @@
-// `dryrun`: the 7B-shaped forward pass (seed M4) through the packed engine; writes
-// REPORTS_DIR/dryrun_7b.json. Shape flags shrink it for smoke tests.
+// `dryrun`: the 7B-shaped forward pass (seed M4) through the packed engine; writes its
+// report (core/stages/dryrun_stage.h). Shape flags shrink it for smoke tests.
 #include <cstdio>
 
 #include "cli/cli.h"
-#include "core/engine/dryrun.h"
-#include "core/util/fs.h"
-#include "core/util/log.h"
-#include "core/util/report.h"
+#include "core/stages/dryrun_stage.h"
 
 namespace bkd::cli {
 namespace {
 
 void setup_dryrun(CLI::App& app, Cli& cli) {
   auto* sub = app.add_subcommand("dryrun", "7B-shaped forward pass: peak memory, decode vs bandwidth floor, A8->A4 check");
-  static ModelConfig shape = llama7b_shape();
+  static ModelConfig shape = DryrunStageOptions().shape;
   static std::string out;
   sub->add_option("--d-model", shape.d_model, "hidden size (default: LLaMA-7B's 4096)");
   sub->add_option("--layers", shape.n_layers, "blocks (default 32)");
@@ -22,20 +19,11 @@ void setup_dryrun(CLI::App& app, Cli& cli) {
   sub->add_option("--vocab", shape.vocab_size, "vocabulary (default 32000)");
   sub->add_option("--out", out, "report path (default: REPORTS_DIR/dryrun_7b.json)");
   sub->callback([&cli] {
-    const Settings& s = cli.settings();
-    DryrunOptions o;
+    DryrunStageOptions o;
     o.shape = shape;
-    o.shape.n_kv_heads = shape.n_heads;
-    o.prompt_tokens = s.i64("DRYRUN_PROMPT_TOKENS");
-    o.decode_tokens = s.i64("DRYRUN_DECODE_TOKENS");
-    o.embed_bits = std::stoi(s.str("DRYRUN_EMBED_BITS"));  // an enum setting: "8" or "16"
-    o.threads = static_cast<int>(s.i64("THREADS"));
-    o.seed = static_cast<uint64_t>(s.i64("SEED"));
-    Report report("dryrun_7b", &s);
-    report.body() = run_dryrun(o);
-    const std::string path = out.empty() ? join_path(s.str("REPORTS_DIR"), "dryrun_7b.json") : out;
-    ensure_dir(parent_dir(path));
-    const nlohmann::json j = report.write(path);
+    o.out = out;
+    const nlohmann::json j = run_dryrun_stage(cli.settings(), o);
+    const std::string path = j["_path"].get<std::string>();
     const auto& b = j["bandwidth"];
     std::printf("dryrun: d %lld, %lld layers, ffn %lld, vocab %lld; ternary %.3f GB + tables %.3f GB\n",
                 static_cast<long long>(o.shape.d_model), static_cast<long long>(o.shape.n_layers),

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "core/config/run_layout.h"
 #include "cli/cli.h"
 #include "core/stages/exit_criteria.h"
 #include "core/util/error.h"
@@ -35,7 +36,7 @@ void setup_health_check(CLI::App& app, Cli& cli) {
   sub->add_option("--role", role, "whose health file (CKPT_DIR/<role>_health.json)");
   sub->add_option("--file", file, "read this health JSON instead");
   sub->callback([&cli] {
-    cli.exit_code = run_health_check(file.empty() ? join_path(cli.settings().str("CKPT_DIR"), role + "_health.json") : file);
+    cli.exit_code = run_health_check(file.empty() ? RunLayout(cli.settings()).health(role) : file);
   });
 }
 

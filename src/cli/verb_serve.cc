@@ -7,10 +7,10 @@
 #include <cstdio>
 #include <thread>
 
+#include "core/config/run_layout.h"
 #include "cli/cli.h"
-#include "core/data/layout.h"
 #include "core/engine/engine_language_model.h"
-#include "core/http/openai_server.h"
+#include "core/serve/openai_server.h"
 #include "core/teacher/local_provider.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
@@ -40,8 +40,8 @@ void setup_serve(CLI::App& app, Cli& cli) {
     std::shared_ptr<LocalLanguageModel> lm;
     if (engine || !engine_file.empty()) {
       if (!model.empty()) throw UsageError("--model names a teacher checkpoint; with --engine pass --engine-file");
-      const std::string file = engine_file.empty() ? join_path(s.str("CKPT_DIR"), "student.gguf") : engine_file;
-      const std::string spm = tokenizer.empty() ? student_tokenizer_path(s) : tokenizer;
+      const std::string file = engine_file.empty() ? RunLayout(s).student_gguf() : engine_file;
+      const std::string spm = tokenizer.empty() ? RunLayout(s).student_tokenizer() : tokenizer;
       std::optional<QuantMode> m;
       if (!mode.empty()) m = quant_mode_from_string(mode);
       auto elm = load_engine_language_model(file, spm, m, static_cast<int>(s.i64("THREADS")));

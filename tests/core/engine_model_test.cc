@@ -1,5 +1,5 @@
 // The packed engine against an independent scalar float reference of the student forward pass
-// (written here from the formulas in src/torch/model.h and src/torch/quant.h: fake-quantized
+// (written here from the formulas in src/torch/model/model.h and src/torch/model/quant.h: fake-quantized
 // weights and activations in float, full causal attention without a cache).
 #include <gtest/gtest.h>
 

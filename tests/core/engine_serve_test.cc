@@ -12,7 +12,7 @@
 #include "core/engine/gguf_model.h"
 #include "core/engine/sampler.h"
 #include "core/http/http_client.h"
-#include "core/http/openai_server.h"
+#include "core/serve/openai_server.h"
 #include "core/teacher/local_provider.h"
 #include "core/teacher/logprob_math.h"
 #include "core/teacher/provider_factory.h"

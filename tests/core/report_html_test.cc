@@ -5,8 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
-#include "core/config/dirs.h"
+#include "core/config/run_layout.h"
 #include "core/report/html_report.h"
+#include "core/kd/kd_manifest.h"
 #include "core/stages/exit_criteria.h"
 #include "provider_test_settings.h"
 #include "test_util.h"
@@ -17,7 +18,7 @@ using json = nlohmann::json;
 
 Settings run_settings(const test::TempDir& dir) {
   Settings s = testing::provider_settings(dir, {{"PRESET", "tiny"}});
-  ensure_dirs(s);
+  RunLayout(s).ensure_folders();
   return s;
 }
 
@@ -33,14 +34,20 @@ json passing_health() {
 }
 
 void write_all_reports(const Settings& s, double shard_rows, double invalid_rate, double qei) {
-  const std::string r = s.str("REPORTS_DIR"), d = s.str("DATA_DIR"), c = s.str("CKPT_DIR");
-  write_json(join_path(r, "teacher_baseline.json"),
+  const RunLayout layout(s);
+  write_json(layout.teacher_baseline_report(),
              {{"provider", "local"}, {"requests", {{"ok", 4}}}, {"decode_tokens_per_s", {{"p50", 120.5}}}});
-  write_file_atomic(join_path(d, "kd_shard_000.parquet"), "PAR1");
-  write_json(join_path(d, "kd_manifest.json"),
-             {{"shards", {{{"file", "kd_shard_000.parquet"}, {"rows", shard_rows}, {"stats", {{"invalid_row_rate", invalid_rate}}}}}}});
-  write_json(join_path(c, "student_health.json"), passing_health());
-  write_json(join_path(r, "mini_evaluation_report.json"),
+  const KdTraceDir kd = layout.kd_traces();
+  write_file_atomic(kd.shard(0, 1, 0), "PAR1");
+  KdIdentity id;
+  id.plan_hash = "p", id.teacher = "local", id.model = "m", id.mode = "score", id.k_requested = id.k = 20;
+  json manifest = id.to_json();
+  manifest.update({{"complete", true},
+                   {"shards", {{{"file", kd.shard_file_name(0, 1, 0)}, {"rows", static_cast<int64_t>(shard_rows)},
+                                {"stats", {{"invalid_row_rate", invalid_rate}}}}}}});
+  write_json(kd.manifest(), manifest);
+  write_json(layout.health("student"), passing_health());
+  write_json(layout.eval_report(),
              {{"_meta", {{"ended_at", "2026-01-01T00:00:00Z"}}},
               {"teacher", {{"provider", "local"}, {"quality", {{"bits_per_byte", 1.5}}}, {"decode_tokens_per_s", 120.5},
                            {"memory", {{"bytes", 64e6}}}}},
@@ -50,7 +57,7 @@ void write_all_reports(const Settings& s, double shard_rows, double invalid_rate
               {"ablation_ce_only", {{"quality", {{"bits_per_byte", 2.1}}}, {"kd_gain_bits_per_byte", 0.2}}},
               {"qei", {{"placeholder", {{"quality", "placeholder <0.75>"}, {"quality_ratio", 0.75}, {"memory_ratio", 0.078},
                                         {"tps_ratio", 7.5}, {"qei", qei}, {"qei_speed", qei * 7.5}}}}}});
-  write_json(join_path(r, "dryrun_7b.json"),
+  write_json(layout.dryrun_report(),
              {{"success", true}, {"memory", {{"peak_rss_gb", 2.05}}},
               {"checks", {{"a8_codes_in_range", true}, {"a4_codes_in_range", true}, {"all_finite", true}}}});
 }
@@ -118,16 +125,16 @@ TEST(HtmlReport, PageHoldsCurvesFlipTablesAndCriteriaAndIsWellFormedSvg) {
   test::TempDir dir;
   Settings s = run_settings(dir);
   write_all_reports(s, 600000, 0.011, 9.6);
-  const std::string sdir = join_path(s.str("CKPT_DIR"), "student");
+  const std::string sdir = RunLayout(s).role_checkpoints("student");
   ensure_dir(sdir);
   std::string lines;
   for (int i = 0; i < 10; ++i)
     lines += json{{"step", i}, {"loss", 5.0 - 0.3 * i}, {"kd", 1.0 - 0.05 * i}, {"ce", 4.0 - 0.2 * i}, {"format", 3.0},
                   {"grad_norm_pre", 2.0}, {"grad_norm_post", 1.0}, {"mode", i < 9 ? "a8" : "a4"}}.dump() + "\n";
   lines += "not json\n";  // a damaged line is skipped, not fatal
-  write_file_atomic(join_path(sdir, "metrics.jsonl"), lines);
+  write_file_atomic(RunLayout::metrics_in(sdir), lines);
   const std::vector<Criterion> cs = v0_criteria(s);
-  write_json(join_path(s.str("REPORTS_DIR"), "pipeline.json"), {{"criteria", criteria_json(cs)}});
+  write_json(RunLayout(s).pipeline_report(), {{"criteria", criteria_json(cs)}});
 
   const std::string path = write_html_report(s);
   const std::string html = read_file(path);

@@ -1,7 +1,7 @@
 // `serve` end to end: the openai-compatible provider against our own server over loopback gives
 // the same tokens and logprobs as the in-process local provider; errors come in OpenAI's shape;
 // the official OpenAI Node SDK can call it with logprobs.
-#include "core/http/openai_server.h"
+#include "core/serve/openai_server.h"
 
 #include <gtest/gtest.h>
 

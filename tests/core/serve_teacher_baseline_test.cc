@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "core/http/openai_server.h"
+#include "core/serve/openai_server.h"
 #include "core/teacher/local_provider.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"

@@ -1,7 +1,7 @@
 // The fused attention softmax against the tensor-op form: float32 and bf16 scores, a causal mask
 // shared by the batch and a per-sequence key-padding mask, every kernel this CPU runs; gradients
 // against the reference's and against finite differences.
-#include "torch/attention_softmax.h"
+#include "torch/kernels/attention_softmax.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <limits>
 #include <vector>
 
-#include "torch/softmax_kernels.h"
+#include "torch/kernels/softmax_kernels.h"
 
 namespace bkd {
 namespace {

@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <random>
 
-#include "torch/model.h"
-#include "torch/model_api.h"
-#include "torch/trainer.h"
+#include "torch/model/model.h"
+#include "torch/model/model_api.h"
+#include "torch/train/trainer.h"
 #include "train_test_util.h"
 
 namespace bkd {

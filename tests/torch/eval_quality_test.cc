@@ -1,6 +1,6 @@
 // eval's quality measures against closed forms: a model with all-zero weights predicts the uniform
 // distribution, so its bits per byte and its KL to any teacher distribution are known exactly.
-#include "torch/eval_quality.h"
+#include "torch/eval/eval_quality.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "torch/kd_shard_source.h"
+#include "torch/train/kd_shard_source.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

@@ -1,11 +1,11 @@
-#include "torch/losses.h"
+#include "torch/train/losses.h"
 
 #include <gtest/gtest.h>
 
 #include "core/util/error.h"
-#include "torch/kd_buckets.h"
-#include "torch/softmax_kernels.h"
-#include "torch/token_nll.h"
+#include "torch/kernels/kd_buckets.h"
+#include "torch/kernels/softmax_kernels.h"
+#include "torch/kernels/token_nll.h"
 #include "torch_fixtures.h"
 
 namespace bkd {

@@ -1,9 +1,9 @@
-#include "torch/model.h"
+#include "torch/model/model.h"
 
 #include <gtest/gtest.h>
 
-#include "torch/batch.h"
-#include "torch/losses.h"
+#include "torch/train/batch.h"
+#include "torch/train/losses.h"
 #include "core/util/error.h"
 #include "torch_fixtures.h"
 

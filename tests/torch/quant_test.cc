@@ -1,4 +1,4 @@
-#include "torch/quant.h"
+#include "torch/model/quant.h"
 
 #include <gtest/gtest.h>
 

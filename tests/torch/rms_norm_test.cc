@@ -1,11 +1,11 @@
-#include "torch/rms_norm.h"
+#include "torch/kernels/rms_norm.h"
 
 #include <gtest/gtest.h>
 
 #include <memory>
 
-#include "torch/autocast_compat.h"
-#include "torch/quant.h"
+#include "torch/model/autocast_compat.h"
+#include "torch/model/quant.h"
 
 namespace bkd {
 namespace {

@@ -19,10 +19,10 @@
 #include "core/teacher/logprob_math.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
-#include "torch/checkpoint.h"
-#include "torch/model_api.h"
-#include "torch/topk_scoring.h"
-#include "torch/vocab_map.h"
+#include "torch/model/checkpoint.h"
+#include "torch/model/model_api.h"
+#include "torch/kernels/topk_scoring.h"
+#include "torch/model/vocab_map.h"
 
 using namespace bkd;
 

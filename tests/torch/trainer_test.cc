@@ -1,4 +1,4 @@
-#include "torch/trainer.h"
+#include "torch/train/trainer.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -11,10 +11,10 @@
 #include "core/data/token_file.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
-#include "torch/checkpoint.h"
-#include "torch/loss_scaler.h"
-#include "torch/model_api.h"
-#include "torch/schedule.h"
+#include "torch/model/checkpoint.h"
+#include "torch/train/loss_scaler.h"
+#include "torch/model/model_api.h"
+#include "torch/train/schedule.h"
 #include "train_test_util.h"
 
 namespace bkd {

@@ -1,4 +1,5 @@
-#include "torch/vocab_map.h"
+#include "torch/model/vocab_map.h"
+#include "torch/train/mapped_batches.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -9,8 +10,8 @@
 
 #include "core/data/token_file.h"
 #include "core/util/error.h"
-#include "torch/model_api.h"
-#include "torch/trainer.h"
+#include "torch/model/model_api.h"
+#include "torch/train/trainer.h"
 
 namespace bkd {
 namespace {

@@ -1,6 +1,6 @@
 // Installs the LibTorch teacher as core's local model loader (core never links LibTorch).
 #include "core/teacher/local_model.h"
-#include "torch/model_api.h"
+#include "torch/model/model_api.h"
 
 namespace bkd::cli {
 namespace {

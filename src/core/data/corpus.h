@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/data/layout.h"
+#include "core/data/split.h"
 
 namespace bkd {
 

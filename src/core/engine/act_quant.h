@@ -1,21 +1,17 @@
 #pragma once
-// Per-token activation quantization, exactly as the training-time fake quantizers compute it
-// (src/torch/quant.cc: fp32 arithmetic in the same order, round half to even like torch.round):
-//   A8 (absmax, BitNet b1.58): s = (1 / max(max|x|, 1e-5)) * 127; q = clamp(round(x * s), -128, 127); x ~ q / s
-//   A4 (absmean, BitNet a4.8): b = mean|x| (double sum); q = clamp(round(x * ((1 / (b + 1e-5)) * sqrt(7))), -8, 7);
-//                              x ~ q * (b / sqrt(7))
+// Per-token activation quantization with the one scalar quantizer the trainer also uses
+// (act_quant_row.h): A8 absmax (BitNet b1.58) and A4 absmean (BitNet a4.8).
 // The integer codes feed the ternary kernels; `mult` turns their int32 sums back into floats.
 #include <cstdint>
 #include <vector>
 
+#include "core/engine/act_quant_row.h"
 #include "core/engine/aligned_buffer.h"
 
 namespace bkd {
 
 enum class ActBits { A8, A4 };
 const char* to_string(ActBits b);
-
-constexpr float kActEps = 1e-5f;
 
 // rows tokens of cols features, each row zero-padded to cols_padded (a multiple of 256) so the
 // kernels can read whole blocks.

@@ -1,5 +1,5 @@
 #pragma once
-// The packed inference engine: the BitNet student forward pass (src/torch/model.h, same math) over
+// The packed inference engine: the BitNet student forward pass (src/torch/model/model.h, same math) over
 // a PackedModel, with a KV cache, the training-time activation quantizers (A8, or the A4 hybrid:
 // 4-bit on the q/k/v and gate/up inputs, 8-bit on the wo and w_down inputs), integer ternary
 // kernels and a fork-join thread pool. Tokens are appended at position() and later calls continue

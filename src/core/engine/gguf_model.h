@@ -6,7 +6,7 @@
 //             student's training-time activation mode) when PackedModel::trained_mode is set.
 //   tensors:  every projection as an I8 tensor [rows, row_bytes] of packed bytes plus an F32
 //             "<name>.scale"; norms F32; embed / lm_head as F32, BF16 or I8 (+ "<name>.row_scale").
-// Tensor names follow src/torch/model.h ("layers.3.wq", "embed", ...).
+// Tensor names follow src/torch/model/model.h ("layers.3.wq", "embed", ...).
 #include <string>
 
 #include "core/engine/packed_model.h"

@@ -1,6 +1,6 @@
 #pragma once
 // The BitNet student in engine form: packed ternary projections with their absmean scales, fp32
-// norm gains, and 32/16/8-bit embedding and head tables. Names and shapes follow src/torch/model.h
+// norm gains, and 32/16/8-bit embedding and head tables. Names and shapes follow src/torch/model/model.h
 // (linear weights are [out, in]):
 //   embed [V, D], lm_head [V, D] (untied only), final_norm [D],
 //   layers.i: attn_norm [D], wq [D, D], wk [KV, D], wv [KV, D], attn_sub_norm [D], wo [D, D],

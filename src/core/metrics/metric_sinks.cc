@@ -1,5 +1,6 @@
 #include "core/metrics/metric_sinks.h"
 
+#include "core/config/run_layout.h"
 #include "core/config/settings.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
@@ -13,11 +14,11 @@ MetricSinks::MetricSinks(const Settings* s, const std::string& run, int64_t star
   const bool tensorboard = s->flag("TENSORBOARD");
   if (!tensorboard && !wandb_.enabled) return;
   if (!tensorboard) log_info("TensorBoard: TENSORBOARD=0, but W&B uploads event files: writing them anyway");
-  run_dir_ = join_path(s->str("TB_DIR"), run);
+  run_dir_ = RunLayout(*s).tensorboard(run);
   tb_ = std::make_unique<TensorBoardWriter>(run_dir_);
   tb_->session_start(start_step);  // TensorBoard drops what earlier files logged at steps >= start_step
   tb_->flush();
-  log_info("TensorBoard: " + tb_->path() + " (tensorboard --logdir " + s->str("TB_DIR") + ")");
+  log_info("TensorBoard: " + tb_->path() + " (tensorboard --logdir " + parent_dir(run_dir_) + ")");
 }
 
 MetricSinks::~MetricSinks() {

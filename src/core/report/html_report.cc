@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/config/run_layout.h"
 #include "core/config/settings.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
@@ -190,13 +191,13 @@ std::string svg_line_chart(const std::string& title, const std::string& x_label,
 }
 
 std::string write_html_report(const Settings& s) {
-  const std::string reports = s.str("REPORTS_DIR"), ckpt = s.str("CKPT_DIR");
-  const json ev = load_json(join_path(reports, "mini_evaluation_report.json"));
-  const json pipe = load_json(join_path(reports, "pipeline.json"));
-  const json dry = load_json(join_path(reports, "dryrun_7b.json"));
-  const Metrics student = read_metrics(join_path(ckpt, "student/metrics.jsonl"));
-  const Metrics ce_only = read_metrics(join_path(ckpt, "student_ce/metrics.jsonl"));
-  const Metrics teacher = read_metrics(join_path(ckpt, "teacher/metrics.jsonl"));
+  const RunLayout layout(s);
+  const json ev = load_json(layout.eval_report());
+  const json pipe = load_json(layout.pipeline_report());
+  const json dry = load_json(layout.dryrun_report());
+  const Metrics student = read_metrics(RunLayout::metrics_in(layout.role_checkpoints("student")));
+  const Metrics ce_only = read_metrics(RunLayout::metrics_in(layout.role_checkpoints("student_ce")));
+  const Metrics teacher = read_metrics(RunLayout::metrics_in(layout.role_checkpoints("teacher")));
 
   std::ostringstream h;
   h << "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>bitnet-kde report</title><style>"
@@ -295,10 +296,10 @@ std::string write_html_report(const Settings& s) {
   } else {
     h << missing("dryrun_7b.json", "bitnet-kde dryrun");
   }
-  h << "<p class=missing>Sources: " << html_escape(reports) << "/*.json, " << html_escape(ckpt) << "/&lt;role&gt;/metrics.jsonl.</p>\n"
+  h << "<p class=missing>Sources: " << html_escape(layout.reports()) << "/*.json, " << html_escape(layout.checkpoints()) << "/&lt;role&gt;/metrics.jsonl.</p>\n"
     << "</body></html>\n";
-  const std::string path = join_path(reports, "report.html");
-  ensure_dir(reports);
+  const std::string path = layout.html_report();
+  ensure_dir(layout.reports());
   write_file_atomic(path, h.str());
   return path;
 }

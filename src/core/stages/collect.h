@@ -1,6 +1,6 @@
 #pragma once
 // The `collect` stage (seed M2): KD traces from the teacher, projected onto the student tokenizer,
-// written as Parquet shards with a manifest.
+// written as Parquet shards named by a manifest (core/kd/kd_manifest.h).
 //   score mode:    the teacher scores chunks of the training split (local teacher, vLLM prompt_logprobs);
 //   generate mode: the teacher continues prompts cut from the training split, top-K per generated token.
 // Sequences are planned up front in a deterministic order (seq_id), partitioned over workers
@@ -13,12 +13,27 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/data/layout.h"
+#include "core/data/corpus.h"
+#include "core/kd/kd_manifest.h"
+#include "core/kd/kd_shard.h"
 #include "core/kd/projection.h"
 
 namespace bkd {
 class Settings;
 class Provider;
+
+// The settings collect reads, read once.
+struct CollectSettings {
+  bool generate = false;  // KD_MODE=generate
+  int top_k = 0;          // TOP_K (what is asked for; the teacher's limit may lower it)
+  int64_t seq_len = 0, kd_target_tokens = 0, prompt_tokens = 0, shard_rows = 0;
+  int max_new_tokens = 0;
+  double temperature = 0;
+  uint64_t seed = 0;
+  std::string teacher_provider, teacher_model;
+  KdWriterOptions writer;
+  static CollectSettings from(const Settings& s);
+};
 
 struct CollectOptions {
   int worker = 0, workers = 1;
@@ -27,9 +42,9 @@ struct CollectOptions {
   Provider* provider = nullptr;  // the teacher; null: built from settings
   // What to collect and where (eval collects held-out rows from the test split this way).
   Split split = Split::Train;
-  std::string out_dir;            // empty: DATA_DIR
+  bool eval_traces = false;       // false: RunLayout::kd_traces(); true: RunLayout::eval_kd_traces()
   int64_t target_positions = -1;  // < 0: KD_TARGET_TOKENS
-  std::string report_name = "collect";  // REPORTS_DIR/<report_name>.json
+  std::string report_name = "collect";  // RunLayout::collect_report(report_name, ...)
 };
 
 // One planned sequence: a span of a training document.
@@ -46,10 +61,21 @@ std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, con
                                        int64_t seq_len, int64_t target_positions, int64_t prompt_tokens,
                                        bool generate_mode);
 
-std::string kd_manifest_path(const Settings& s, int worker, int workers);
-std::string kd_shard_path(const Settings& s, int worker, int workers, int index);
+// A collection's plan over a split: its documents, the sequences and their hash, and the student
+// tokenizer's hash. Collect writes its identity into the manifest; training recomputes it to check
+// that the manifest was made for this run.
+struct KdPlan {
+  std::vector<Document> docs;
+  std::vector<KdSequence> sequences;
+  std::string hash;
+  std::string student_tokenizer_hash;
+};
+KdPlan plan_collection(const Settings& s, Split split, int64_t target_positions);
 
-// Runs (or resumes) collection; returns the collect report (also REPORTS_DIR/collect.json).
+// The identity a training run expects of its KD manifest: this run's plan, teacher, mode and TOP_K.
+KdIdentity expected_kd_identity(const Settings& s);
+
+// Runs (or resumes) collection; returns the collect report (also written under REPORTS_DIR).
 nlohmann::json run_collect(const Settings& s, const CollectOptions& opts);
 
 nlohmann::json projection_stats_json(const ProjectionStats& st);

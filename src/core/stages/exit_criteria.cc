@@ -2,8 +2,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
+#include "core/config/run_layout.h"
 #include "core/config/settings.h"
+#include "core/kd/kd_manifest.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 
@@ -69,20 +72,23 @@ std::vector<Criterion> m3_criteria(const json& h, const std::string& path) {
 
 std::vector<Criterion> v0_criteria(const Settings& s) {
   std::vector<Criterion> out;
-  const std::string reports = s.str("REPORTS_DIR"), data = s.str("DATA_DIR"), ckpt = s.str("CKPT_DIR");
+  const RunLayout layout(s);
 
-  // M0: the folder tree.
+  // M0: the folder tree (DRIVE_ROOT and the folders under it).
   int present = 0;
   std::string absent;
-  for (const char* k : {"DATA_DIR", "CKPT_DIR", "REPORTS_DIR", "LOG_DIR", "CACHE_DIR"}) {
-    if (dir_exists(s.str(k))) ++present;
-    else absent += std::string(absent.empty() ? "" : ", ") + k;
+  const auto folders = layout.folders();
+  for (const auto& dir : folders) {
+    if (dir_exists(dir)) ++present;
+    else absent += (absent.empty() ? "" : ", ") + dir;
   }
   out.push_back({"M0", "ensure_dirs creates the folder tree",
-                 std::to_string(present) + "/5 folders" + (absent.empty() ? "" : " (missing: " + absent + ")"), present == 5});
+                 std::to_string(present) + "/" + std::to_string(folders.size()) + " folders" +
+                     (absent.empty() ? "" : " (missing: " + absent + ")"),
+                 present == static_cast<int>(folders.size())});
 
   // M1: the teacher baseline.
-  const json tb = load(join_path(reports, "teacher_baseline.json"));
+  const json tb = load(layout.teacher_baseline_report());
   if (tb.is_object()) {
     const int64_t ok = tb.contains("requests") ? tb["requests"].value("ok", int64_t(0)) : 0;
     const json& tps = tb.contains("decode_tokens_per_s") ? tb["decode_tokens_per_s"] : json();
@@ -95,10 +101,18 @@ std::vector<Criterion> v0_criteria(const Settings& s) {
   }
 
   // M2: the first KD shard and its invalid-row rate.
-  const json man = load(join_path(data, "kd_manifest.json"));
-  const bool shard0 = file_exists(join_path(data, "kd_shard_000.parquet"));
-  if (man.is_object() && shard0 && man.contains("shards") && !man["shards"].empty()) {
-    const json& sh = man["shards"][0];
+  // Through the manifest, as training reads it: complete, and every shard it names on disk.
+  std::optional<KdManifest> man;
+  std::string man_error;
+  try {
+    if (!file_exists(layout.kd_traces().manifest())) throw Error("missing: run `bitnet-kde collect`");
+    man = read_kd_manifest(layout.kd_traces());
+    if (!man->complete) man_error = "the KD manifest is not complete: run `bitnet-kde collect`";
+  } catch (const Error& e) {
+    man_error = e.what();
+  }
+  if (man && man_error.empty() && !man->json["shards"].empty()) {
+    const json& sh = man->json["shards"][0];
     const double rows = sh.value("rows", 0.0);
     out.push_back({"M2", "kd_shard_000.parquet with >= 500k token rows", f("%.0f rows", rows), rows >= kMinShardRows});
     const json& st = sh.contains("stats") ? sh["stats"] : json();
@@ -109,12 +123,13 @@ std::vector<Criterion> v0_criteria(const Settings& s) {
       out.push_back({"M2", "invalid-row rate < 2%", "the manifest has no invalid_row_rate", false});
     }
   } else {
-    out.push_back({"M2", "kd_shard_000.parquet with >= 500k token rows", "missing: run `bitnet-kde collect`", false});
-    out.push_back({"M2", "invalid-row rate < 2%", "missing: run `bitnet-kde collect`", false});
+    const std::string why = man_error.empty() ? std::string("the KD manifest names no shard") : man_error;
+    out.push_back({"M2", "kd_shard_000.parquet with >= 500k token rows", why, false});
+    out.push_back({"M2", "invalid-row rate < 2%", why, false});
   }
 
   // M3: the student's training health.
-  const std::string hp = join_path(ckpt, "student_health.json");
+  const std::string hp = layout.health("student");
   const json health = load(hp);
   if (health.is_object()) {
     for (auto& c : m3_criteria(health, hp)) out.push_back(c);
@@ -125,7 +140,7 @@ std::vector<Criterion> v0_criteria(const Settings& s) {
   }
 
   // M4: evaluation, QEI and the 7B dry-run.
-  const json ev = load(join_path(reports, "mini_evaluation_report.json"));
+  const json ev = load(layout.eval_report());
   if (ev.is_object()) {
     double tps = 0;
     if (ev.contains("student") && ev["student"].contains("decode"))
@@ -142,7 +157,7 @@ std::vector<Criterion> v0_criteria(const Settings& s) {
     out.push_back({"M4", "mini_evaluation_report.json saved, TPS computed", "missing: run `bitnet-kde eval`", false});
     out.push_back({"M4", "QEI >= 0.20 and QEIspeed >= 0.10 (placeholder quality)", "missing: run `bitnet-kde eval`", false});
   }
-  const json dry = load(join_path(reports, "dryrun_7b.json"));
+  const json dry = load(layout.dryrun_report());
   if (dry.is_object()) {
     const bool ok = dry.value("success", false);
     const double gb = dry.contains("memory") ? dry["memory"].value("peak_rss_gb", 0.0) : 0.0;

@@ -5,10 +5,9 @@
 #include <mutex>
 #include <thread>
 
-#include "core/config/dirs.h"
+#include "core/config/run_layout.h"
 #include "core/config/settings.h"
 #include "core/data/corpus.h"
-#include "core/data/layout.h"
 #include "core/data/token_file.h"
 #include "core/tokenizer/gpt2_bpe.h"
 #include "core/tokenizer/spm_tokenizer.h"
@@ -17,7 +16,7 @@
 #include "core/util/hash.h"
 #include "core/util/log.h"
 #include "core/util/progress.h"
-#include "core/util/report.h"
+#include "core/report/report.h"
 
 namespace bkd {
 namespace {
@@ -78,9 +77,9 @@ std::string corpus_fingerprint(const std::vector<Document>& docs) {
 nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
   Report report("prepare", &s);
   Timer total;
-  ensure_dirs(s);
-  const std::string data_dir = s.str("DATA_DIR");
-  const std::string manifest_path = join_path(data_dir, "prepare_manifest.json");
+  const RunLayout layout(s);
+  layout.ensure_folders();
+  const std::string manifest_path = layout.prepare_manifest();
   const int threads = thread_count(s);
 
   // 1. Corpus -> documents -> split.
@@ -88,7 +87,7 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
   auto docs = read_corpus(s.str("CORPUS_DIR"));
   const double read_s = t_read.seconds();
   const std::string fingerprint = corpus_fingerprint(docs);
-  const std::string gpt2_json = gpt2_encoder_json_path(s), gpt2_bpe = gpt2_vocab_bpe_path(s);
+  const std::string gpt2_json = layout.gpt2_encoder_json(), gpt2_bpe = layout.gpt2_vocab_bpe();
   for (const auto& p : {gpt2_json, gpt2_bpe})
     if (!file_exists(p))
       throw Error("GPT-2 BPE file '" + p + "' does not exist",
@@ -106,19 +105,19 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
 
   std::vector<std::string> outputs;
   for (Split sp : kSplits) {
-    outputs.push_back(split_text_path(s, sp));
-    outputs.push_back(token_file_path(s, sp, "student"));
-    outputs.push_back(token_file_path(s, sp, "teacher"));
+    outputs.push_back(layout.corpus_split(sp));
+    outputs.push_back(layout.token_file(sp, TokenSide::Student));
+    outputs.push_back(layout.token_file(sp, TokenSide::Teacher));
   }
-  outputs.push_back(student_tokenizer_path(s));
-  if (!opts.force && file_exists(manifest_path) && file_exists(prepare_report_path(s))) {
+  outputs.push_back(layout.student_tokenizer());
+  if (!opts.force && file_exists(manifest_path) && file_exists(layout.prepare_report())) {
     try {
       auto m = nlohmann::json::parse(read_file(manifest_path));
       bool current = m.at("inputs") == inputs;
       for (const auto& o : outputs) current = current && file_exists(o);
       if (current) {
         log_info("prepare: outputs are current (corpus and settings unchanged); use --force to redo");
-        auto r = nlohmann::json::parse(read_file(prepare_report_path(s)));
+        auto r = nlohmann::json::parse(read_file(layout.prepare_report()));
         r["skipped"] = true;
         return r;
       }
@@ -132,7 +131,7 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
   auto split_docs = [&](Split sp) -> const std::vector<Document>& {
     return sp == Split::Train ? splits.train : sp == Split::Val ? splits.val : splits.test;
   };
-  for (Split sp : kSplits) write_split_jsonl(split_text_path(s, sp), split_docs(sp));
+  for (Split sp : kSplits) write_split_jsonl(layout.corpus_split(sp), split_docs(sp));
 
   // 2. Student tokenizer: trained on the training split only (held-out text never shapes the vocabulary).
   Timer t_spm;
@@ -148,8 +147,8 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
     o.threads = threads;
     log_info("prepare: training the student SentencePiece tokenizer (BPE, vocab " + std::to_string(o.vocab_size) + ")");
     const std::string model = SpmTokenizer::train(texts, o);
-    write_file_atomic(student_tokenizer_path(s), model);
-    student = SpmTokenizer::from_serialized(model, student_tokenizer_path(s));
+    write_file_atomic(layout.student_tokenizer(), model);
+    student = SpmTokenizer::from_serialized(model, layout.student_tokenizer());
     trained = true;
   }
   const double spm_s = t_spm.seconds();
@@ -172,8 +171,8 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
     Timer tt;
     auto tt_ids = tokenize_all(*teacher, d, threads, std::string("teacher tokens (") + split_name(sp) + ")");
     teacher_s += tt.seconds();
-    write_token_file(token_file_path(s, sp, "student"), st, student->vocab_size(), student->hash());
-    write_token_file(token_file_path(s, sp, "teacher"), tt_ids, teacher->vocab_size(), teacher->hash());
+    write_token_file(layout.token_file(sp, TokenSide::Student), st, student->vocab_size(), student->hash());
+    write_token_file(layout.token_file(sp, TokenSide::Teacher), tt_ids, teacher->vocab_size(), teacher->hash());
     uint64_t ns = 0, nt = 0;
     for (const auto& v : st) ns += v.size();
     for (const auto& v : tt_ids) nt += v.size();
@@ -190,7 +189,7 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
   b["corpus_dir"] = s.str("CORPUS_DIR");
   b["inputs"] = inputs;
   b["splits"] = split_report;
-  b["student_tokenizer"] = {{"path", student_tokenizer_path(s)},
+  b["student_tokenizer"] = {{"path", layout.student_tokenizer()},
                             {"trained", trained},
                             {"vocab_size", student->vocab_size()},
                             {"sha256", student->hash()}};
@@ -203,7 +202,7 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
                   {"total", total.seconds()}};
   b["throughput_mb_s"] = {{"student_encode", student_s > 0 ? all_bytes / student_s / 1e6 : 0.0},
                           {"teacher_encode", teacher_s > 0 ? all_bytes / teacher_s / 1e6 : 0.0}};
-  auto written = report.write(prepare_report_path(s));
+  auto written = report.write(layout.prepare_report());
   write_json_atomic(manifest_path, {{"inputs", inputs}, {"outputs", outputs}});
   return written;
 }

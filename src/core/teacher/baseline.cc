@@ -119,7 +119,7 @@ json run_baseline(Provider& provider, const std::vector<BaselinePrompt>& prompts
   // Capabilities first: for API providers this is the first request, so a bad key or an unknown
   // model fails here, once, with a clear message.
   Capabilities caps = provider.capabilities();
-  const int top_k = caps.logprobs ? std::min(opts.top_k, caps.max_top_k) : 0;
+  const int top_k = top_k_within_limit(caps, opts.top_k, provider.name() + "/" + provider.model());
 
   struct Result {
     Generation g;

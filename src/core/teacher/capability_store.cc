@@ -7,7 +7,7 @@
 #include "core/util/fs.h"
 #include "core/util/hash.h"
 #include "core/util/log.h"
-#include "core/util/report.h"
+#include "core/util/json_file.h"
 #include "core/util/sysinfo.h"
 
 namespace bkd {

@@ -4,6 +4,7 @@
 
 #include "core/teacher/logprob_math.h"
 #include "core/util/error.h"
+#include "core/util/log.h"
 
 namespace bkd {
 
@@ -27,6 +28,14 @@ Capabilities Capabilities::from_json(const nlohmann::json& j) {
 Scoring Provider::score(const std::string&, int) {
   throw UsageError("provider '" + name() + "' cannot score given text (no teacher-forced logprobs)",
                    "use TEACHER_PROVIDER=local, or an openai-compatible vLLM server, for scoring");
+}
+
+int top_k_within_limit(const Capabilities& caps, int requested, const std::string& teacher) {
+  if (!caps.logprobs) return 0;
+  if (requested <= caps.max_top_k) return requested;
+  log_warn("teacher " + teacher + " gives at most " + std::to_string(caps.max_top_k) + " alternatives per token; TOP_K=" +
+           std::to_string(requested) + " is lowered to " + std::to_string(caps.max_top_k) + " (recorded as k and k_requested)");
+  return caps.max_top_k;
 }
 
 void fill_log_other_from_topk(std::vector<GeneratedToken>& tokens) {

@@ -85,6 +85,11 @@ class Provider {
   virtual Scoring score(const std::string& text, int top_k);
 };
 
+// The one rule for K against a provider's limit: a stage asks for min(requested, caps.max_top_k) and
+// says so in the log when that is fewer than requested (the report and the KD manifest record both);
+// a provider asked directly for more than its limit throws. 0 when the provider gives no logprobs.
+int top_k_within_limit(const Capabilities& caps, int requested, const std::string& teacher);
+
 // Fills log_other of every token from its top-K (formula on provider values).
 void fill_log_other_from_topk(std::vector<GeneratedToken>& tokens);
 

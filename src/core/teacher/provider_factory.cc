@@ -1,5 +1,6 @@
 #include "core/teacher/provider_factory.h"
 
+#include "core/config/run_layout.h"
 #include "core/config/settings.h"
 #include "core/http/url.h"
 #include "core/teacher/anthropic_provider.h"
@@ -48,7 +49,7 @@ HttpOptions http_options_from_settings(const Settings& s) {
   o.requests_per_min = static_cast<double>(s.i64("REQUESTS_PER_MIN"));
   o.tokens_per_min = static_cast<double>(s.i64("TOKENS_PER_MIN"));
   o.max_in_flight = static_cast<int>(s.i64("MAX_IN_FLIGHT"));
-  o.cache_dir = join_path(s.str("CACHE_DIR"), "http");
+  o.cache_dir = RunLayout(s).http_cache();
   o.allow_external = !s.flag("SKIP_EXTERNAL");
   return o;
 }
@@ -97,7 +98,7 @@ std::unique_ptr<Provider> make_provider(const Settings& s, const ProviderSpec& s
     if (!spec.use_cache_dirs) o.cache_dir.clear();
     ctx.http = std::make_shared<HttpClient>(o);
   }
-  if (spec.use_cache_dirs) ctx.capability_dir = join_path(s.str("CACHE_DIR"), "capabilities");
+  if (spec.use_cache_dirs) ctx.capability_dir = RunLayout(s).capability_cache();
 
   if (spec.provider == "gemini") return std::make_unique<GeminiProvider>(base_url, key, spec.model, ctx);
   if (spec.provider == "anthropic") return std::make_unique<AnthropicProvider>(base_url, key, spec.model, ctx);

@@ -1,0 +1,98 @@
+#include "torch/eval/eval_quality.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/tokenizer/tokenizer.h"
+#include "core/util/error.h"
+#include "core/util/sysinfo.h"
+#include "torch/train/losses.h"
+
+namespace bkd {
+
+double TextScore::bits_per_byte() const { return bytes ? nll_nats / std::log(2.0) / double(bytes) : 0.0; }
+double TextScore::nats_per_token() const { return tokens ? nll_nats / double(tokens) : 0.0; }
+
+namespace {
+// -sum log p(ids[j] | ids[<j]) for j >= 1, in windows of at most `ctx` tokens overlapping by one.
+double sequence_nll(LoadedModel& m, const std::vector<int32_t>& ids, int64_t ctx) {
+  double nll = 0;
+  const int64_t n = int64_t(ids.size());
+  for (int64_t a = 0; a + 1 < n; ) {
+    const int64_t b = std::min(n, a + ctx);
+    std::vector<int32_t> w(ids.begin() + a, ids.begin() + b);
+    torch::Tensor logp = torch::log_softmax(forward_logits(m, w).to(torch::kDouble), -1);  // [b-a, V]
+    std::vector<int64_t> next(w.begin() + 1, w.end());
+    torch::Tensor tgt = torch::tensor(next, torch::kLong).view({-1, 1});
+    nll -= logp.narrow(0, 0, b - a - 1).gather(1, tgt).sum().item<double>();
+    a = b - 1;
+  }
+  return nll;
+}
+}  // namespace
+
+TextScore score_texts(LoadedModel& m, const std::vector<std::string>& texts, const Tokenizer& tok, int32_t bos) {
+  if (bos < 0 || bos >= m.vocab_size())
+    throw Error("score_texts: start token " + std::to_string(bos) + " is outside the model's vocabulary");
+  TextScore s;
+  Timer t;
+  torch::NoGradGuard ng;
+  for (const auto& text : texts) {
+    if (text.empty()) continue;
+    std::vector<int32_t> ids{bos};
+    for (int32_t id : tok.encode_ids(text)) ids.push_back(id);
+    s.nll_nats += sequence_nll(m, ids, m.config.max_seq_len);
+    s.tokens += int64_t(ids.size()) - 1;
+    s.bytes += int64_t(text.size());
+    ++s.texts;
+  }
+  if (!std::isfinite(s.nll_nats))
+    throw Error("score_texts: the log-likelihood of " + m.checkpoint + " is not finite",
+                "the checkpoint holds NaN/inf weights; check its health report and retrain");
+  s.seconds = t.seconds();
+  return s;
+}
+
+KdAgreement kd_agreement(LoadedModel& m, const std::vector<std::vector<KdPosition>>& seqs, int64_t seq_len,
+                         int64_t batch) {
+  KdAgreement r;
+  Timer t;
+  torch::NoGradGuard ng;
+  int64_t k = 1;
+  for (const auto& q : seqs)
+    for (const auto& p : q) k = std::max<int64_t>(k, int64_t(p.ids.size()));
+  const int64_t T = std::min<int64_t>(seq_len, m.config.max_seq_len);
+  for (size_t i = 0; i < seqs.size(); i += size_t(batch)) {
+    std::vector<std::vector<KdPosition>> chunk;
+    for (size_t j = i; j < std::min(seqs.size(), i + size_t(batch)); ++j) {
+      if (int64_t(seqs[j].size()) > T + 1)
+        throw Error("kd_agreement: a held-out sequence has " + std::to_string(seqs[j].size()) +
+                    " rows, more than the window of " + std::to_string(T + 1));
+      if (seqs[j].size() >= 2) chunk.push_back(seqs[j]);
+    }
+    if (chunk.empty()) continue;
+    Batch b = make_kd_batch(chunk, T, k);
+    torch::Tensor logits = m.model->forward(b.inputs, b.key_valid).to(torch::kFloat);  // [B, T, V]
+    torch::Tensor valid = b.kd.valid & b.loss_mask;
+    const int64_t n = valid.sum().item<int64_t>();
+    if (n == 0) continue;
+    const double kl = kd_loss(logits, b.kd.ids, b.kd.logprobs, b.kd.other, valid, 1.0).item<double>();
+    r.kl_sum += kl * double(n);
+    r.positions += n;
+    torch::Tensor teacher_top = b.kd.ids.select(-1, 0);
+    torch::Tensor has_top = valid & (teacher_top >= 0);
+    r.top1_rows += has_top.sum().item<int64_t>();
+    r.top1_agree += (has_top & (logits.argmax(-1) == teacher_top)).sum().item<int64_t>();
+  }
+  r.seconds = t.seconds();
+  return r;
+}
+
+uint64_t model_bytes(LoadedModel& m) {
+  uint64_t n = 0;
+  for (const auto& p : m.model->parameters()) n += uint64_t(p.numel()) * uint64_t(p.element_size());
+  for (const auto& b : m.model->buffers()) n += uint64_t(b.numel()) * uint64_t(b.element_size());
+  return n;
+}
+
+}  // namespace bkd

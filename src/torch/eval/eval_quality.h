@@ -1,0 +1,49 @@
+#pragma once
+// Held-out quality for `eval`, comparable across tokenizers:
+//  - bits per byte: the negative log2-likelihood of every token of a text, divided by the text's
+//    UTF-8 bytes, so a teacher with GPT-2 tokens and a student with its own tokens are scored on
+//    exactly the same bytes;
+//  - agreement with the teacher on held-out KD rows: top-1 agreement and KL(teacher || student) over
+//    the K+1 buckets (the training KD loss at T = 1), on the positions that carry a teacher
+//    distribution.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "torch/train/batch.h"
+#include "torch/model/model_api.h"
+
+namespace bkd {
+class Tokenizer;
+
+struct TextScore {
+  double nll_nats = 0;  // summed over every scored token
+  int64_t bytes = 0, tokens = 0, texts = 0;
+  double seconds = 0;
+  double bits_per_byte() const;
+  double nats_per_token() const;
+};
+
+// Scores each text as [bos] + tok(text): every token of the text is predicted, the first from bos
+// alone. A text longer than the model's context is scored in windows that overlap by one token.
+TextScore score_texts(LoadedModel& m, const std::vector<std::string>& texts, const Tokenizer& tok, int32_t bos);
+
+struct KdAgreement {
+  int64_t positions = 0;   // rows with a teacher distribution (kd_valid)
+  int64_t top1_rows = 0;   // of those, rows whose teacher top-1 is a student token (not all mass in Other)
+  int64_t top1_agree = 0;  // student argmax == teacher top-1
+  double kl_sum = 0;       // nats, summed over `positions`
+  double seconds = 0;
+  double top1() const { return top1_rows ? double(top1_agree) / double(top1_rows) : 0.0; }
+  double kl() const { return positions ? kl_sum / double(positions) : 0.0; }
+};
+
+// Student against held-out KD sequences (rows at positions 0..L-1, as read_kd_sequences gives them),
+// batched `batch` sequences at a time with windows of `seq_len` logits.
+KdAgreement kd_agreement(LoadedModel& m, const std::vector<std::vector<KdPosition>>& seqs, int64_t seq_len,
+                         int64_t batch);
+
+// Bytes of the model's parameters and buffers as loaded (what inference holds in memory).
+uint64_t model_bytes(LoadedModel& m);
+
+}  // namespace bkd

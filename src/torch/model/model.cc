@@ -1,0 +1,188 @@
+#include "torch/model/model.h"
+
+#include <cmath>
+#include <limits>
+
+#include "core/util/error.h"
+#include "torch/kernels/attention_softmax.h"
+#include "torch/model/quant.h"
+#include "torch/kernels/rms_norm.h"
+
+namespace bkd {
+namespace {
+
+torch::Tensor normal_init(torch::IntArrayRef shape, double std) { return torch::randn(shape) * std; }
+
+// relu(g)^2 * u: one saved pair, two element-wise passes backward instead of autograd's chain of five.
+struct Relu2GateFn : public torch::autograd::Function<Relu2GateFn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor g, torch::Tensor u) {
+    ctx->save_for_backward({g, u});
+    torch::Tensor r = torch::relu(g);
+    return r * r * u;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                  torch::autograd::variable_list grad) {
+    auto saved = ctx->get_saved_variables();
+    const torch::Tensor& g = saved[0];
+    const torch::Tensor& u = saved[1];
+    torch::Tensor r = torch::relu(g);
+    torch::Tensor go = grad[0];
+    torch::Tensor du = go * r * r;
+    torch::Tensor dg = go * u * r * 2;
+    return {dg, du};
+  }
+};
+
+}  // namespace
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& gain, double eps) {
+  return rms_norm_fused(x, gain, eps);
+}
+
+torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  torch::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
+  return torch::cat({x1 * cos - x2 * sin, x2 * cos + x1 * sin}, -1);
+}
+
+torch::Tensor relu2_gate(const torch::Tensor& g, const torch::Tensor& u) { return Relu2GateFn::apply(g, u); }
+
+BlockImpl::BlockImpl(const ModelConfig& c, int64_t layer_index) {
+  const int64_t D = c.d_model, F = c.ffn_dim, KV = c.n_kv_heads * c.head_dim();
+  const double std = 0.02, out_std = 0.02 / std::sqrt(2.0 * double(c.n_layers));
+  attn_norm = register_parameter("attn_norm", torch::ones({D}));
+  wq = register_parameter("wq", normal_init({D, D}, std));
+  wk = register_parameter("wk", normal_init({KV, D}, std));
+  wv = register_parameter("wv", normal_init({KV, D}, std));
+  attn_sub_norm = register_parameter("attn_sub_norm", torch::ones({D}));
+  wo = register_parameter("wo", normal_init({D, D}, out_std));
+  ffn_norm = register_parameter("ffn_norm", torch::ones({D}));
+  w_gate = register_parameter("w_gate", normal_init({F, D}, std));
+  w_up = register_parameter("w_up", normal_init({F, D}, std));
+  ffn_sub_norm = register_parameter("ffn_sub_norm", torch::ones({F}));
+  w_down = register_parameter("w_down", normal_init({D, F}, out_std));
+}
+
+TransformerImpl::TransformerImpl(const ModelConfig& cfg, QuantMode mode) : cfg_(cfg), mode_(mode) {
+  cfg_.validate();
+  if (!cfg_.bitlinear && mode != QuantMode::FullPrecision)
+    throw Error("model config has bitlinear=false but quantization mode is " + to_string(mode),
+                "use mode fp for a full-precision model");
+  embed = register_parameter("embed", normal_init({cfg_.vocab_size, cfg_.d_model}, 0.02));
+  if (!cfg_.tie_embeddings)
+    lm_head = register_parameter("lm_head", normal_init({cfg_.vocab_size, cfg_.d_model}, 0.02));
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < cfg_.n_layers; ++i) layers->push_back(Block(cfg_, i));
+  final_norm = register_parameter("final_norm", torch::ones({cfg_.d_model}));
+
+  const int64_t half = cfg_.head_dim() / 2;
+  torch::Tensor inv = torch::pow(cfg_.rope_theta, -torch::arange(0, half, torch::kDouble) * 2.0 / double(cfg_.head_dim()));
+  torch::Tensor ang = torch::outer(torch::arange(0, cfg_.max_seq_len, torch::kDouble), inv);
+  rope_cos_ = register_buffer("rope_cos", ang.cos().to(torch::kFloat));
+  rope_sin_ = register_buffer("rope_sin", ang.sin().to(torch::kFloat));
+}
+
+void TransformerImpl::set_quant_mode(QuantMode m) {
+  if (!cfg_.bitlinear && m != QuantMode::FullPrecision)
+    throw Error("cannot quantize a full-precision (bitlinear=false) model");
+  mode_ = m;
+}
+
+torch::Tensor TransformerImpl::attention_mask(const torch::Tensor& key_valid, int64_t Tq, int64_t past,
+                                              const torch::Device& dev) {
+  // Query i sits at position past + i and sees keys 0..past + i.
+  const int64_t Tk = past + Tq;
+  auto opts = torch::TensorOptions().dtype(torch::kBool).device(dev);
+  torch::Tensor causal = torch::ones({Tq, Tk}, opts).tril(past);  // [q, k]
+  torch::Tensor allowed = causal.view({1, 1, Tq, Tk});
+  if (key_valid.defined()) {
+    torch::Tensor self = causal.triu(past).view({1, 1, Tq, Tk});  // each query's own key
+    allowed = allowed & (key_valid.to(torch::kBool).view({-1, 1, 1, Tk}) | self);
+  }
+  return torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(torch::kFloat).device(dev))
+      .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
+}
+
+torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& x, const torch::Tensor& mask,
+                                             const torch::Tensor& cos, const torch::Tensor& sin, torch::Tensor* k_cache,
+                                             torch::Tensor* v_cache) {
+  const int64_t B = x.size(0), T = x.size(1), H = cfg_.n_heads, HKV = cfg_.n_kv_heads, hd = cfg_.head_dim();
+  const int64_t D = cfg_.d_model, KV = HKV * hd;
+  const bool quant = mode_ != QuantMode::FullPrecision;
+  // Every quantized matmul input comes straight from a norm: norm and quantizer run as one pass.
+  const double eps = cfg_.norm_eps;
+  auto in_norm = [&](const torch::Tensor& t, const torch::Tensor& gain) {  // inputs of q/k/v and gate/up
+    if (!quant) return rms_norm(t, gain, eps);
+    return rms_norm_quant(t, gain, eps, mode_ == QuantMode::TernaryA4 ? NormQuant::A4 : NormQuant::A8);
+  };
+  auto out_norm = [&](const torch::Tensor& t, const torch::Tensor& gain) {  // inputs of wo, w_down
+    return quant ? rms_norm_quant(t, gain, eps, NormQuant::A8) : rms_norm(t, gain, eps);
+  };
+  auto weight = [&](const torch::Tensor& w) { return quant ? ternary_weight_ste(w) : w; };
+
+  // Attention: one matmul for q, k, v (each weight keeps its own ternary scale).
+  torch::Tensor a = in_norm(x, b.attn_norm);
+  torch::Tensor qkv = torch::linear(a, torch::cat({weight(b.wq), weight(b.wk), weight(b.wv)}, 0));
+  auto parts = qkv.split_with_sizes({D, KV, KV}, -1);
+  torch::Tensor q = apply_rope(parts[0].view({B, T, H, hd}).transpose(1, 2), cos, sin);
+  torch::Tensor k = apply_rope(parts[1].view({B, T, HKV, hd}).transpose(1, 2), cos, sin);
+  torch::Tensor v = parts[2].view({B, T, HKV, hd}).transpose(1, 2);
+  if (k_cache) {
+    if (k_cache->defined()) k = torch::cat({*k_cache, k}, 2), v = torch::cat({*v_cache, v}, 2);
+    *k_cache = k, *v_cache = v;
+  }
+  const int64_t Tk = k.size(2);
+  if (HKV != H) {
+    const int64_t rep = H / HKV;
+    k = k.unsqueeze(2).expand({B, HKV, rep, Tk, hd}).reshape({B, H, Tk, hd});
+    v = v.unsqueeze(2).expand({B, HKV, rep, Tk, hd}).reshape({B, H, Tk, hd});
+  }
+  torch::Tensor probs = attention_softmax(torch::matmul(q, k.transpose(-2, -1)), mask, 1.0 / std::sqrt(double(hd)));
+  torch::Tensor att = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, D});
+  torch::Tensor h = x + torch::linear(out_norm(att, b.attn_sub_norm), weight(b.wo));
+
+  // Gated squared-ReLU FFN: one matmul for gate and up.
+  torch::Tensor f = in_norm(h, b.ffn_norm);
+  torch::Tensor gu = torch::linear(f, torch::cat({weight(b.w_gate), weight(b.w_up)}, 0));
+  auto gparts = gu.chunk(2, -1);
+  torch::Tensor inner = relu2_gate(gparts[0], gparts[1]);
+  return h + torch::linear(out_norm(inner, b.ffn_sub_norm), weight(b.w_down));
+}
+
+torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& key_valid) {
+  const int64_t T = ids.size(1);
+  if (T > cfg_.max_seq_len)
+    throw Error("sequence of " + std::to_string(T) + " tokens is longer than the model's max_seq_len " +
+                std::to_string(cfg_.max_seq_len));
+  torch::Tensor mask = attention_mask(key_valid, T, 0, ids.device());
+  torch::Tensor cos = rope_cos_.narrow(0, 0, T), sin = rope_sin_.narrow(0, 0, T);
+  torch::Tensor x = torch::embedding(embed, ids);
+  for (const auto& m : *layers) x = block_forward(*m->as<BlockImpl>(), x, mask, cos, sin);
+  return torch::linear(rms_norm(x, final_norm, cfg_.norm_eps), output_weight());
+}
+
+torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& ids, KvCache& cache) {
+  if (ids.dim() != 2 || ids.size(0) != 1 || ids.size(1) == 0)
+    throw Error("forward_cached: expected ids of shape [1, n] with n >= 1");
+  const int64_t n = ids.size(1), past = cache.length(), T = past + n;
+  if (T > cfg_.max_seq_len)
+    throw Error("forward_cached: " + std::to_string(past) + " cached + " + std::to_string(n) +
+                    " new tokens exceed the model's max_seq_len " + std::to_string(cfg_.max_seq_len),
+                "clear the cache and run the last max_seq_len tokens");
+  cache.k.resize(size_t(cfg_.n_layers)), cache.v.resize(size_t(cfg_.n_layers));
+  torch::Tensor mask = attention_mask({}, n, past, ids.device());
+  torch::Tensor cos = rope_cos_.narrow(0, past, n), sin = rope_sin_.narrow(0, past, n);
+  torch::Tensor x = torch::embedding(embed, ids);
+  for (size_t i = 0; i < layers->size(); ++i)
+    x = block_forward(*layers[i]->as<BlockImpl>(), x, mask, cos, sin, &cache.k[i], &cache.v[i]);
+  return torch::linear(rms_norm(x, final_norm, cfg_.norm_eps), output_weight());
+}
+
+void KvCache::truncate(int64_t n) {
+  if (n >= length()) return;
+  if (n <= 0) return clear();
+  for (auto& t : k) t = t.narrow(2, 0, n);
+  for (auto& t : v) t = t.narrow(2, 0, n);
+}
+
+}  // namespace bkd

@@ -1,0 +1,215 @@
+#include "torch/model/model_api.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+
+#include "core/config/run_layout.h"
+#include "core/config/settings.h"
+#include "core/teacher/local_model.h"
+#include "core/tokenizer/gpt2_bpe.h"
+#include "core/util/error.h"
+#include "core/util/fs.h"
+#include "core/util/sysinfo.h"
+#include "torch/model/checkpoint.h"
+#include "torch/kernels/topk_scoring.h"
+#include "torch/train/trainer.h"  // keep_freed_memory
+
+namespace bkd {
+
+LoadedModel load_model(const std::string& checkpoint_dir) {
+  keep_freed_memory();  // every forward allocates [T, vocab] logits: reuse the pages, no per-call page faults
+  std::string ck = checkpoint_dir;
+  if (!file_exists(RunLayout::checkpoint_state(ck))) {
+    auto latest = latest_checkpoint(checkpoint_dir);
+    if (!latest)
+      throw Error("no checkpoint in " + checkpoint_dir,
+                  "train one first (`bitnet-kde train --role student` or `--role teacher`)");
+    ck = *latest;
+  }
+  LoadedModel m;
+  m.checkpoint = ck;
+  m.state = load_checkpoint_state(ck);
+  m.config = m.state.at("model_config").get<ModelConfig>();
+  m.mode = quant_mode_from_string(m.state.at("quant_mode").get<std::string>());
+  if (m.state.contains("vocab_map")) m.vocab_map = VocabMap::from_json(m.state.at("vocab_map"));
+  if (m.vocab_map.enabled() && m.vocab_map.model_vocab() != m.config.vocab_size)
+    throw Error("checkpoint " + ck + ": the vocabulary map has " + std::to_string(m.vocab_map.model_vocab()) +
+                    " classes but the model " + std::to_string(m.config.vocab_size),
+                "the checkpoint is damaged; retrain it");
+  m.model = Transformer(m.config, m.mode);
+  load_model_weights(ck, m.model, false);
+  m.model->eval();
+  return m;
+}
+
+namespace {
+// The model's ids [1, n] for ids[from..] (external token ids), after checking them (the ones before
+// `from` were checked when they were first seen).
+torch::Tensor model_ids(const LoadedModel& m, const std::vector<int32_t>& ids, size_t from = 0) {
+  if (ids.empty()) throw Error("forward_logits: empty token sequence");
+  if (int64_t(ids.size()) > m.config.max_seq_len)
+    throw Error("forward_logits: " + std::to_string(ids.size()) + " tokens exceed the model's max_seq_len " +
+                    std::to_string(m.config.max_seq_len),
+                "score the text in windows");
+  for (size_t i = from; i < ids.size(); ++i)
+    if (const int32_t id = ids[i]; id < 0 || id >= m.vocab_size())
+      throw Error("forward_logits: token id " + std::to_string(id) + " is outside the vocabulary of " +
+                  std::to_string(m.vocab_size()));
+  torch::Tensor t = torch::tensor(std::vector<int64_t>(ids.begin() + int64_t(from), ids.end()), torch::kLong);
+  return m.vocab_map.to_model(t.view({1, -1}));
+}
+}  // namespace
+
+torch::Tensor forward_model_logits(LoadedModel& m, const std::vector<int32_t>& ids) {
+  torch::Tensor t = model_ids(m, ids);
+  torch::NoGradGuard ng;
+  return m.model->forward(t).select(0, 0).to(torch::kFloat).contiguous();
+}
+
+torch::Tensor IncrementalDecoder::next_logits(const std::vector<int32_t>& context) {
+  // Reuse the cached keys/values of the longest common prefix; at least the last token runs again
+  // (its logits are not kept). A sliding window shares no prefix and recomputes from scratch.
+  size_t p = 0;
+  while (p < tokens_.size() && p < context.size() && tokens_[p] == context[p]) ++p;
+  if (p == context.size() && p > 0) --p;
+  torch::Tensor fresh = model_ids(m_, context, p);
+  torch::NoGradGuard ng;
+  cache_.truncate(int64_t(p));
+  torch::Tensor logits;
+  try {
+    logits = m_.model->forward_cached(fresh, cache_);
+  } catch (...) {
+    reset();
+    throw;
+  }
+  tokens_ = context;
+  torch::Tensor last = logits.select(0, 0).narrow(0, logits.size(1) - 1, 1).to(torch::kFloat);
+  return m_.vocab_map.expand_logits(last).select(0, 0).contiguous();
+}
+
+torch::Tensor forward_logits(LoadedModel& m, const std::vector<int32_t>& ids) {
+  return m.vocab_map.expand_logits(forward_model_logits(m, ids)).contiguous();
+}
+
+DecodeTiming measure_torch_decode_tps(LoadedModel& m, const std::vector<int32_t>& prompt, int64_t n_tokens) {
+  if (prompt.empty()) throw Error("measure_torch_decode_tps needs a non-empty prompt");
+  if (n_tokens < 1) throw Error("measure_torch_decode_tps needs at least one decode step");
+  if (int64_t(prompt.size()) + n_tokens > m.config.max_seq_len)
+    throw Error("prompt (" + std::to_string(prompt.size()) + " tokens) plus " + std::to_string(n_tokens) +
+                    " decode steps exceed the model's context of " + std::to_string(m.config.max_seq_len),
+                "use a shorter prompt or fewer decode steps");
+  DecodeTiming r;
+  r.kernels = "libtorch";
+  r.mode = m.mode;
+  r.threads = at::get_num_threads();
+  r.prompt_tokens = int64_t(prompt.size());
+  r.decode_tokens = n_tokens;
+  IncrementalDecoder dec(m);
+  std::vector<int32_t> ctx = prompt;
+  torch::Tensor logits;
+  time_greedy_decode(
+      r, n_tokens, [&] { logits = dec.next_logits(ctx); },
+      [&] { return int32_t(logits.argmax().item<int64_t>()); },
+      [&](int32_t next) {
+        ctx.push_back(next);
+        logits = dec.next_logits(ctx);
+      });
+  return r;
+}
+
+namespace {
+
+class TorchTeacher : public LocalLanguageModel {
+ public:
+  TorchTeacher(LoadedModel m, std::unique_ptr<Gpt2Bpe> tok, std::string name)
+      : m_(std::move(m)), tok_(std::move(tok)), name_(std::move(name)) {
+    if (tok_->vocab_size() > m_.vocab_size())
+      throw Error("teacher checkpoint " + m_.checkpoint + " has vocabulary " + std::to_string(m_.vocab_size()) +
+                  " but the GPT-2 tokenizer has " + std::to_string(tok_->vocab_size()));
+    const VocabMap& map = m_.vocab_map;
+    if (map.enabled()) {
+      classes_.kept = int64_t(map.kept.size());
+      classes_.kept_ids = map.kept.data();
+      torch::Tensor lut = map.to_model_lut();
+      class_of_.assign(lut.data_ptr<int64_t>(), lut.data_ptr<int64_t>() + lut.numel());
+      for (int64_t id = 0; id < map.full_size; ++id)
+        if (class_of_[size_t(id)] == classes_.kept) rare_ids_.push_back(int32_t(id));
+      classes_.rare_count = map.rare_count();
+      classes_.rare_ids = rare_ids_.data();
+      classes_.log_rare_count = float(std::log(double(std::max<int64_t>(1, map.rare_count()))));
+    } else {
+      classes_.kept = m_.config.vocab_size;
+    }
+  }
+  std::string name() const override { return name_; }
+  const Tokenizer& tokenizer() const override { return *tok_; }
+  int32_t vocab_size() const override { return int32_t(m_.vocab_size()); }
+  int32_t eos_id() const override { return tok_->eos_id(); }
+  int32_t max_context() const override { return int32_t(m_.config.max_seq_len); }
+  std::vector<float> next_logits(const std::vector<int32_t>& context) override {
+    std::lock_guard<std::mutex> lock(decode_mu_);
+    torch::Tensor last = decoder_.next_logits(context);  // greedy decoding extends the context: one token a call
+    return std::vector<float>(last.data_ptr<float>(), last.data_ptr<float>() + last.numel());
+  }
+  std::vector<std::vector<float>> sequence_logits(const std::vector<int32_t>& tokens) override {
+    if (int64_t(tokens.size()) > m_.config.max_seq_len) return LocalLanguageModel::sequence_logits(tokens);
+    torch::Tensor l = forward_logits(m_, tokens);
+    std::vector<std::vector<float>> rows(size_t(l.size(0)));
+    for (int64_t i = 0; i < l.size(0); ++i) {
+      const float* p = l[i].data_ptr<float>();
+      rows[size_t(i)].assign(p, p + l.size(1));
+    }
+    return rows;
+  }
+  // Softmax statistics, top-K, exact Other and the next token's rank straight from the model's
+  // [T, classes] logits (a trimmed head is scored without expanding it; topk_scoring.h), rows in
+  // parallel on LibTorch's intra-op pool, no [T, V] temporaries.
+  bool score_top_k(const std::vector<int32_t>& tokens, int k, TopKScores& out) override {
+    if (tokens.size() < 2 || int64_t(tokens.size()) > m_.config.max_seq_len || k <= 0) return false;
+    torch::NoGradGuard ng;
+    torch::Tensor l = forward_model_logits(m_, tokens);  // row i predicts tokens[i + 1]
+    const int64_t rows = l.size(0) - 1, classes = l.size(1);
+    const int64_t kk = std::min<int64_t>(k, m_.vocab_size());
+    out.k = int(kk);
+    out.ids.assign(size_t(rows * kk), 0);
+    out.logprobs.assign(size_t(rows * kk), 0.0);
+    out.log_other.assign(size_t(rows), 0.0);
+    out.next_logprob.assign(size_t(rows), 0.0);
+    out.next_rank.assign(size_t(rows), 0);
+    const float* base = l.data_ptr<float>();
+    at::parallel_for(0, rows, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const int32_t next = tokens[size_t(i + 1)];
+        const int32_t cls = class_of_.empty() ? next : int32_t(class_of_[size_t(next)]);
+        score_row(base + i * classes, classes_, kk, cls, size_t(i), out);
+      }
+    });
+    return true;
+  }
+
+ private:
+  LoadedModel m_;
+  IncrementalDecoder decoder_{m_};
+  std::mutex decode_mu_;
+  std::unique_ptr<Gpt2Bpe> tok_;
+  std::string name_;
+  RowClasses classes_;             // points into m_.vocab_map.kept and rare_ids_
+  std::vector<int64_t> class_of_;  // external id -> model class (empty: identity)
+  std::vector<int32_t> rare_ids_;  // external ids of the rare class, ascending
+};
+}  // namespace
+
+std::unique_ptr<LocalLanguageModel> make_torch_teacher(const Settings& s, const std::string& model_name) {
+  const RunLayout layout(s);
+  const std::string dir = layout.role_checkpoints("teacher");
+  if (!latest_checkpoint(dir)) return nullptr;
+  LoadedModel m = load_model(dir);
+  auto tok = Gpt2Bpe::load(layout.gpt2_encoder_json(), layout.gpt2_vocab_bpe());
+  return std::make_unique<TorchTeacher>(std::move(m), std::move(tok), model_name);
+}
+
+}  // namespace bkd

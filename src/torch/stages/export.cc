@@ -1,0 +1,72 @@
+#include "torch/stages/export.h"
+
+#include <random>
+
+#include "core/config/run_layout.h"
+#include "core/config/settings.h"
+#include "core/data/corpus.h"
+#include "core/engine/gguf_model.h"
+#include "core/tokenizer/spm_tokenizer.h"
+#include "core/util/error.h"
+#include "core/util/fs.h"
+#include "torch/model/checkpoint.h"
+
+namespace bkd {
+namespace {
+
+// Up to `max_windows` windows of `len` student tokens from the held-out test split, or none.
+std::vector<std::vector<int32_t>> held_out_windows(const RunLayout& layout, int64_t len, size_t max_windows) {
+  std::vector<std::vector<int32_t>> out;
+  const std::string test = layout.corpus_split(Split::Test), spm = layout.student_tokenizer();
+  if (!file_exists(test) || !file_exists(spm)) return out;
+  auto tok = SpmTokenizer::load(spm);
+  for (const Document& d : read_split_jsonl(test)) {
+    const std::vector<int32_t> ids = tok->encode_ids(d.text);
+    for (size_t b = 0; b + static_cast<size_t>(len) <= ids.size() && out.size() < max_windows; b += static_cast<size_t>(len))
+      out.emplace_back(ids.begin() + static_cast<std::ptrdiff_t>(b), ids.begin() + static_cast<std::ptrdiff_t>(b) + len);
+    if (out.size() >= max_windows) break;
+  }
+  return out;
+}
+
+}  // namespace
+
+ExportResult run_export(const Settings& s, const ExportOptions& opts) {
+  const RunLayout layout(s);
+  ExportResult r;
+  r.checkpoint = opts.ckpt;
+  if (r.checkpoint.empty()) {
+    auto latest = latest_checkpoint(layout.role_checkpoints("student"));
+    if (!latest)
+      throw UsageError("no student checkpoint in " + layout.role_checkpoints("student"),
+                       "run `bitnet-kde train` first or pass --ckpt");
+    r.checkpoint = *latest;
+  }
+  StudentCheckpoint sc = load_student_checkpoint(r.checkpoint);
+  const ModelConfig& cfg = sc.model->config();
+  const PackedModel packed = pack_student(sc, opts.tables);
+  r.path = opts.out.empty() ? layout.student_gguf() : opts.out;
+  save_packed_model(packed, r.path);
+  r.mode = sc.mode;
+  r.step = sc.step;
+  r.ternary_bytes = static_cast<int64_t>(packed.ternary_bytes());
+  r.table_bytes = static_cast<int64_t>(packed.table_bytes());
+
+  const PackedModel loaded = load_packed_model(r.path);
+  const int64_t len = std::min<int64_t>(128, cfg.max_seq_len);
+  auto windows = held_out_windows(layout, len, 32);
+  if (!windows.empty()) {
+    r.parity_inputs = std::to_string(windows.size()) + " held-out windows of " + std::to_string(len) + " tokens";
+  } else {
+    std::mt19937 rng(static_cast<uint32_t>(s.i64("SEED")));
+    windows.emplace_back(static_cast<size_t>(std::min<int64_t>(64, cfg.max_seq_len)));
+    for (auto& t : windows.back()) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(cfg.vocab_size));
+    r.parity_inputs = std::to_string(windows.back().size()) + " random tokens (no prepared test split)";
+  }
+  r.parity = engine_parity_windows(sc.model, loaded, windows, static_cast<int>(s.i64("THREADS")));
+  const ParityResult& p = r.parity;
+  r.parity_ok = opts.tables != TableFormat::F32 || (p.argmax_agree * 1000 >= p.positions * 995 && p.clear_disagree == 0);
+  return r;
+}
+
+}  // namespace bkd

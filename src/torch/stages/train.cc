@@ -1,0 +1,126 @@
+#include "torch/stages/train.h"
+
+#include <cstdio>
+
+#include "core/config/run_layout.h"
+#include "core/config/settings.h"
+#include "core/data/token_file.h"
+#include "core/kd/kd_manifest.h"
+#include "core/stages/collect.h"
+#include "core/tokenizer/spm_tokenizer.h"
+#include "core/util/error.h"
+#include "core/util/fs.h"
+#include "core/util/log.h"
+#include "torch/model/checkpoint.h"
+#include "torch/model/vocab_map.h"
+#include "torch/train/mapped_batches.h"
+#include "torch/train/format_tokens.h"
+#include "torch/train/kd_shard_source.h"
+
+namespace bkd {
+namespace {
+
+constexpr int32_t kGpt2Eos = 50256;
+
+// The teacher's trimmed head: the ids of the train split seen often enough, the rest in one class.
+VocabMap teacher_vocab_map(const Settings& s, const TokenFile& train_tokens, int32_t eos, TrainOptions& o) {
+  VocabMap map;
+  const int64_t min_count = s.i64("TEACHER_VOCAB_MIN_COUNT");
+  if (min_count <= 0) return map;
+  std::vector<int32_t> always;  // end-of-text joins documents without being counted in the file
+  if (eos >= 0) always.push_back(eos);
+  map = VocabMap::from_token_counts(train_tokens, min_count, always);
+  o.model.vocab_size = map.model_vocab();
+  o.extra_state["vocab_map"] = map.to_json();
+  log_info("train teacher: output head of " + std::to_string(map.model_vocab()) + " classes: " +
+           std::to_string(map.kept.size()) + " GPT-2 ids seen >= " + std::to_string(min_count) +
+           " times in the train split, and one shared by the other " + std::to_string(map.rare_count()));
+  return map;
+}
+
+// The student's end-of-text id and the structural tokens of the format loss.
+int32_t student_tokens(const RunLayout& layout, const Settings& s, TrainOptions& o) {
+  const std::string spm = layout.student_tokenizer();
+  if (!file_exists(spm)) {
+    log_warn("train student: no student tokenizer at " + spm + "; format loss disabled");
+    return -1;
+  }
+  auto tok = SpmTokenizer::load(spm);
+  o.structural_ids = structural_token_ids(*tok, s.str("FORMAT_TOKENS"));
+  log_info("train student: " + std::to_string(o.structural_ids.size()) + " structural tokens for the format loss (" +
+           s.str("FORMAT_TOKENS") + ")");
+  return tok->eos_id();
+}
+
+// A finished run with the same model and budget is not trained again.
+bool already_finished(const TrainOptions& o, TrainStageResult& r) {
+  auto ck = latest_checkpoint(o.role_dir());
+  if (!ck) return false;
+  nlohmann::json st = load_checkpoint_state(*ck);
+  if (st.value("step", int64_t(0)) >= st.value("total_steps", int64_t(1)) && st["model_config"] == nlohmann::json(o.model) &&
+      st.value("budget_tokens", int64_t(0)) == o.budget_tokens) {
+    r.already_finished = true;
+    r.checkpoint = *ck;
+    r.seen_tokens = st.value("seen_tokens", int64_t(0));
+    return true;
+  }
+  return false;
+}
+
+// KD rows for the student: only the shards the run's complete, matching manifest names.
+std::unique_ptr<BatchSource> kd_input(const Settings& s, const RunLayout& layout, const TrainOptions& o,
+                                      TrainStageResult& r) {
+  const KdManifest m = require_training_manifest(layout.kd_traces(), expected_kd_identity(s));
+  KdReadStats read;
+  auto source = kd_shard_source(m.shard_paths, o.seq_len, o.batch_size, o.seed, &read);
+  if (read.rows != m.rows)
+    throw Error("the KD shards named by " + m.path + " hold " + std::to_string(read.rows) + " rows, the manifest says " +
+                    std::to_string(m.rows),
+                "a shard changed after collection: run `bitnet-kde collect --restart`");
+  r.kd_manifest = m.path;
+  r.kd_rows_read = read.rows;
+  r.kd_shards_read = read.shards;
+  log_info("train student: KD on " + std::to_string(read.rows) + " rows in " + std::to_string(read.shards) +
+           " shard(s) named by " + m.path + " (KL + CE + format loss)");
+  return source;
+}
+
+}  // namespace
+
+TrainStageResult run_train_stage(const Settings& s, const TrainStageOptions& opts) {
+  const std::string& role = opts.role;
+  if (role != "student" && role != "student_ce" && role != "teacher")
+    throw UsageError("unknown role '" + role + "'", "use --role student, student_ce or teacher");
+  const RunLayout layout(s);
+  const bool teacher = role == "teacher";
+  const std::string tok_path = layout.token_file(Split::Train, teacher ? TokenSide::Teacher : TokenSide::Student);
+  if (!file_exists(tok_path))
+    throw Error("tokenized training split " + tok_path + " does not exist",
+                "run `bitnet-kde prepare` (or `make prepare`) first");
+  TokenFile train_tokens(tok_path);
+  const int64_t vocab = train_tokens.vocab_size();
+  TrainOptions o = train_options_from_settings(s, role, vocab);
+  o.resume = opts.resume;
+
+  TrainStageResult r;
+  r.role_dir = o.role_dir();
+  r.health_path = o.health_path();
+  int32_t eos = -1;
+  VocabMap vocab_map;
+  if (teacher) {
+    eos = vocab == kGpt2Eos + 1 ? kGpt2Eos : -1;
+    vocab_map = teacher_vocab_map(s, train_tokens, eos, o);
+  } else {
+    eos = student_tokens(layout, s, o);
+  }
+  if (already_finished(o, r)) return r;
+
+  std::unique_ptr<BatchSource> data;
+  if (role == "student") data = kd_input(s, layout, o, r);
+  else data = TokenWindowSource::from_token_file(tok_path, o.seq_len, o.batch_size, eos, o.seed);
+  data = map_batches(std::move(data), vocab_map);
+  r.train = train(o, *data);
+  return r;
+}
+
+}  // namespace bkd
