@@ -16,8 +16,11 @@ class Cli {
  public:
   LoadOptions load_options;
   std::vector<std::string> set_args;  // --set KEY=VALUE
+  bool lenient = false;               // --lenient: unknown settings are warnings, not errors
   int exit_code = 0;
-  const Settings& settings();  // loads once; warnings go to the log
+  // Loads once. An unknown setting in a file (a misspelled key would silently fall back to its
+  // default) is an error naming the file, line and nearest name, unless --lenient.
+  const Settings& settings();
 
  private:
   std::unique_ptr<Settings> settings_;

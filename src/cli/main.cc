@@ -29,6 +29,14 @@ const Settings& Cli::settings() {
     }
     settings_ = std::make_unique<Settings>(Settings::load(load_options));
     log_set_level(log_level_from_string(settings_->str("LOG_LEVEL")));
+    if (!lenient && !settings_->warnings().empty()) {
+      std::string what;
+      for (const auto& w : settings_->warnings()) what += "\n  " + w;
+      settings_.reset();
+      throw ConfigError("invalid setting:" + what,
+                        "fix or remove the line (`bitnet-kde config --example` lists every setting), or pass --lenient "
+                        "to ignore unknown settings");
+    }
     for (const auto& w : settings_->warnings()) log_warn(w);
     const RunLayout layout(*settings_);
     if (dir_exists(layout.logs())) log_set_file(layout.log_file());
@@ -46,6 +54,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("bitnet-kde ") + BKD_VERSION + " (" + BKD_GIT_COMMIT + ")");
   app.add_option("--env-file", state.load_options.env_file, "settings file (default: $ENV_FILE or ./.env)");
   app.add_option("--set", state.set_args, "override a setting: --set KEY=VALUE (repeatable)");
+  app.add_flag("--lenient", state.lenient, "warn about unknown settings in .env and preset files instead of failing");
   app.require_subcommand(1);
   app.fallthrough();
 

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "core/config/run_layout.h"
+#include "core/teacher/provider_factory.h"
 
 namespace bkd::cli {
 namespace {
@@ -48,6 +49,18 @@ void setup_config(CLI::App& app, Cli& cli) {
       return;
     }
     const Settings& s = cli.settings();
+    // The teacher's settings must be usable before anything runs: a missing key or a URL that is not
+    // one is reported (after the values, which help to fix it) and the exit status is 2.
+    struct ReportProblems {
+      Cli& cli;
+      std::vector<std::string> problems;
+      ~ReportProblems() {
+        if (problems.empty()) return;
+        for (const auto& p : problems) std::fprintf(stderr, "error: %s\n", p.c_str());
+        std::fprintf(stderr, "hint: fix them in .env or the environment, then run `bitnet-kde config` again\n");
+        cli.exit_code = 2;
+      }
+    } report{cli, teacher_setting_problems(s)};
     if (!get.empty()) {
       if (!find_setting_spec(get)) {
         const std::string near = nearest_setting_name(get);

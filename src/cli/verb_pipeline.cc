@@ -34,6 +34,7 @@ int spawn_self(const std::vector<std::string>& args, const Cli& cli) {
   std::vector<std::string> argv = {"bitnet-kde"};
   if (!cli.load_options.env_file.empty()) argv.insert(argv.end(), {"--env-file", cli.load_options.env_file});
   for (const auto& kv : cli.set_args) argv.insert(argv.end(), {"--set", kv});
+  if (cli.lenient) argv.push_back("--lenient");
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());

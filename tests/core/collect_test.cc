@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <random>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -23,6 +24,8 @@
 #include "core/kd/kd_shard.h"
 #include "core/teacher/local_provider.h"
 #include "core/teacher/provider_factory.h"
+#include "core/http/http_client.h"
+#include "http_fault_server.h"
 #include "provider_test_model.h"
 #include "provider_test_settings.h"
 #include "test_util.h"
@@ -242,6 +245,136 @@ std::vector<double> bigram_logprobs(unsigned char prev) {
 
 }  // namespace
 
+// Score mode through an OpenAI-compatible server that answers as vLLM does (`serve` over the same
+// bigram teacher: prompt_logprobs[0] = null, decoded_token per entry): the rows equal the in-process
+// collection's, instead of every row falling to "misaligned".
+TEST(Collect, ScoreModeThroughAVllmShapedServerMatchesInProcess) {
+  auto local = std::make_shared<LocalProvider>(std::make_shared<bkd::testing::BigramModel>());
+  ServeOptions so;
+  so.max_tokens = 64;
+  OpenAiServer server(local, so);
+  server.start();
+  test::TempDir d_ref, d_http;
+  auto s_ref = project(d_ref, {{"KD_TARGET_TOKENS", "1000"}});
+  collect(s_ref, std::make_shared<bkd::testing::BigramModel>());
+  auto s = project(d_http, {{"KD_TARGET_TOKENS", "1000"},
+                            {"TEACHER_PROVIDER", "openai-compatible"},
+                            {"TEACHER_MODEL", "bigram-test"},
+                            {"OPENAI_COMPAT_BASE_URL", server.base_url()}});
+  auto remote = make_provider(s);
+  CollectOptions o;
+  o.provider = remote.get();
+  const auto r = run_collect(s, o);
+  EXPECT_EQ(r["this_run"]["rows_misaligned"].get<int64_t>(), 0);
+  EXPECT_GT(r["this_run"]["kd_fraction"].get<double>(), 0.9);
+  const auto http_rows = all_rows(s), ref_rows = all_rows(s_ref);
+  ASSERT_EQ(http_rows.size(), ref_rows.size());
+  for (size_t i = 0; i < ref_rows.size(); ++i) {
+    ASSERT_EQ(http_rows[i].token_id, ref_rows[i].token_id) << i;
+    ASSERT_EQ(http_rows[i].kd_valid, ref_rows[i].kd_valid) << i;
+    ASSERT_EQ(http_rows[i].topk_ids, ref_rows[i].topk_ids) << i;
+  }
+  server.stop();
+}
+
+// A teacher whose every reply fails to line up with the text: collect fails loudly and leaves the
+// manifest incomplete, so training refuses it.
+TEST(Collect, AllRowsInvalidFailsAndLeavesTheManifestIncomplete) {
+  class Garbler : public bkd::testing::BigramModel {  // scores a text other than the one asked
+   public:
+    const Tokenizer& tokenizer() const override { return garbled_; }
+    class : public bkd::testing::ByteTokenizer {
+     public:
+      std::string continuation_bytes(int32_t id) const override { return id == 256 ? "" : "#"; }
+    } garbled_;
+  };
+  test::TempDir d;
+  auto s = project(d, {{"KD_TARGET_TOKENS", "1000"}});
+  try {
+    collect(s, std::make_shared<Garbler>());
+    FAIL() << "collect accepted a run with no usable row";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("none of this run's"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("misaligned"), std::string::npos) << e.what();
+  }
+  const auto m = nlohmann::json::parse(read_file(RunLayout(s).kd_traces().manifest()));
+  EXPECT_FALSE(m.value("complete", true));
+}
+
+// The whole API path under faults: generate mode through a proxy that answers 30% of requests
+// (seeded) with a fault (429 with a retry hint, 500, 529, a malformed 200, truncated JSON) and
+// forwards the rest to an OpenAI-compatible teacher. The rows equal a fault-free run's: none lost,
+// none duplicated, none different.
+TEST(Collect, ThirtyPercentFaultsLoseAndDuplicateNothing) {
+  auto local = std::make_shared<LocalProvider>(std::make_shared<bkd::testing::BigramModel>());
+  ServeOptions so;
+  so.max_tokens = 64;
+  OpenAiServer teacher(local, so);
+  teacher.start();
+  bkd::testing::FaultServer proxy;
+  std::mt19937 rng(7);
+  std::mutex mu;
+  int faults = 0, forwarded = 0;
+  proxy.set_fallback([&](const bkd::testing::SeenRequest& req) -> bkd::testing::ScriptedReply {
+    int kind = -1;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (rng() % 100 < 30) kind = static_cast<int>(rng() % 5), ++faults;
+      else ++forwarded;
+    }
+    switch (kind) {
+      case 0: return {429, R"({"error":{"message":"Rate limit reached"}})", {{"retry-after-ms", "5"}}};
+      case 1: return {500, R"({"error":{"message":"server error"}})"};
+      case 2: return {529, "{}"};
+      case 3: return {200, R"({"choices":[{"message":null,"logprobs":{"content":"oops"}}]})"};
+      case 4: return {200, R"({"choices":[{"message":{"content":"tru)"};
+      default: break;
+    }
+    HttpOptions ho;
+    ho.max_retries = 0;
+    HttpClient c(ho);
+    HttpRequest r;
+    r.method = req.method;
+    r.url = "http://127.0.0.1:" + std::to_string(teacher.port()) + req.path;
+    r.body = req.body;
+    r.use_cache = false;
+    const HttpResponse resp = c.send(r);
+    return {resp.status, resp.body};
+  });
+  const std::map<std::string, std::string> generate = {{"KD_MODE", "generate"},        {"PROMPT_TOKENS", "8"},
+                                                       {"MAX_NEW_TOKENS", "24"},        {"KD_TARGET_TOKENS", "2000"},
+                                                       {"TEACHER_TEMPERATURE", "0"},    {"TEACHER_PROVIDER", "openai-compatible"},
+                                                       {"TEACHER_MODEL", "bigram-test"}, {"HTTP_MAX_RETRIES", "12"}};
+  auto with = [&](std::map<std::string, std::string> env, const std::string& url) {
+    env["OPENAI_COMPAT_BASE_URL"] = url;
+    return env;
+  };
+  test::TempDir d_clean, d_faults;
+  auto s_clean = project(d_clean, with(generate, teacher.base_url()));
+  auto s_faults = project(d_faults, with(generate, proxy.base_url() + "/v1"));
+  for (const Settings* s : {&s_clean, &s_faults}) {
+    auto p = make_provider(*s);
+    CollectOptions o;
+    o.provider = p.get();
+    run_collect(*s, o);
+  }
+  const auto clean = all_rows(s_clean), faulted = all_rows(s_faults);
+  std::map<std::pair<int64_t, int32_t>, int> seen;
+  for (const auto& r : faulted) ++seen[{r.seq_id, r.pos}];
+  int64_t lost = 0, duplicated = 0;
+  for (const auto& r : clean) lost += seen.count({r.seq_id, r.pos}) == 0;
+  for (const auto& [key, n] : seen) duplicated += n - 1;
+  std::printf("[faults] %d of %d teacher requests faulted; %zu rows clean, %zu with faults: lost %lld, duplicated %lld, "
+              "identical %s\n",
+              faults, faults + forwarded, clean.size(), faulted.size(), static_cast<long long>(lost),
+              static_cast<long long>(duplicated), same_rows(clean, faulted) ? "yes" : "NO");
+  EXPECT_GT(faults, 3);
+  EXPECT_EQ(lost, 0);
+  EXPECT_EQ(duplicated, 0);
+  EXPECT_TRUE(same_rows(clean, faulted));
+  teacher.stop();
+}
+
 TEST(Collect, GenerateModeThroughALoopbackServerAlignsEveryRow) {
   // The teacher sits behind our OpenAI-compatible server on 127.0.0.1 and collect reaches it with the
   // openai-compatible provider: prompts, generated tokens, their bytes and top-K log-probs all travel
@@ -274,8 +407,14 @@ TEST(Collect, GenerateModeThroughALoopbackServerAlignsEveryRow) {
   std::vector<std::string> texts;
   for (const auto& doc : docs) texts.push_back(doc.text);
   auto student = SpmTokenizer::load(RunLayout(s).student_tokenizer());
-  const auto plan = plan_sequences(texts, *student, 48, 400, 8, true);
+  const auto plan = plan_sequences(texts, *student, 48, 400, 8, true, 24);
   ASSERT_GE(plan.size(), 5u);
+  // The plan counts what each prompt asks for (MAX_NEW_TOKENS = 24, not SEQ_LEN - PROMPT_TOKENS = 40),
+  // so it covers the target; the report says what the rows reached.
+  EXPECT_GE(static_cast<int64_t>(plan.size()) * 24, 400);
+  EXPECT_LT(static_cast<int64_t>(plan.size() - 1) * 24, 400);
+  EXPECT_EQ(r["target_positions"].get<int64_t>(), 400);
+  EXPECT_GT(r["rows_in_kd_range"].get<int64_t>(), 0);
   auto got = rows_by_seq(s);
   ASSERT_EQ(got.size(), plan.size());
   LocalProvider ref(std::make_shared<bkd::testing::BigramModel>());

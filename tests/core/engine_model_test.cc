@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/engine/engine.h"
+#include "core/engine/kernels.h"
 #include "core/engine/sampler.h"
 #include "core/util/error.h"
 
@@ -217,21 +218,26 @@ TEST_P(EngineVsReference, LogitsMatchTheFloatReference) {
   const auto tokens = some_tokens(11, c.vocab_size, 3);
   const Reference ref = reference_forward(w, mode, tokens);
 
-  EngineOptions o;
-  o.mode = mode;
-  o.threads = 2;
-  Engine eng(pm, o);
-  Mat logits(tokens.size() * static_cast<size_t>(c.vocab_size));
-  eng.forward(tokens.data(), static_cast<int64_t>(tokens.size()), logits.data(), true);
-  double worst = 0;
-  for (size_t i = 0; i < logits.size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(logits[i]) - ref.logits[i]));
-  // The integer path is exact; what differs is float rounding (order of sums, rsqrt, exp), measured
-  // at ~2e-7 of the logit range here. A code flipping at a .5 boundary would show up as ~1e-2.
-  const double tol = 2e-5 * (1.0 + max_abs(ref.logits));
-  EXPECT_LT(worst, tol) << "max |engine - reference| over " << logits.size() << " logits";
-  for (size_t t = 0; t < tokens.size(); ++t)
-    EXPECT_EQ(argmax(logits.data() + t * c.vocab_size, c.vocab_size), argmax(ref.logits.data() + t * c.vocab_size, c.vocab_size))
-        << "position " << t;
+  // Every kernel set this CPU runs, forced in turn (the scalar reference runs everywhere).
+  for (const KernelSet* ks : runnable_kernel_sets()) {
+    SCOPED_TRACE(std::string("kernels ") + ks->name);
+    EngineOptions o;
+    o.mode = mode;
+    o.threads = 2;
+    o.kernels = ks;
+    Engine eng(pm, o);
+    Mat logits(tokens.size() * static_cast<size_t>(c.vocab_size));
+    eng.forward(tokens.data(), static_cast<int64_t>(tokens.size()), logits.data(), true);
+    double worst = 0;
+    for (size_t i = 0; i < logits.size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(logits[i]) - ref.logits[i]));
+    // The integer path is exact; what differs is float rounding (order of sums, rsqrt, exp), measured
+    // at ~2e-7 of the logit range here. A code flipping at a .5 boundary would show up as ~1e-2.
+    const double tol = 2e-5 * (1.0 + max_abs(ref.logits));
+    EXPECT_LT(worst, tol) << "max |engine - reference| over " << logits.size() << " logits";
+    for (size_t t = 0; t < tokens.size(); ++t)
+      EXPECT_EQ(argmax(logits.data() + t * c.vocab_size, c.vocab_size), argmax(ref.logits.data() + t * c.vocab_size, c.vocab_size))
+          << "position " << t;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, EngineVsReference,

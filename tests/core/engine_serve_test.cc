@@ -188,6 +188,13 @@ TEST(EngineServe, OpenAiEndpointServesTheStudentLikeTheInProcessEngine) {
   req.temperature = 0;
   const Generation in_process = local->generate(req);
   ASSERT_EQ(in_process.tokens.size(), expected.size());
+  // The continuation's text is what the generated pieces add after the prompt, spaces included
+  // (SentencePiece's "▁and" is " and" there, though decoding the piece alone drops the space).
+  std::vector<int32_t> all = tok->encode_ids(prompt);
+  const std::string prompt_text = tok->decode(all);
+  all.insert(all.end(), expected.begin(), expected.end());
+  const std::string continuation = tok->decode(all).substr(prompt_text.size());
+  EXPECT_EQ(in_process.text, continuation);
   for (size_t i = 0; i < expected.size(); ++i) {
     EXPECT_EQ(in_process.tokens[i].id, expected[i]) << i;
     EXPECT_NEAR(in_process.tokens[i].logprob, expected_lp[i], 1e-9) << i;
@@ -229,8 +236,10 @@ TEST(EngineServe, OpenAiEndpointServesTheStudentLikeTheInProcessEngine) {
   ASSERT_EQ(resp.status, 200) << resp.body;
   const auto j = nlohmann::json::parse(resp.body);
   EXPECT_EQ(j["model"], "student");
-  EXPECT_EQ(j["choices"][0]["message"]["content"].get<std::string>(), tok->decode(std::vector<int32_t>(
-                                                                           expected.begin(), expected.begin() + std::min<size_t>(4, expected.size()))));
+  std::string first4;
+  for (size_t i = 0; i < std::min<size_t>(4, in_process.tokens.size()); ++i) first4 += in_process.tokens[i].bytes;
+  EXPECT_EQ(j["choices"][0]["message"]["content"].get<std::string>(), first4);
+  EXPECT_EQ(continuation.compare(0, first4.size(), first4), 0);
   server.stop();
 }
 

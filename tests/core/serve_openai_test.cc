@@ -127,8 +127,8 @@ TEST_F(ServeTest, RemoteScoringThroughPromptLogprobsEqualsLocalScoring) {
   ASSERT_EQ(a.tokens.size(), b.tokens.size());
   for (size_t i = 0; i < a.tokens.size(); ++i) {
     EXPECT_EQ(a.tokens[i].id, b.tokens[i].id) << i;
+    EXPECT_EQ(a.tokens[i].bytes, b.tokens[i].bytes) << i;  // the first too: it is the text before the rest
     if (i == 0) continue;  // nothing predicts the first token: vLLM sends null there
-    EXPECT_EQ(a.tokens[i].bytes, b.tokens[i].bytes) << i;
     EXPECT_NEAR(a.tokens[i].logprob, b.tokens[i].logprob, 1e-12) << i;
     EXPECT_EQ(a.tokens[i].rank, b.tokens[i].rank) << i;
     ASSERT_EQ(a.tokens[i].top.size(), b.tokens[i].top.size()) << i;
@@ -185,6 +185,40 @@ TEST_F(ServeTest, ModelsAndCompletionsEndpoints) {
   }
   EXPECT_EQ(j["choices"][0]["text"], a.text);
   EXPECT_EQ(j["usage"]["completion_tokens"], a.usage.completion_tokens);
+}
+
+// What OpenAI's API accepts, `serve` accepts: the auth scheme in any case (RFC 7235), any integer
+// seed, and a system message, which a base model does not continue (the text is the user message).
+TEST_F(ServeTest, AcceptsWhatOpenAiAccepts) {
+  HttpOptions o;
+  o.max_retries = 0;
+  HttpClient c(o);
+  auto post = [&](const std::string& auth, const json& body) {
+    HttpRequest r;
+    r.method = "POST";
+    r.url = "http://127.0.0.1:" + std::to_string(server->port()) + "/v1/chat/completions";
+    r.body = body.dump();
+    r.use_cache = false;
+    r.headers.push_back({"Authorization", auth});
+    return c.send(r);
+  };
+  const json plain = {{"model", "bigram-test"}, {"messages", {{{"role", "user"}, {"content", "the cat"}}}}, {"max_tokens", 6}};
+  const HttpResponse ref = post("Bearer " + std::string(kKey), plain);
+  ASSERT_EQ(ref.status, 200) << ref.body;
+  for (const std::string scheme : {"bearer ", "BEARER ", "Bearer   "}) EXPECT_EQ(post(scheme + kKey, plain).status, 200) << scheme;
+  EXPECT_EQ(post("Basic " + std::string(kKey), plain).status, 401);
+  json seeded = plain;
+  seeded["seed"] = -1;
+  EXPECT_EQ(post("Bearer " + std::string(kKey), seeded).status, 200);
+  seeded["seed"] = "one";
+  EXPECT_EQ(post("Bearer " + std::string(kKey), seeded).status, 400);
+  json with_system = plain;
+  with_system["messages"] = {{{"role", "system"}, {"content", kContinuationInstruction}}, {{"role", "user"}, {"content", "the cat"}}};
+  const HttpResponse sys = post("Bearer " + std::string(kKey), with_system);
+  ASSERT_EQ(sys.status, 200) << sys.body;
+  EXPECT_EQ(json::parse(sys.body)["choices"][0]["message"]["content"], json::parse(ref.body)["choices"][0]["message"]["content"]);
+  // The model saw the user's text alone (the bigram model's reply cannot tell; the prompt's size can).
+  EXPECT_EQ(json::parse(sys.body)["usage"]["prompt_tokens"], json::parse(ref.body)["usage"]["prompt_tokens"]);
 }
 
 TEST_F(ServeTest, ErrorsComeInOpenAiShape) {

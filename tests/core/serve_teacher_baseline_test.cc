@@ -99,6 +99,33 @@ TEST(ServeBaseline, LocalProviderReport) {
   EXPECT_EQ(r["examples"].size(), 3u);
 }
 
+// A stream that a buffering proxy delivers in one burst: 64 tokens, time to first token 0.5 s, all of
+// them by 0.5000001 s. (n - 1) / (latency - TTFT) would say 6e8 tokens/s; the report gives no decode
+// rate for such requests and counts them, and the end-to-end rate stays.
+TEST(ServeBaseline, BurstStreamsGiveNoDecodeRate) {
+  class Burst : public Provider {
+   public:
+    std::string name() const override { return "burst"; }
+    std::string model() const override { return "m"; }
+    Capabilities capabilities() override { return {}; }
+    Generation generate(const GenerateRequest&) override {
+      Generation g;
+      g.text = std::string(64, 'a');
+      g.usage.completion_tokens = 64;
+      g.latency_s = 0.5000001;
+      g.ttft_s = 0.5;
+      return g;
+    }
+  } burst;
+  std::vector<BaselinePrompt> prompts = {{"a#0", "", "The state of"}, {"b#0", "", "We the people"}};
+  BaselineOptions o;
+  o.determinism_prompts = 0;
+  json r = run_baseline(burst, prompts, o);
+  EXPECT_TRUE(r["decode_tokens_per_s"].is_null()) << r["decode_tokens_per_s"];
+  EXPECT_EQ(r["decode_burst_requests"], 2);
+  EXPECT_NEAR(r["end_to_end_tokens_per_s"]["p50"].get<double>(), 64 / 0.5000001, 1e-6);
+}
+
 class TeacherVerbTest : public ::testing::Test {
  protected:
   void SetUp() override {

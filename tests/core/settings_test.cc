@@ -210,6 +210,38 @@ TEST(SettingsCli, MalformedDotenvFailsClearly) {
   }
 }
 
+// A misspelled key would silently fall back to its default (TEACHR_PROVIDER -> the local teacher):
+// an error naming the line and the nearest name, unless --lenient.
+TEST(SettingsCli, UnknownKeyIsAnErrorUnlessLenient) {
+  TempDir d;
+  write(d.file(".env"), "TOP_K=4\nTEACHR_PROVIDER=openai\n");
+  auto r = test::run_cli(d.path(), "config");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find(".env:2: unknown setting TEACHR_PROVIDER"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("did you mean TEACHER_PROVIDER"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--lenient"), std::string::npos) << r.output;
+  auto lenient = test::run_cli(d.path(), "--lenient config --get TOP_K");
+  EXPECT_EQ(lenient.exit_code, 0) << lenient.output;
+  EXPECT_NE(lenient.output.find("4"), std::string::npos) << lenient.output;
+}
+
+// The teacher's settings must be usable: an API provider without its key, or a base URL that is not
+// a URL, makes `config` exit 2 with what and how to fix it (after printing the values).
+TEST(SettingsCli, ConfigRefusesATeacherThatCannotWork) {
+  TempDir d;
+  write(d.file(".env"), "TEACHER_PROVIDER=openai\n");
+  auto no_key = test::run_cli(d.path(), "config");
+  EXPECT_EQ(no_key.exit_code, 2) << no_key.output;
+  EXPECT_NE(no_key.output.find("needs OPENAI_API_KEY"), std::string::npos) << no_key.output;
+  write(d.file(".env"), "TEACHER_PROVIDER=openai\nOPENAI_API_KEY=sk-" "live-0123456789abcdefghijklmnop\nOPENAI_BASE_URL=ftp//not a url\n");
+  auto bad_url = test::run_cli(d.path(), "config");
+  EXPECT_EQ(bad_url.exit_code, 2) << bad_url.output;
+  EXPECT_NE(bad_url.output.find("OPENAI_BASE_URL=ftp//not a url is not a usable URL"), std::string::npos) << bad_url.output;
+  EXPECT_EQ(bad_url.output.find("0123456789abcdef"), std::string::npos);  // the key stays redacted
+  write(d.file(".env"), "TEACHER_PROVIDER=openai\nOPENAI_API_KEY=sk-" "live-0123456789abcdefghijklmnop\n");
+  EXPECT_EQ(test::run_cli(d.path(), "config").exit_code, 0);
+}
+
 TEST(SettingsCli, MissingExplicitEnvFileIsAnError) {
   TempDir d;
   auto r = test::run_cli(d.path(), "--env-file nope.env config");

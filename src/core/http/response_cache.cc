@@ -8,6 +8,12 @@
 
 namespace bkd {
 
+ResponseCache::ResponseCache(std::string dir) : dir_(std::move(dir)) {
+  if (!enabled()) return;
+  if (const int n = remove_orphan_temp_files(dir_); n > 0)
+    log_info("response cache: removed " + std::to_string(n) + " temp file(s) left by killed runs in " + dir_);
+}
+
 std::string ResponseCache::key(const std::string& method, const std::string& url, const std::string& body) {
   Sha256 h;
   // Length-prefixed fields, so ("a", "bc") and ("ab", "c") never collide.

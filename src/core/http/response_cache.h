@@ -19,7 +19,8 @@ struct CachedResponse {
 class ResponseCache {
  public:
   // An empty dir disables the cache.
-  explicit ResponseCache(std::string dir) : dir_(std::move(dir)) {}
+  // Sweeps temp files that a killed writer left in `dir` (they are never read, only clutter).
+  explicit ResponseCache(std::string dir);
   bool enabled() const { return !dir_.empty(); }
 
   static std::string key(const std::string& method, const std::string& url, const std::string& body);

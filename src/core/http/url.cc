@@ -29,6 +29,30 @@ bool is_loopback_host(const std::string& host) {
 
 bool is_loopback_url(const std::string& url) { return is_loopback_host(url_host(url)); }
 
+std::string url_problem(const std::string& url) {
+  if (url.empty()) return "it is empty";
+  for (unsigned char c : url)
+    if (c <= ' ' || c == 0x7f) return "it contains a space or a control character";
+  const size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return "it has no scheme (expected http:// or https://)";
+  std::string scheme = url.substr(0, scheme_end);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (scheme != "http" && scheme != "https") return "its scheme is '" + scheme + "' (expected http or https)";
+  const std::string host = url_host(url);
+  if (host.empty()) return "it has no host";
+  const size_t authority = scheme_end + 3;
+  const size_t end = url.find_first_of("/?#", authority);
+  const std::string auth = url.substr(authority, end == std::string::npos ? std::string::npos : end - authority);
+  const size_t colon = auth.rfind(':');
+  if (colon != std::string::npos && auth.find(']') == std::string::npos) {
+    const std::string port = auth.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }) ||
+        std::stoi(port) > 65535)
+      return "its port '" + port + "' is not a number from 0 to 65535";
+  }
+  return {};
+}
+
 std::string join_url(const std::string& base, const std::string& path) {
   std::string b = base;
   while (!b.empty() && b.back() == '/') b.pop_back();

@@ -15,6 +15,16 @@ MetricSinks::MetricSinks(const Settings* s, const std::string& run, int64_t star
   if (!tensorboard && !wandb_.enabled) return;
   if (!tensorboard) log_info("TensorBoard: TENSORBOARD=0, but W&B uploads event files: writing them anyway");
   run_dir_ = RunLayout(*s).tensorboard(run);
+  // A resumed run logs steps >= start_step again: drop them from the earlier files first, so no
+  // step appears twice on disk (TensorBoard's session-start purge only hides them in its own view).
+  if (dir_exists(run_dir_)) {
+    int64_t dropped = 0;
+    for (const auto& name : list_dir(run_dir_))
+      if (name.rfind("events.out.tfevents.", 0) == 0) dropped += trim_tfevents_file(join_path(run_dir_, name), start_step);
+    if (dropped > 0)
+      log_info("TensorBoard: dropped " + std::to_string(dropped) + " events at steps >= " + std::to_string(start_step) +
+               " from earlier files of " + run_dir_ + " (the run resumes there)");
+  }
   tb_ = std::make_unique<TensorBoardWriter>(run_dir_);
   tb_->session_start(start_step);  // TensorBoard drops what earlier files logged at steps >= start_step
   tb_->flush();

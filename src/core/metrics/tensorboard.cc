@@ -66,7 +66,99 @@ std::string host_name() {
   return h;
 }
 
+// The records of an event file: (data, step), stopping at the first torn or corrupt record.
+struct TfRecord {
+  std::string data;
+  int64_t step = 0;
+  bool has_step = false;
+};
+
+bool read_varint(std::string_view s, size_t& pos, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64 && pos < s.size(); shift += 7) {
+    const uint8_t b = static_cast<uint8_t>(s[pos++]);
+    v |= uint64_t(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+// The Event's step field (2, varint), if present; false when the message does not parse.
+bool event_step(std::string_view e, int64_t& step, bool& has_step) {
+  size_t pos = 0;
+  has_step = false;
+  while (pos < e.size()) {
+    uint64_t key, v;
+    if (!read_varint(e, pos, key)) return false;
+    switch (key & 7) {
+      case kVarint:
+        if (!read_varint(e, pos, v)) return false;
+        if ((key >> 3) == kStep) step = static_cast<int64_t>(v), has_step = true;
+        break;
+      case kFixed64: pos += 8; break;
+      case kFixed32: pos += 4; break;
+      case kLengthDelimited:
+        if (!read_varint(e, pos, v) || v > e.size() - pos) return false;
+        pos += v;
+        break;
+      default: return false;
+    }
+    if (pos > e.size()) return false;
+  }
+  return true;
+}
+
+uint64_t get_le(std::string_view s, size_t at, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= uint64_t(static_cast<uint8_t>(s[at + i])) << (8 * i);
+  return v;
+}
+
+std::vector<TfRecord> read_records(const std::string& bytes) {
+  std::vector<TfRecord> out;
+  size_t pos = 0;
+  while (pos + 12 <= bytes.size()) {
+    const std::string_view len_bytes(bytes.data() + pos, 8);
+    const uint64_t n = get_le(bytes, pos, 8);
+    if (get_le(bytes, pos + 8, 4) != crc32c_mask(crc32c(len_bytes))) break;
+    if (n > bytes.size() - pos - 12 || bytes.size() - pos - 12 - n < 4) break;
+    const std::string_view data(bytes.data() + pos + 12, n);
+    if (get_le(bytes, pos + 12 + n, 4) != crc32c_mask(crc32c(data))) break;
+    TfRecord r;
+    r.data = std::string(data);
+    if (!event_step(data, r.step, r.has_step)) break;
+    out.push_back(std::move(r));
+    pos += 12 + n + 4;
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<int64_t> tfevents_steps(const std::string& path) {
+  std::vector<int64_t> steps;
+  for (const auto& r : read_records(read_file(path))) steps.push_back(r.step);
+  return steps;
+}
+
+int64_t trim_tfevents_file(const std::string& path, int64_t from_step) {
+  const std::string bytes = read_file(path);
+  const auto records = read_records(bytes);
+  std::string kept;
+  int64_t dropped = 0;
+  size_t kept_bytes_total = 0;
+  for (const auto& r : records) {
+    kept_bytes_total += 16 + r.data.size();
+    if (r.has_step && r.step >= from_step) {
+      ++dropped;
+      continue;
+    }
+    kept += tfrecord_frame(r.data);
+  }
+  const bool torn_tail = kept_bytes_total != bytes.size();
+  if (dropped > 0 || torn_tail) write_file_atomic(path, kept);
+  return dropped;
+}
 
 double wall_time_now() {
   timeval tv{};

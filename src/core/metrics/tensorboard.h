@@ -25,6 +25,13 @@ std::string tb_scalars_event(double wall_time, int64_t step, const ScalarList& s
 std::string tb_session_start_event(double wall_time, int64_t step);
 double wall_time_now();  // seconds since the epoch, microsecond resolution
 
+// The step of each intact record of an event file, in order (records without a step count as 0); a
+// torn record at the end (a killed writer) ends the list. Throws Error when the file cannot be read.
+std::vector<int64_t> tfevents_steps(const std::string& path);
+// Drops the records at steps >= from_step (keeping the file_version record) and a torn tail,
+// rewriting the file atomically when anything goes; returns how many records were dropped.
+int64_t trim_tfevents_file(const std::string& path, int64_t from_step);
+
 class TensorBoardWriter {
  public:
   // Creates `dir` if needed and a new file in it: events.out.tfevents.<unix seconds>.<host>.<pid>.<n>.

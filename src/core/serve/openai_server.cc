@@ -3,9 +3,11 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <optional>
 
 #include "core/teacher/provider.h"
 #include "core/teacher/token_text.h"
@@ -47,6 +49,28 @@ json parse_body(const httplib::Request& req) {
   if (j.is_discarded() || !j.is_object())
     throw ApiError{400, "We could not parse the JSON body of your request.", "invalid_request_error", "invalid_json"};
   return j;
+}
+
+// The credentials of "Authorization: Bearer <token>"; the scheme name is case-insensitive (RFC 7235
+// section 2.1) and may be followed by more than one space.
+std::optional<std::string> bearer_token(const std::string& header) {
+  const size_t sp = header.find(' ');
+  if (sp == std::string::npos) return std::nullopt;
+  std::string scheme = header.substr(0, sp);
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "bearer") return std::nullopt;
+  const size_t start = header.find_first_not_of(' ', sp);
+  if (start == std::string::npos) return std::nullopt;
+  return header.substr(start);
+}
+
+// "seed": any integer, as OpenAI takes it (negative seeds too); used as its 64-bit pattern.
+uint64_t seed_field(const json& j) {
+  if (!j.contains("seed") || j["seed"].is_null()) return 0;
+  const json& v = j["seed"];
+  if (v.is_number_unsigned()) return v.get<uint64_t>();
+  if (v.is_number_integer()) return static_cast<uint64_t>(v.get<int64_t>());
+  throw ApiError{400, "'seed' must be an integer", "invalid_request_error", "invalid_type", "seed"};
 }
 
 int int_field(const json& j, const char* name, int dflt, int lo, int hi) {
@@ -100,13 +124,17 @@ std::string new_id(const char* prefix) {
 std::string prompt_from_messages(const json& messages) {
   if (!messages.is_array() || messages.empty())
     throw ApiError{400, "'messages' must be a non-empty array", "invalid_request_error", "invalid_value", "messages"};
-  // A base language model has no chat template: the prompt is the messages' text, in order.
+  // A base language model has no chat template: the prompt is the messages' text, in order. System
+  // (and developer) messages instruct chat models; a base model continues text, so they are not part
+  // of it (a teacher asked to continue a text sends the text as the user message).
   std::string prompt;
   for (size_t i = 0; i < messages.size(); ++i) {
     const json& m = messages[i];
     if (!m.is_object() || !m.contains("content"))
       throw ApiError{400, "messages[" + std::to_string(i) + "] needs a 'content'", "invalid_request_error",
                      "invalid_value", "messages"};
+    const std::string role = m.contains("role") && m["role"].is_string() ? m["role"].get<std::string>() : "user";
+    if (role == "system" || role == "developer") continue;
     std::string text;
     if (m["content"].is_string()) {
       text = m["content"].get<std::string>();
@@ -121,6 +149,9 @@ std::string prompt_from_messages(const json& messages) {
     if (!prompt.empty()) prompt += "\n";
     prompt += text;
   }
+  if (prompt.empty())
+    throw ApiError{400, "'messages' holds no user or assistant text to continue", "invalid_request_error", "invalid_value",
+                   "messages"};
   return prompt;
 }
 
@@ -157,8 +188,7 @@ void OpenAiServer::routes() {
   s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (opts_.api_key.empty()) return httplib::Server::HandlerResponse::Unhandled;
     const std::string auth = req.get_header_value("Authorization");
-    const std::string prefix = "Bearer ";
-    if (auth.rfind(prefix, 0) == 0 && constant_time_equal(auth.substr(prefix.size()), opts_.api_key))
+    if (const auto key = bearer_token(auth); key && constant_time_equal(*key, opts_.api_key))
       return httplib::Server::HandlerResponse::Unhandled;
     send_error(res, {401, auth.empty() ? "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'."
                                        : "Incorrect API key provided.",
@@ -222,7 +252,7 @@ void OpenAiServer::routes() {
     const char* mt = chat && body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
     g.max_tokens = int_field(body, mt, std::min(16, opts_.max_tokens), 1, opts_.max_tokens);
     g.temperature = temperature_field(body);
-    g.seed = static_cast<uint64_t>(int_field(body, "seed", 0, 0, 2147483647));
+    g.seed = seed_field(body);
     if (chat) {
       if (body.contains("logprobs") && !body["logprobs"].is_null() && !body["logprobs"].is_boolean())
         throw ApiError{400, "'logprobs' must be a boolean", "invalid_request_error", "invalid_type", "logprobs"};

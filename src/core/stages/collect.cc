@@ -131,6 +131,7 @@ TeacherPart ask_teacher(Provider& provider, const CollectSettings& cs, int k, co
   if (cs.generate) {
     GenerateRequest req;
     req.prompt = doc.substr(q.begin, q.prompt_end - q.begin);
+    req.instruction = kContinuationInstruction;
     req.max_tokens = cs.max_new_tokens;
     req.top_k = k;
     req.temperature = cs.temperature;
@@ -291,9 +292,10 @@ nlohmann::json projection_stats_json(const ProjectionStats& st) {
 
 std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, const SpmTokenizer& student,
                                        int64_t seq_len, int64_t target_positions, int64_t prompt_tokens,
-                                       bool generate_mode) {
+                                       bool generate_mode, int64_t max_new_tokens) {
   std::vector<KdSequence> plan;
   int64_t covered = 0;
+  const int64_t per_prompt = max_new_tokens >= 0 ? std::min(seq_len - prompt_tokens, max_new_tokens) : seq_len - prompt_tokens;
   for (size_t d = 0; d < docs.size() && covered < target_positions; ++d) {
     const auto toks = student.encode(docs[d]);
     // Chunks start and end on student token boundaries; the last short chunk of a document is kept
@@ -310,7 +312,7 @@ std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, con
       if (q.end <= q.begin && !generate_mode) continue;
       plan.push_back(q);
       covered += generate_mode ? 0 : static_cast<int64_t>(b - a);
-      if (generate_mode) covered += seq_len - prompt_tokens;  // estimate; the teacher decides the length
+      if (generate_mode) covered += std::max<int64_t>(1, per_prompt);  // what is asked; the teacher may stop sooner
     }
   }
   return plan;
@@ -331,7 +333,7 @@ KdPlan plan_collection(const Settings& s, Split split, int64_t target_positions)
   texts.reserve(p.docs.size());
   for (const auto& d : p.docs) texts.push_back(d.text);
   p.sequences = plan_sequences(texts, *student, cs.seq_len, target_positions >= 0 ? target_positions : cs.kd_target_tokens,
-                               cs.prompt_tokens, cs.generate);
+                               cs.prompt_tokens, cs.generate, cs.max_new_tokens);
   p.hash = plan_hash(p.sequences, p.docs);
   return p;
 }
@@ -397,16 +399,29 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   meta.extra["mode"] = id.mode;
   meta.extra["plan_hash"] = id.plan_hash;
   meta.extra["worker"] = std::to_string(opts.worker) + "/" + std::to_string(opts.workers);
+  if (cs.generate) meta.extra["teacher_instruction"] = kContinuationInstruction;
 
   Timer t_run;
   WriteTotals totals;
   write_shards(traces, opts, cs, plan, mine, next, teacher, *student, meta, manifest, totals);
+  // A run whose rows all lack the teacher's distribution taught nothing: fail, and leave the manifest
+  // incomplete so that training refuses it.
+  if (const KdRowCounts run = totals.run_stats.row_counts(); run.in_range() > 0 && run.kd == 0)
+    throw Error("collect: none of this run's " + std::to_string(run.in_range()) + " rows in the KD range carries the "
+                    "teacher's distribution (misaligned " + std::to_string(run.misaligned) + ", no logprobs " +
+                    std::to_string(run.no_logprobs) + ", not finite " + std::to_string(run.not_finite) +
+                    ", no teacher boundary " + std::to_string(run.no_teacher_boundary) + ")",
+                "the teacher's replies do not line up with the text: check TEACHER_PROVIDER, TEACHER_MODEL and the "
+                "server (collect.json and the shards' row accounting say which rows failed how)");
   const int64_t rows = finish_manifest(traces, opts, manifest);
 
   auto& b = report.body();
   b["manifest"] = manifest;
   b["rows"] = rows;
   b["sequences_planned"] = plan.sequences.size();
+  // What was asked for and what this worker's rows reached (generate mode: the teacher may stop early).
+  b["target_positions"] = opts.target_positions >= 0 ? opts.target_positions : cs.kd_target_tokens;
+  b["rows_in_kd_range"] = KdRowCounts::from_json(manifest["row_accounting"]).in_range();
   b["this_run"] = projection_stats_json(totals.run_stats);
   b["this_run_seconds"] = t_run.seconds();
   b["teacher_seconds"] = totals.teacher_seconds;

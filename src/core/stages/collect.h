@@ -56,10 +56,11 @@ struct KdSequence {
 };
 
 // Deterministic plan: documents in split order, chunks of SEQ_LEN student tokens, until
-// KD_TARGET_TOKENS student positions are covered.
+// KD_TARGET_TOKENS student positions are covered. Generate mode counts what each prompt asks the
+// teacher for: min(SEQ_LEN - PROMPT_TOKENS, max_new_tokens) positions (max_new_tokens < 0: no cap).
 std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, const SpmTokenizer& student,
                                        int64_t seq_len, int64_t target_positions, int64_t prompt_tokens,
-                                       bool generate_mode);
+                                       bool generate_mode, int64_t max_new_tokens = -1);
 
 // A collection's plan over a split: its documents, the sequences and their hash, and the student
 // tokenizer's hash. Collect writes its identity into the manifest; training recomputes it to check

@@ -9,10 +9,12 @@ namespace bkd {
 using nlohmann::json;
 
 json build_anthropic_request(const std::string& model, const GenerateRequest& req) {
-  return {{"model", model},
-          {"max_tokens", req.max_tokens},
-          {"temperature", req.temperature},
-          {"messages", json::array({{{"role", "user"}, {"content", req.prompt}}})}};
+  json body = {{"model", model},
+               {"max_tokens", req.max_tokens},
+               {"temperature", req.temperature},
+               {"messages", json::array({{{"role", "user"}, {"content", req.prompt}}})}};
+  if (!req.instruction.empty()) body["system"] = req.instruction;
+  return body;
 }
 
 Generation parse_anthropic_response(const json& reply) {

@@ -27,8 +27,10 @@ json build_gemini_request(const GenerateRequest& req) {
     gen["responseLogprobs"] = true;
     gen["logprobs"] = req.top_k;
   }
-  return {{"contents", json::array({{{"role", "user"}, {"parts", json::array({{{"text", req.prompt}}})}}})},
-          {"generationConfig", gen}};
+  json body = {{"contents", json::array({{{"role", "user"}, {"parts", json::array({{{"text", req.prompt}}})}}})},
+               {"generationConfig", gen}};
+  if (!req.instruction.empty()) body["systemInstruction"] = {{"parts", json::array({{{"text", req.instruction}}})}};
+  return body;
 }
 
 Generation parse_gemini_response(const json& reply, bool want_logprobs) {

@@ -28,7 +28,7 @@ const std::string& LocalProvider::token_bytes(int32_t id) {
   if (id < 0) throw Error("local model returned token id " + std::to_string(id));
   if (static_cast<size_t>(id) >= bytes_.size()) bytes_.resize(static_cast<size_t>(id) + 1);
   auto& b = bytes_[static_cast<size_t>(id)];
-  if (!b) b = std::make_unique<std::string>(model_->tokenizer().decode({id}));
+  if (!b) b = std::make_unique<std::string>(model_->tokenizer().continuation_bytes(id));
   return *b;
 }
 
@@ -48,7 +48,7 @@ GeneratedToken LocalProvider::make_token(int32_t id, const std::vector<double>& 
   const Tokenizer& tok = model_->tokenizer();
   GeneratedToken t;
   t.id = id;
-  t.bytes = tok.decode({id});
+  t.bytes = tok.continuation_bytes(id);
   t.text = token_display_text(t.bytes);
   t.logprob = lp[id];
   t.rank = 1;
@@ -58,7 +58,7 @@ GeneratedToken LocalProvider::make_token(int32_t id, const std::vector<double>& 
     for (int32_t j : idx) {
       TokenCandidate c;
       c.id = j;
-      c.bytes = tok.decode({j});
+      c.bytes = tok.continuation_bytes(j);
       c.text = token_display_text(c.bytes);
       c.logprob = lp[j];
       t.top.push_back(std::move(c));

@@ -42,8 +42,11 @@ TokenCandidate parse_candidate(const json& e, const std::string& where) {
 }  // namespace
 
 json build_chat_request(const std::string& model, const GenerateRequest& req, const std::string& max_tokens_field) {
+  json messages = json::array();
+  if (!req.instruction.empty()) messages.push_back({{"role", "system"}, {"content", req.instruction}});
+  messages.push_back({{"role", "user"}, {"content", req.prompt}});
   json body = {{"model", model},
-               {"messages", json::array({{{"role", "user"}, {"content", req.prompt}}})},
+               {"messages", messages},
                {max_tokens_field, req.max_tokens},
                {"temperature", req.temperature},
                {"seed", req.seed},
@@ -72,9 +75,17 @@ Generation parse_chat_response(const json& reply, bool want_logprobs) {
     content = choice["text"].get<std::string>();
 
   const json* lp_content = nullptr;
-  if (choice.contains("logprobs") && choice["logprobs"].is_object() && choice["logprobs"].contains("content") &&
-      choice["logprobs"]["content"].is_array())
-    lp_content = &choice["logprobs"]["content"];
+  if (choice.contains("logprobs") && !choice["logprobs"].is_null()) {
+    const json& lp = choice["logprobs"];
+    // Present but not in the documented shape: a malformed reply, not a model without logprobs.
+    if (!lp.is_object() || (lp.contains("content") && !lp["content"].is_array() && !lp["content"].is_null()))
+      throw Error("malformed reply: `choices[0].logprobs` is not {\"content\": [...]}",
+                  "the server sent a reply that does not follow the chat completions format; it is retried and never cached");
+    if (lp.contains("content") && lp["content"].is_array()) lp_content = &lp["content"];
+  }
+  if (choice.contains("message") && !choice["message"].is_null() && !choice["message"].is_object())
+    throw Error("malformed reply: `choices[0].message` is not an object",
+                "the server sent a reply that does not follow the chat completions format; it is retried and never cached");
   if (want_logprobs && !lp_content)
     throw Error("the reply carries no logprobs (`choices[0].logprobs` is null or missing) although they were requested",
                 "this model does not give logprobs; choose another TEACHER_MODEL or provider");
@@ -203,6 +214,19 @@ json build_prompt_logprobs_request(const std::string& model, const std::string& 
           {"temperature", 0},     {"prompt_logprobs", top_k}, {"return_token_ids", true}};
 }
 
+void fill_unscored_first_token(const std::string& text, Scoring& s) {
+  if (s.tokens.empty() || !s.tokens[0].bytes.empty()) return;
+  size_t rest = 0;
+  for (size_t i = 1; i < s.tokens.size(); ++i) rest += s.tokens[i].bytes.size();
+  if (rest >= text.size()) return;  // nothing left for it: the alignment check reports the sequence
+  std::string tail;
+  tail.reserve(rest);
+  for (size_t i = 1; i < s.tokens.size(); ++i) tail += s.tokens[i].bytes;
+  if (text.compare(text.size() - rest, rest, tail) != 0) return;
+  s.tokens[0].bytes = text.substr(0, text.size() - rest);
+  s.tokens[0].text = token_display_text(s.tokens[0].bytes);
+}
+
 Scoring parse_prompt_logprobs(const json& reply, int top_k) {
   if (!reply.is_object() || !reply.contains("choices") || !reply["choices"].is_array() || reply["choices"].empty())
     throw Error("completion reply has no `choices`");
@@ -301,6 +325,7 @@ Scoring OpenAiProvider::score(const std::string& text, int top_k) {
   } catch (const Error& e) {
     throw Error(profile_.name + " (" + url_for_display(hr.url) + "): " + e.what(), e.hint());
   }
+  fill_unscored_first_token(text, s);
   s.latency_s = resp.elapsed_s;
   return s;
 }
@@ -390,15 +415,18 @@ Generation OpenAiProvider::generate(const GenerateRequest& req) {
   }
   HttpRequest hr = make_request(body, req.use_cache);
   hr.token_estimate = static_cast<double>(req.prompt.size()) / 4.0 + req.max_tokens;
+  // The reply must parse as the answer asked for before it counts (and is cached): a 200 with a
+  // malformed body is retried like a 5xx, and never replayed from the cache.
+  const bool want_logprobs = req.top_k > 0, stream = req.stream;
+  hr.validate = [want_logprobs, stream](const std::string& b) {
+    try {
+      parse_chat_response(stream ? assemble_chat_stream(b) : json::parse(b), want_logprobs);
+      return std::string();
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+  };
   if (req.stream) {
-    hr.validate = [](const std::string& b) {
-      try {
-        assemble_chat_stream(b);
-        return std::string();
-      } catch (const std::exception& e) {
-        return std::string(e.what());
-      }
-    };
     // Scan only what arrived since the last call: the detector runs after every network chunk.
     auto scanned = std::make_shared<size_t>(0);
     hr.first_token_seen = [scanned](const std::string& so_far) {

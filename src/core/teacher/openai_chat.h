@@ -41,6 +41,9 @@ bool chat_stream_has_token(const std::string& sse_so_far);
 // rank, decoded_token}} map per prompt token (null for the first) and prompt_token_ids says which
 // entry is the actual token.
 nlohmann::json build_prompt_logprobs_request(const std::string& model, const std::string& text, int top_k);
+// vLLM (and `serve`) send prompt_logprobs[0] = null: nothing predicts the first token, and its text
+// comes with no entry. It is what the scored text holds before the other tokens' bytes.
+void fill_unscored_first_token(const std::string& text, Scoring& s);
 Scoring parse_prompt_logprobs(const nlohmann::json& reply, int top_k);
 
 class OpenAiProvider : public Provider {

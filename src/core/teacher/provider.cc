@@ -8,6 +8,10 @@
 
 namespace bkd {
 
+const char* const kContinuationInstruction =
+    "Continue the text in the user message from exactly where it stops, in the same language and style. "
+    "Reply with the continuation only: no preamble, no quotes, no commentary.";
+
 nlohmann::json Capabilities::to_json() const {
   return {{"logprobs", logprobs}, {"max_top_k", max_top_k}, {"token_ids", token_ids}, {"scoring", scoring},
           {"probed_at", probed_at}, {"source", source},      {"note", note}};

@@ -31,8 +31,15 @@ struct Usage {
   int64_t prompt_tokens = 0, completion_tokens = 0, total_tokens = 0;
 };
 
+// What a chat teacher is told besides the text, when it is asked to continue it (generate mode and the
+// baseline). The text itself goes as the user message; a base model (local, `serve`) gets the text
+// alone. The student trains on the text and the continuation: the instruction is the same for every
+// sequence and recorded in the shards' metadata (bkd.teacher_instruction).
+extern const char* const kContinuationInstruction;
+
 struct GenerateRequest {
   std::string prompt;
+  std::string instruction;   // a system instruction for chat teachers; empty: none
   int max_tokens = 64;
   int top_k = 0;             // 0: no logprobs asked for
   double temperature = 0;    // 0: greedy

@@ -39,6 +39,25 @@ std::string base_url_setting(const std::string& p) {
   return "";
 }
 
+std::vector<std::string> teacher_setting_problems(const Settings& s) {
+  std::vector<std::string> out;
+  const std::string provider = s.str("TEACHER_PROVIDER");
+  const auto& known = known_providers();
+  if (std::find(known.begin(), known.end(), provider) == known.end()) {
+    out.push_back("TEACHER_PROVIDER=" + provider + " is not a provider this tool knows");
+    return out;
+  }
+  if (provider == "local") return out;
+  const std::string key_name = api_key_setting(provider);
+  if (s.str(key_name).empty() && provider != "openai-compatible")
+    out.push_back("TEACHER_PROVIDER=" + provider + " needs " + key_name + ", which is not set: put " + key_name +
+                  "=... in .env or the environment");
+  const std::string url_name = base_url_setting(provider);
+  if (const std::string why = url_problem(s.str(url_name)); !why.empty())
+    out.push_back(url_name + "=" + s.str(url_name) + " is not a usable URL: " + why + " (for example https://api.example.com/v1)");
+  return out;
+}
+
 HttpOptions http_options_from_settings(const Settings& s) {
   HttpOptions o;
   o.timeout_s = s.f64("HTTP_TIMEOUT_S");
@@ -85,6 +104,9 @@ std::unique_ptr<Provider> make_provider(const Settings& s, const ProviderSpec& s
   register_secret(key);
   const std::string url_name = base_url_setting(spec.provider);
   const std::string base_url = s.str(url_name);
+  if (const std::string why = url_problem(base_url); !why.empty())
+    throw UsageError(url_name + "=" + base_url + " is not a usable URL: " + why,
+                     "set " + url_name + " to the provider's API base, for example https://api.example.com/v1");
   if (s.flag("SKIP_EXTERNAL") && !is_loopback_url(base_url))
     throw UsageError("TEACHER_PROVIDER=" + spec.provider + " would contact " + url_host(base_url) +
                          " (" + url_name + "), but SKIP_EXTERNAL is set",

@@ -15,6 +15,9 @@ class Settings;
 const std::vector<std::string>& known_providers();
 // The setting holding the provider's key ("" for local; openai-compatible's key is optional).
 std::string api_key_setting(const std::string& provider);
+// What keeps the configured teacher from working before anything is sent: an unknown provider, a
+// missing key, a base URL that is not an http(s) URL. Each entry says what and how to fix it.
+std::vector<std::string> teacher_setting_problems(const Settings& s);
 std::string base_url_setting(const std::string& provider);
 
 // HTTP_TIMEOUT_S, HTTP_MAX_RETRIES, HTTP_BACKOFF_BASE_S, REQUESTS_PER_MIN, TOKENS_PER_MIN, MAX_IN_FLIGHT,

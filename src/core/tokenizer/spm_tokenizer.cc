@@ -133,6 +133,30 @@ std::string SpmTokenizer::decode(const std::vector<int32_t>& ids) const {
 }
 
 std::string SpmTokenizer::piece(int32_t id) const { return spm_module().id_to_piece(sp_, id); }
+
+std::string SpmTokenizer::continuation_bytes(int32_t id) const {
+  if (id < 0 || id >= vocab_size()) throw Error("token id " + std::to_string(id) + " is outside the student vocabulary");
+  if (is_byte(id)) {  // "<0xAB>"
+    const std::string p = piece(id);
+    return std::string(1, static_cast<char>(std::stoi(p.substr(3, 2), nullptr, 16)));
+  }
+  // Decoded after a visible anchor piece, so SentencePiece keeps the piece's leading space: the
+  // difference is what this piece adds to a running text.
+  if (anchor_id_ < 0) {
+    auto* self = const_cast<SpmTokenizer*>(this);
+    for (int32_t a = 0; a < vocab_size() && self->anchor_id_ < 0; ++a) {
+      if (is_byte(a)) continue;
+      const std::string d = decode({a});
+      if (!d.empty() && d.find(' ') == std::string::npos) self->anchor_id_ = a;
+    }
+    if (anchor_id_ < 0) throw Error("the student tokenizer has no piece that decodes to visible text");
+  }
+  const std::string anchor = decode({anchor_id_});
+  const std::string both = decode({anchor_id_, id});
+  if (both.compare(0, anchor.size(), anchor) != 0)
+    throw Error("SentencePiece decoded piece " + std::to_string(id) + " into its neighbour's text");
+  return both.substr(anchor.size());
+}
 int32_t SpmTokenizer::vocab_size() const { return spm_module().piece_size(sp_); }
 int32_t SpmTokenizer::eos_id() const { return spm_module().eos_id(sp_); }
 int32_t SpmTokenizer::unk_id() const { return spm_module().unk_id(sp_); }

@@ -30,6 +30,9 @@ class SpmTokenizer : public Tokenizer {
   std::vector<TokenSpan> encode(std::string_view text) const override;
   std::string decode(const std::vector<int32_t>& ids) const override;
   std::string piece(int32_t id) const override;
+  // A piece's bytes after another token: "▁the" -> " the", byte pieces "<0xE2>" -> the byte itself,
+  // control pieces -> "".
+  std::string continuation_bytes(int32_t id) const override;
   int32_t vocab_size() const override;
   int32_t eos_id() const override;
   std::string hash() const override { return hash_; }
@@ -41,6 +44,7 @@ class SpmTokenizer : public Tokenizer {
  private:
   SpmTokenizer() = default;
   bkd_spm* sp_ = nullptr;  // owned; freed through the module (see src/spm_shim/spm_shim.h)
+  int32_t anchor_id_ = -1;  // a piece that decodes to visible text, for continuation_bytes
   std::string model_bytes_, hash_;
 };
 

@@ -22,6 +22,9 @@ class Tokenizer {
   virtual std::vector<TokenSpan> encode(std::string_view text) const = 0;
   virtual std::vector<int32_t> encode_ids(std::string_view text) const;
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
+  // The bytes one token adds to a text when it follows other tokens (what a stream of generated
+  // tokens concatenates to). decode({id}) alone can differ: SentencePiece drops a leading space there.
+  virtual std::string continuation_bytes(int32_t id) const { return decode({id}); }
   virtual std::string piece(int32_t id) const = 0;  // the vocabulary entry, as stored
   virtual int32_t vocab_size() const = 0;
   virtual int32_t eos_id() const = 0;

@@ -1,5 +1,7 @@
 #include "core/util/fs.h"
 
+#include <cstdio>
+#include <csignal>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -80,6 +82,27 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
     ::unlink(tmp.c_str());
     throw Error("cannot rename '" + tmp + "' to '" + path + "': " + std::strerror(e));
   }
+}
+
+int remove_orphan_temp_files(const std::string& dir) {
+  namespace stdfs = std::filesystem;
+  std::error_code ec;
+  if (!stdfs::is_directory(dir, ec)) return 0;
+  int removed = 0;
+  for (auto it = stdfs::recursive_directory_iterator(dir, ec); !ec && it != stdfs::recursive_directory_iterator();
+       it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    const std::string name = it->path().filename().string();
+    const size_t at = name.rfind(".tmp.");
+    if (at == std::string::npos) continue;
+    long pid = 0;
+    unsigned long long n = 0;
+    char rest = 0;
+    if (std::sscanf(name.c_str() + at, ".tmp.%ld.%llu%c", &pid, &n, &rest) != 2 || pid <= 0) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // its writer may still run
+    if (stdfs::remove(it->path(), ec)) ++removed;
+  }
+  return removed;
 }
 
 std::string join_path(const std::string& a, const std::string& b) {

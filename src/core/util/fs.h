@@ -14,6 +14,10 @@ bool dir_exists(const std::string& path);
 uint64_t file_size(const std::string& path);
 void ensure_dir(const std::string& path);  // mkdir -p; throws on failure
 void write_file_atomic(const std::string& path, std::string_view bytes);
+// Removes the temp files write_file_atomic left under `dir` (and its sub-folders) when the process
+// that wrote them died before the rename (kill -9): "<name>.tmp.<pid>.<n>" whose pid no longer runs.
+// Returns how many it removed.
+int remove_orphan_temp_files(const std::string& dir);
 std::string join_path(const std::string& a, const std::string& b);
 std::string parent_dir(const std::string& path);
 std::vector<std::string> list_dir(const std::string& dir);  // sorted names, no . or ..
