@@ -224,12 +224,26 @@ TEST(TorchTrainer, KdAndCeTrainingLowerTheLoss) {
   };
   EXPECT_LT(mean(25, 30), 0.7 * mean(0, 5)) << "KD loss did not fall";
 
+  // CE: fp32 and no flip (bf16 on CPU goes through per-CPU oneDNN kernels, and the A4 flip turns
+  // small numeric differences into another path), and five-step means, not two single steps of 64
+  // tokens whose noise alone is a few tenths. The untrained model starts near ln(39) = 3.66 nats; the
+  // rule holds for 80% of tokens, so a model that learns it ends near 0.2 * ln(39) + 0.5 = 1.2. The
+  // check asks for a drop of 0.5, a fifth of that.
   TrainOptions c = tiny_options(temp_dir("ce"));
   c.budget_tokens = 30 * c.tokens_per_step();
   c.schedule.lr = 1e-2;
+  c.flip_enabled = false, c.precision = "fp32";
   TokenWindowSource d(toy_docs(40, 16, 60, 5), 16, 2, 39, 7);
   TrainResult rc = train(c, d);
-  EXPECT_LT(rc.records.back().ce, rc.records.front().ce - 0.5);
+  ASSERT_EQ(rc.records.size(), 30u);
+  auto mean_ce = [&](size_t a, size_t b) {
+    double s = 0;
+    for (size_t i = a; i < b; ++i) s += rc.records[i].ce;
+    return s / double(b - a);
+  };
+  std::printf("[train] KD loss %.3f -> %.3f; CE %.3f -> %.3f (five-step means)\n", mean(0, 5), mean(25, 30),
+              mean_ce(0, 5), mean_ce(25, 30));
+  EXPECT_LT(mean_ce(25, 30), mean_ce(0, 5) - 0.5) << "CE loss did not fall";
 }
 
 TEST(TorchTrainer, LoadModelGivesTheTrainedWeightsAndChecksInputs) {
