@@ -55,6 +55,7 @@ const std::vector<SettingSpec> kSpecs = {
     // ---- corpus and tokenizers -----------------------------------------------------------------
     {"STUDENT_VOCAB_SIZE", T::Int, "8000", "data", "student SentencePiece vocabulary size", false, 300, 262144},
     {"SPLIT_SEED", T::Int, "1234", "data", "seed of the document-level train/val/test split", false, 0, 4e18},
+    {"SAMPLE_SEED", T::Int, "1234", "data", "seed of the document order every sample is drawn in (KD sequences, eval chunks, baseline prompts): a shuffle, so no sample follows the corpus's file order", false, 0, 4e18},
     {"VAL_FRACTION", T::Float, "0.05", "data", "fraction of documents held out for validation", false, 0, 0.5},
     {"TEST_FRACTION", T::Float, "0.05", "data", "fraction of documents held out for test (never trained on)", false, 0.0, 0.5},
     {"SEQ_LEN", T::Int, "256", "data", "training sequence length in student tokens", false, 8, 65536},

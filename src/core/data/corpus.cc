@@ -141,6 +141,17 @@ CorpusSplits split_corpus(std::vector<Document> docs, uint64_t seed, double val_
   return s;
 }
 
+std::vector<Document> in_sample_order(std::vector<Document> docs, uint64_t seed) {
+  std::vector<std::pair<std::string, size_t>> keys;
+  keys.reserve(docs.size());
+  for (size_t i = 0; i < docs.size(); ++i) keys.emplace_back(sha256_hex(std::to_string(seed) + ":" + docs[i].id), i);
+  std::sort(keys.begin(), keys.end());
+  std::vector<Document> out;
+  out.reserve(docs.size());
+  for (const auto& k : keys) out.push_back(std::move(docs[k.second]));
+  return out;
+}
+
 void write_split_jsonl(const std::string& path, const std::vector<Document>& docs) {
   std::string out;
   for (const auto& d : docs) out += nlohmann::json{{"id", d.id}, {"source", d.source}, {"text", d.text}}.dump() + "\n";

@@ -32,6 +32,11 @@ struct CorpusSplits {
 };
 CorpusSplits split_corpus(std::vector<Document> docs, uint64_t seed, double val_fraction, double test_fraction);
 
+// The order every stage draws documents in (KD sequences, eval chunks, baseline prompts): a seeded
+// shuffle by SHA-256(seed:id), deterministic and independent of file order, so a sample that stops
+// at a token target covers the split's documents of every period instead of its first files.
+std::vector<Document> in_sample_order(std::vector<Document> docs, uint64_t seed);
+
 void write_split_jsonl(const std::string& path, const std::vector<Document>& docs);
 std::vector<Document> read_split_jsonl(const std::string& path);
 

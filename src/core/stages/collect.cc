@@ -272,6 +272,7 @@ CollectSettings CollectSettings::from(const Settings& s) {
   c.max_new_tokens = static_cast<int>(s.i64("MAX_NEW_TOKENS"));
   c.temperature = s.f64("TEACHER_TEMPERATURE");
   c.seed = static_cast<uint64_t>(s.i64("SEED"));
+  c.sample_seed = static_cast<uint64_t>(s.i64("SAMPLE_SEED"));
   c.teacher_provider = s.str("TEACHER_PROVIDER");
   c.teacher_model = s.str("TEACHER_MODEL");
   c.writer = KdWriterOptions::from_settings(s);
@@ -318,7 +319,7 @@ std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, con
   return plan;
 }
 
-KdPlan plan_collection(const Settings& s, Split split, int64_t target_positions) {
+KdPlan plan_collection(const Settings& s, Split split, int64_t target_positions, bool score_chunks) {
   const RunLayout layout(s);
   const CollectSettings cs = CollectSettings::from(s);
   KdPlan p;
@@ -326,14 +327,14 @@ KdPlan plan_collection(const Settings& s, Split split, int64_t target_positions)
   if (!file_exists(split_path))
     throw Error("the " + std::string(split_name(split)) + " split " + split_path + " does not exist",
                 "run `bitnet-kde prepare` first");
-  p.docs = read_split_jsonl(split_path);
+  p.docs = in_sample_order(read_split_jsonl(split_path), cs.sample_seed);
   auto student = SpmTokenizer::load(layout.student_tokenizer());
   p.student_tokenizer_hash = student->hash();
   std::vector<std::string> texts;
   texts.reserve(p.docs.size());
   for (const auto& d : p.docs) texts.push_back(d.text);
   p.sequences = plan_sequences(texts, *student, cs.seq_len, target_positions >= 0 ? target_positions : cs.kd_target_tokens,
-                               cs.prompt_tokens, cs.generate, cs.max_new_tokens);
+                               cs.prompt_tokens, cs.generate && !score_chunks, cs.max_new_tokens);
   p.hash = plan_hash(p.sequences, p.docs);
   return p;
 }

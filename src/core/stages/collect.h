@@ -30,6 +30,7 @@ struct CollectSettings {
   int max_new_tokens = 0;
   double temperature = 0;
   uint64_t seed = 0;
+  uint64_t sample_seed = 0;  // SAMPLE_SEED: the document order plans are drawn in (in_sample_order)
   std::string teacher_provider, teacher_model;
   KdWriterOptions writer;
   static CollectSettings from(const Settings& s);
@@ -55,14 +56,15 @@ struct KdSequence {
   uint32_t prompt_end;   // generate mode: end of the prompt part (== begin in score mode)
 };
 
-// Deterministic plan: documents in split order, chunks of SEQ_LEN student tokens, until
+// Deterministic plan: documents in the order given, chunks of SEQ_LEN student tokens, until
 // KD_TARGET_TOKENS student positions are covered. Generate mode counts what each prompt asks the
 // teacher for: min(SEQ_LEN - PROMPT_TOKENS, max_new_tokens) positions (max_new_tokens < 0: no cap).
 std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, const SpmTokenizer& student,
                                        int64_t seq_len, int64_t target_positions, int64_t prompt_tokens,
                                        bool generate_mode, int64_t max_new_tokens = -1);
 
-// A collection's plan over a split: its documents, the sequences and their hash, and the student
+// A collection's plan over a split: its documents (in sample order, corpus.h), the sequences and their
+// hash, and the student
 // tokenizer's hash. Collect writes its identity into the manifest; training recomputes it to check
 // that the manifest was made for this run.
 struct KdPlan {
@@ -71,7 +73,8 @@ struct KdPlan {
   std::string hash;
   std::string student_tokenizer_hash;
 };
-KdPlan plan_collection(const Settings& s, Split split, int64_t target_positions);
+// `score_chunks`: plan score-mode chunks whatever KD_MODE says (eval's held-out chunks).
+KdPlan plan_collection(const Settings& s, Split split, int64_t target_positions, bool score_chunks = false);
 
 // The identity a training run expects of its KD manifest: this run's plan, teacher, mode and TOP_K.
 KdIdentity expected_kd_identity(const Settings& s);

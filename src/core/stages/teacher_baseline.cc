@@ -20,7 +20,8 @@ nlohmann::json run_teacher_baseline(const Settings& s, const TeacherBaselineOpti
     provider = owned.get();
   }
   const auto prompts = draw_baseline_prompts(layout.corpus_split(Split::Val), static_cast<int>(s.i64("BASELINE_PROMPTS")),
-                                             static_cast<int>(s.i64("PROMPT_TOKENS")));
+                                             static_cast<int>(s.i64("PROMPT_TOKENS")),
+                                             static_cast<uint64_t>(s.i64("SAMPLE_SEED")));
   BaselineOptions o;
   o.max_new_tokens = static_cast<int>(s.i64("MAX_NEW_TOKENS"));
   o.top_k = static_cast<int>(s.i64("TOP_K"));

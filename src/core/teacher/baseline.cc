@@ -59,14 +59,17 @@ std::string prompt_length_method() {
   return o.str();
 }
 
-std::vector<BaselinePrompt> draw_baseline_prompts(const std::string& path, int count, int prompt_tokens) {
+std::vector<BaselinePrompt> draw_baseline_prompts(const std::string& path, int count, int prompt_tokens,
+                                                  std::optional<uint64_t> sample_seed) {
   const int words = std::max(1, static_cast<int>(std::ceil(prompt_tokens / kTokensPerWord)));
   struct Doc {
     std::string id, source, text;
     std::vector<std::pair<size_t, size_t>> spans;
   };
   std::vector<Doc> docs;
-  for (auto& split_doc : read_split_jsonl(path)) {  // throws naming the file and `bitnet-kde prepare`
+  std::vector<Document> split_docs = read_split_jsonl(path);  // throws naming the file and `bitnet-kde prepare`
+  if (sample_seed) split_docs = in_sample_order(std::move(split_docs), *sample_seed);
+  for (auto& split_doc : split_docs) {
     Doc d{std::move(split_doc.id), std::move(split_doc.source), std::move(split_doc.text), {}};
     d.spans = word_spans(d.text);
     if (!d.spans.empty()) docs.push_back(std::move(d));

@@ -3,6 +3,7 @@
 // held-out split, measuring throughput, latency, usage and cost, and checking that the same prompt
 // twice gives the same tokens.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,9 +22,11 @@ struct BaselinePrompt {
 // Prompt length in student tokens is approximated by whitespace words: English prose averages about
 // 1.3 BPE tokens per word, so a prompt holds ceil(prompt_tokens / 1.3) words (the exact spacing of
 // the source text is kept). Prompts are consecutive chunks taken round-robin across documents in
-// file order: the first chunk of every document, then the second, ... — deterministic.
+// sample order (corpus.h: in_sample_order with `sample_seed`; file order without one): the first
+// chunk of every document, then the second, ... — deterministic.
 constexpr double kTokensPerWord = 1.3;
-std::vector<BaselinePrompt> draw_baseline_prompts(const std::string& split_jsonl, int count, int prompt_tokens);
+std::vector<BaselinePrompt> draw_baseline_prompts(const std::string& split_jsonl, int count, int prompt_tokens,
+                                                  std::optional<uint64_t> sample_seed = std::nullopt);
 std::string prompt_length_method();
 
 struct BaselineOptions {

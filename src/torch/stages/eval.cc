@@ -51,13 +51,12 @@ struct HeldOut {
   json j;
 };
 
-HeldOut held_out_text(const Settings& s, const RunLayout& layout, const EvalSettings& es, const SpmTokenizer& spm) {
+HeldOut held_out_text(const Settings& s, const RunLayout& layout, const EvalSettings& es) {
   HeldOut h;
   const std::string test_path = layout.corpus_split(Split::Test);
-  std::vector<std::string> texts;
-  for (const auto& d : read_split_jsonl(test_path)) texts.push_back(d.text);
-  for (const auto& q : plan_sequences(texts, spm, es.seq_len, es.eval_tokens, 0, false))
-    h.chunks.push_back(texts[q.doc].substr(q.begin, q.end - q.begin));
+  // The same plan the held-out KD rows are collected for (collect.h), in score-mode chunks.
+  const KdPlan plan = plan_collection(s, Split::Test, es.eval_tokens, true);
+  for (const auto& q : plan.sequences) h.chunks.push_back(plan.docs[q.doc].text.substr(q.begin, q.end - q.begin));
   if (h.chunks.empty()) throw Error("the held-out split " + test_path + " is empty", "prepare a larger corpus");
   h.j = {{"split", "test"}, {"chunks", h.chunks.size()}, {"eval_tokens_setting", es.eval_tokens}};
   // The teacher's distributions on the same chunks, projected like training data, through the
@@ -269,7 +268,7 @@ json run_eval(const Settings& s) {
   if (spm->eos_id() < 0) throw Error("the student tokenizer has no end-of-text token", "run `bitnet-kde prepare` again");
 
   json& b = report.body();
-  const HeldOut h = held_out_text(s, layout, es, *spm);
+  const HeldOut h = held_out_text(s, layout, es);
   b["held_out"] = h.j;
   const TeacherEval teacher = eval_teacher(layout, es, h);
   b["teacher"] = teacher.j;

@@ -4,6 +4,9 @@
 // engine, the local teacher through LibTorch with its KV cache, timed the same way), memory, QEI and
 // QEIspeed (measured quality, and the seed's placeholder), the CE-only ablation and the cost of the
 // A8->A4 flip -> RunLayout::eval_report() and the HTML page.
+#include <cstdint>
+#include <string>
+
 #include <nlohmann/json.hpp>
 
 namespace bkd {
