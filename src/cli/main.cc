@@ -37,7 +37,7 @@ const Settings& Cli::settings() {
                         "fix or remove the line (`bitnet-kde config --example` lists every setting), or pass --lenient "
                         "to ignore unknown settings");
     }
-    for (const auto& w : settings_->warnings()) log_warn(w);
+    for (const auto& w : settings_->warnings()) log_warn(w + " is ignored (--lenient)");
     const RunLayout layout(*settings_);
     if (dir_exists(layout.logs())) log_set_file(layout.log_file());
   }

@@ -15,14 +15,15 @@ void setup_collect(CLI::App& app, Cli& cli) {
   sub->add_flag("--merge", opts.merge, "combine the manifests of --worker */n runs into kd_manifest.json");
   sub->add_flag("--restart", opts.restart, "ignore shards that earlier runs finished");
   sub->callback([&cli] {
-    auto slash = worker.find('/');
-    try {
-      if (slash == std::string::npos) throw 0;
-      opts.worker = std::stoi(worker.substr(0, slash));
-      opts.workers = std::stoi(worker.substr(slash + 1));
-    } catch (...) {
+    // i/n, digits only: "0/2x" is a typo, not worker 0 of 2.
+    const auto slash = worker.find('/');
+    auto digits = [](const std::string& d) {
+      return !d.empty() && d.size() < 9 && d.find_first_not_of("0123456789") == std::string::npos;
+    };
+    if (slash == std::string::npos || !digits(worker.substr(0, slash)) || !digits(worker.substr(slash + 1)))
       throw UsageError("--worker expects i/n (for example 0/4), got '" + worker + "'");
-    }
+    opts.worker = std::stoi(worker.substr(0, slash));
+    opts.workers = std::stoi(worker.substr(slash + 1));
     auto r = run_collect(cli.settings(), opts);
     if (opts.merge) {
       std::printf("collect: merged %d workers, %lld rows\n", opts.workers, (long long)r["rows"].get<int64_t>());

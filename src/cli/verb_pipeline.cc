@@ -51,10 +51,9 @@ int spawn_self(const std::vector<std::string>& args, const Cli& cli) {
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-int run_pipeline(Cli& cli, bool force, const std::string& until) {
+int run_pipeline(Cli& cli, bool force, const std::optional<std::string>& until) {
   const Settings& s = cli.settings();
   const RunLayout layout(s);
-  layout.ensure_folders();
   Report report("pipeline", &s);
   const std::vector<PipelineStage> stages = stages_until(pipeline_stages(s, BKD_GIT_COMMIT), until);
 
@@ -78,11 +77,12 @@ int run_pipeline(Cli& cli, bool force, const std::string& until) {
     if (rc != 0) break;
   }
   // Part of the pipeline (`--until`, the Makefile's stage targets): no criteria, no pipeline report.
-  if (!until.empty()) {
+  if (until) {
     if (rc != 0) std::fprintf(stderr, "pipeline: stopped at a failed stage (exit %d)\n", rc);
     return rc;
   }
 
+  layout.ensure_folders();  // the report's folder, also when the first stage failed
   const auto criteria = v0_criteria(s);
   int passed = 0;
   for (const auto& c : criteria) passed += c.pass;
@@ -117,11 +117,14 @@ void setup_pipeline(CLI::App& app, Cli& cli) {
   auto* sub = app.add_subcommand("pipeline", "run every stage in order, skipping current outputs; print the M0-M4 exit criteria");
   static bool force = false;
   static std::string until;
+  static CLI::Option* until_opt = nullptr;
   std::string names;
   for (const auto& n : pipeline_stage_names()) names += (names.empty() ? "" : ", ") + n;
   sub->add_flag("--force", force, "run the report stages (baseline, eval, dry-run) even when their reports are current");
-  sub->add_option("--until", until, "stop after this stage: " + names);
-  sub->callback([&cli] { cli.exit_code = run_pipeline(cli, force, until); });
+  until_opt = sub->add_option("--until", until, "stop after this stage: " + names);
+  sub->callback([&cli] {
+    cli.exit_code = run_pipeline(cli, force, until_opt->count() > 0 ? std::optional<std::string>(until) : std::nullopt);
+  });
 }
 
 RegisterVerb reg_pipeline("pipeline", 90, setup_pipeline);

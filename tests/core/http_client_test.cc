@@ -440,6 +440,10 @@ TEST(HttpUrl, ProblemsAreNamed) {
   EXPECT_NE(url_problem("http:///v1").find("no host"), std::string::npos);
   EXPECT_NE(url_problem("http://host:99999/v1").find("port"), std::string::npos);
   EXPECT_NE(url_problem("").find("empty"), std::string::npos);
+  // Credentials in the authority are not a port, and never reach a message.
+  EXPECT_EQ(url_problem("https://user:sk-zzzSECRETzzz@example.com/v1"), "");
+  EXPECT_EQ(url_without_credentials("https://user:sk-zzzSECRETzzz@example.com/v1"), "https://***@example.com/v1");
+  EXPECT_EQ(url_without_credentials("https://example.com/v1?a=b@c"), "https://example.com/v1?a=b@c");
 }
 
 }  // namespace

@@ -106,6 +106,51 @@ TEST(KdHandoff, StaleShardsInTheFolderAreNotRead) {
   EXPECT_EQ(r.kd_shards_read, n);
 }
 
+// What changes after training is noticed: a worker that collected again after the merge (the merged
+// manifest no longer describes its shards), a finished student whose traces were collected again, a
+// finished student whose manifest is gone.
+TEST(KdHandoff, CheckpointsAndMergedManifestsFollowTheTraces) {
+  const Settings s = project().settings();
+  remove_kd_files(s);
+  project().collect(s, 0, 2);
+  project().collect(s, 1, 2);
+  CollectOptions merge;
+  merge.merge = true;
+  merge.workers = 2;
+  run_collect(s, merge);
+  ASSERT_TRUE(run_train_stage(s).train.finished);
+  // Worker 1 collects again with another K; the merged manifest still says K = 5.
+  const Settings k4 = project().settings({{"TOP_K", "4"}});
+  {
+    LocalProvider provider(std::make_shared<bkd::testing::BigramModel>());
+    CollectOptions o;
+    o.provider = &provider;
+    o.worker = 1;
+    o.workers = 2;
+    o.restart = true;
+    run_collect(k4, o);
+  }
+  const std::string stale = error_of([&] { run_train_stage(s); });
+  EXPECT_NE(stale.find("holds K 4 (the manifest says 5)"), std::string::npos) << stale;
+  // Both workers with K = 4, merged: the manifest now fits a K = 4 run, but the finished student was
+  // trained on the K = 5 traces.
+  {
+    LocalProvider provider(std::make_shared<bkd::testing::BigramModel>());
+    CollectOptions o;
+    o.provider = &provider;
+    o.worker = 0;
+    o.workers = 2;
+    o.restart = true;
+    run_collect(k4, o);
+  }
+  run_collect(k4, merge);
+  const std::string other = error_of([&] { run_train_stage(k4); });
+  EXPECT_NE(other.find("were trained on other KD traces"), std::string::npos) << other;
+  // A finished student whose manifest is gone is not "already finished".
+  std::remove(RunLayout(s).kd_traces().manifest().c_str());
+  EXPECT_NE(error_of([&] { run_train_stage(k4); }).find("no merged KD manifest"), std::string::npos);
+}
+
 TEST(KdHandoff, RefusesAManifestThatIsMissingIncompleteOrForAnotherRun) {
   const Settings s = project().settings();
   remove_kd_files(s);

@@ -188,7 +188,7 @@ Settings Settings::load(const LoadOptions& opts) {
       seen[e.key] = e.line;
       if (!find_setting_spec(e.key)) {
         std::string near = nearest_setting_name(e.key);
-        out.warnings_.push_back(where + ": unknown setting " + e.key + " is ignored" +
+        out.warnings_.push_back(where + ": unknown setting " + e.key +
                                 (near.empty() ? "" : " (did you mean " + near + "?)"));
         continue;
       }

@@ -42,7 +42,8 @@ std::string url_problem(const std::string& url) {
   if (host.empty()) return "it has no host";
   const size_t authority = scheme_end + 3;
   const size_t end = url.find_first_of("/?#", authority);
-  const std::string auth = url.substr(authority, end == std::string::npos ? std::string::npos : end - authority);
+  std::string auth = url.substr(authority, end == std::string::npos ? std::string::npos : end - authority);
+  if (const size_t at = auth.rfind('@'); at != std::string::npos) auth = auth.substr(at + 1);  // user:password@
   const size_t colon = auth.rfind(':');
   if (colon != std::string::npos && auth.find(']') == std::string::npos) {
     const std::string port = auth.substr(colon + 1);
@@ -51,6 +52,15 @@ std::string url_problem(const std::string& url) {
       return "its port '" + port + "' is not a number from 0 to 65535";
   }
   return {};
+}
+
+std::string url_without_credentials(const std::string& url) {
+  const size_t scheme_end = url.find("://");
+  const size_t start = scheme_end == std::string::npos ? 0 : scheme_end + 3;
+  const size_t end = url.find_first_of("/?#", start);
+  const size_t at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
+  if (at == std::string::npos || at < start) return url;
+  return url.substr(0, start) + "***@" + url.substr(at + 1);
 }
 
 std::string join_url(const std::string& base, const std::string& path) {

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "core/kd/kd_accounting.h"
+#include "core/kd/kd_shard.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/json_file.h"
@@ -107,10 +108,30 @@ KdManifest require_training_manifest(const KdTraceDir& dir, const KdIdentity& wa
   if (!diff.empty()) {
     std::string what;
     for (const auto& d : diff) what += (what.empty() ? "" : "; ") + d;
+    const int n = dir.worker_manifest_count();
     throw Error("the KD manifest " + path + " was collected for another run: " + what,
-                "collect again for these settings: `bitnet-kde collect --restart`");
+                n > 0 ? "if the workers collected again for these settings, merge them: `bitnet-kde collect --merge --worker 0/" +
+                            std::to_string(n) + "`; otherwise collect again: `bitnet-kde collect --restart`"
+                      : "collect again for these settings: `bitnet-kde collect --restart`");
   }
   if (m.shard_paths.empty()) throw Error("the KD manifest " + path + " names no shard", "run `bitnet-kde collect --restart`");
+  // Each shard says what it holds: a worker that collected again after the merge leaves a merged
+  // manifest whose shards are no longer what it describes.
+  for (const auto& shard : m.shard_paths) {
+    const KdShardMeta meta = KdShardReader(shard).meta();
+    const auto plan = meta.extra.find("plan_hash");
+    std::string what;
+    if (meta.k != m.identity.k) what = "K " + std::to_string(meta.k) + " (the manifest says " + std::to_string(m.identity.k) + ")";
+    else if (meta.student_tokenizer_hash != m.identity.student_tokenizer_hash) what = "another student tokenizer";
+    else if (meta.teacher != m.identity.teacher || meta.model != m.identity.model) what = "teacher " + meta.teacher + "/" + meta.model;
+    else if (plan == meta.extra.end() || plan->second != m.identity.plan_hash) what = "another plan";
+    if (!what.empty())
+      throw Error("KD shard " + shard + " holds " + what + ": it was written after " + path + " was",
+                  dir.worker_manifest_count() > 0
+                      ? "merge the workers' manifests again: `bitnet-kde collect --merge --worker 0/" +
+                            std::to_string(dir.worker_manifest_count()) + "`"
+                      : "run `bitnet-kde collect --restart`");
+  }
   return m;
 }
 

@@ -23,7 +23,8 @@ MetricSinks::MetricSinks(const Settings* s, const std::string& run, int64_t star
       if (name.rfind("events.out.tfevents.", 0) == 0) dropped += trim_tfevents_file(join_path(run_dir_, name), start_step);
     if (dropped > 0)
       log_info("TensorBoard: dropped " + std::to_string(dropped) + " events at steps >= " + std::to_string(start_step) +
-               " from earlier files of " + run_dir_ + " (the run resumes there)");
+               " from earlier files of " + run_dir_ +
+               (start_step > 0 ? " (the run resumes there)" : " (an earlier run of this role; this one starts at step 0)"));
   }
   tb_ = std::make_unique<TensorBoardWriter>(run_dir_);
   tb_->session_start(start_step);  // TensorBoard drops what earlier files logged at steps >= start_step

@@ -73,6 +73,14 @@ Teacher open_teacher(const Settings& s, const CollectSettings& cs, Provider* giv
 
 // ---- step 2: resume --------------------------------------------------------------------------------
 
+// The shards of this worker that an abandoned plan left (starting over): nothing names them any more.
+void remove_abandoned_shards(const KdTraceDir& traces, const CollectOptions& opts) {
+  int removed = 0;
+  for (int i = 0; file_exists(traces.shard(opts.worker, opts.workers, i)); ++i)
+    removed += std::remove(traces.shard(opts.worker, opts.workers, i).c_str()) == 0;
+  if (removed > 0) log_info("collect: removed " + std::to_string(removed) + " shard(s) of the earlier plan");
+}
+
 // The manifest this worker continues: the shards an earlier run finished (still on disk, same
 // identity), or a fresh one. `next` is the index into this worker's part of the plan to go on from.
 json resume_manifest(const KdTraceDir& traces, const CollectOptions& opts, const KdIdentity& id, size_t& next) {
@@ -80,6 +88,7 @@ json resume_manifest(const KdTraceDir& traces, const CollectOptions& opts, const
   manifest.update({{"worker", opts.worker}, {"workers", opts.workers}, {"shards", json::array()}, {"complete", false}});
   next = 0;
   const std::string path = traces.manifest(opts.worker, opts.workers);
+  if (opts.restart) remove_abandoned_shards(traces, opts);
   if (opts.restart || !file_exists(path)) return manifest;
   json old;
   try {
@@ -97,6 +106,7 @@ json resume_manifest(const KdTraceDir& traces, const CollectOptions& opts, const
   }
   if (!had.differences(id).empty() || had.k != id.k) {
     log_warn("collect: earlier shards were made for another plan or teacher; starting over");
+    remove_abandoned_shards(traces, opts);
     return manifest;
   }
   for (const auto& sh : old["shards"]) {
@@ -363,6 +373,9 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   Report report("collect", &s);
 
   if (opts.merge) {
+    if (opts.workers < 2)
+      throw UsageError("--merge combines the manifests of `collect --worker i/n` runs, and no worker count was given",
+                       "pass the number of workers: `bitnet-kde collect --merge --worker 0/N`");
     report.body() = merge_kd_manifests(traces, opts.workers);
     return report.write(layout.collect_merge_report(opts.report_name));
   }

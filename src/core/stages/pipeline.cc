@@ -71,13 +71,14 @@ std::vector<PipelineStage> pipeline_stages(const Settings& s, const std::string&
   std::vector<PipelineStage> st;
   st.push_back({"ensure-dirs", "ensure-dirs", {"ensure-dirs"}, nullptr});
   st.push_back({"prepare", "prepare", {"prepare"}, nullptr});
-  if (local) st.push_back({"teacher-pretrain", "teacher pretraining", {"train", "--role", "teacher"}, nullptr});
+  // Training stages resume an interrupted run (a fresh run when there is no checkpoint).
+  if (local) st.push_back({"teacher-pretrain", "teacher pretraining", {"train", "--role", "teacher", "--resume"}, nullptr});
   st.push_back({"teacher", "teacher baseline", {"teacher"}, [&s, layout, teacher_time](std::string& why) {
                   return report_current(s, layout.teacher_baseline_report(), {teacher_time()}, why);
                 }});
   st.push_back({"collect", "collect", {"collect"}, nullptr});
-  st.push_back({"train", "student KD training", {"train"}, nullptr});
-  st.push_back({"train-ce", "CE-only ablation student", {"train", "--role", "student_ce"}, nullptr});
+  st.push_back({"train", "student KD training", {"train", "--resume"}, nullptr});
+  st.push_back({"train-ce", "CE-only ablation student", {"train", "--role", "student_ce", "--resume"}, nullptr});
   st.push_back({"eval", "eval", {"eval"}, [&s, layout, teacher_time](std::string& why) {
                   return report_current(s, layout.eval_report(),
                                         {checkpoint_time(layout, "student"), checkpoint_time(layout, "student_ce"),
@@ -95,22 +96,22 @@ std::vector<PipelineStage> pipeline_stages(const Settings& s, const std::string&
   return st;
 }
 
-std::vector<PipelineStage> stages_until(std::vector<PipelineStage> stages, const std::string& until) {
-  if (until.empty()) return stages;
+std::vector<PipelineStage> stages_until(std::vector<PipelineStage> stages, const std::optional<std::string>& until) {
+  if (!until) return stages;
   std::string valid;
   for (const auto& n : kNames) valid += (valid.empty() ? "" : ", ") + n;
   bool known = false;
-  for (const auto& n : kNames) known |= n == until;
-  if (!known) throw UsageError("unknown stage '" + until + "'", "use one of: " + valid);
+  for (const auto& n : kNames) known |= n == *until;
+  if (!known) throw UsageError("unknown stage '" + *until + "'", "use one of: " + valid);
   for (size_t i = 0; i < stages.size(); ++i)
-    if (stages[i].name == until) {
+    if (stages[i].name == *until) {
       stages.resize(i + 1);
       return stages;
     }
   // A stage these settings skip (teacher-pretrain with an API teacher): everything before its place.
   for (size_t i = 0, k = 0; i < stages.size(); ++i) {
     while (k < kNames.size() && kNames[k] != stages[i].name) {
-      if (kNames[k] == until) {
+      if (kNames[k] == *until) {
         stages.resize(i);
         return stages;
       }

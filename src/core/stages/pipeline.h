@@ -4,6 +4,7 @@
 // targets call that, so the order is written only here), and each stage's freshness rule decides
 // whether its outputs are current.
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,8 @@ struct PipelineStage {
 std::vector<PipelineStage> pipeline_stages(const Settings& s, const std::string& build_commit);
 // The names `--until` accepts, in order (the same list for every setting).
 std::vector<std::string> pipeline_stage_names();
-// The stages up to and including `until` (every stage when empty); throws UsageError naming the valid
-// names otherwise.
-std::vector<PipelineStage> stages_until(std::vector<PipelineStage> stages, const std::string& until);
+// The stages up to and including `until` (every stage when not given); throws UsageError naming the
+// valid names for any other value, the empty one included.
+std::vector<PipelineStage> stages_until(std::vector<PipelineStage> stages, const std::optional<std::string>& until);
 
 }  // namespace bkd

@@ -54,7 +54,8 @@ std::vector<std::string> teacher_setting_problems(const Settings& s) {
                   "=... in .env or the environment");
   const std::string url_name = base_url_setting(provider);
   if (const std::string why = url_problem(s.str(url_name)); !why.empty())
-    out.push_back(url_name + "=" + s.str(url_name) + " is not a usable URL: " + why + " (for example https://api.example.com/v1)");
+    out.push_back(url_name + "=" + url_without_credentials(s.str(url_name)) + " is not a usable URL: " + why +
+                  " (for example https://api.example.com/v1)");
   return out;
 }
 
@@ -105,7 +106,7 @@ std::unique_ptr<Provider> make_provider(const Settings& s, const ProviderSpec& s
   const std::string url_name = base_url_setting(spec.provider);
   const std::string base_url = s.str(url_name);
   if (const std::string why = url_problem(base_url); !why.empty())
-    throw UsageError(url_name + "=" + base_url + " is not a usable URL: " + why,
+    throw UsageError(url_name + "=" + url_without_credentials(base_url) + " is not a usable URL: " + why,
                      "set " + url_name + " to the provider's API base, for example https://api.example.com/v1");
   if (s.flag("SKIP_EXTERNAL") && !is_loopback_url(base_url))
     throw UsageError("TEACHER_PROVIDER=" + spec.provider + " would contact " + url_host(base_url) +

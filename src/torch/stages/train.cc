@@ -1,6 +1,7 @@
 #include "torch/stages/train.h"
 
 #include <cstdio>
+#include <optional>
 
 #include "core/config/run_layout.h"
 #include "core/config/settings.h"
@@ -52,7 +53,7 @@ int32_t student_tokens(const RunLayout& layout, const Settings& s, TrainOptions&
   return tok->eos_id();
 }
 
-// A finished run with the same model and budget is not trained again.
+// A finished run with the same model, budget and KD input is not trained again.
 bool already_finished(const TrainOptions& o, TrainStageResult& r) {
   auto ck = latest_checkpoint(o.role_dir());
   if (!ck) return false;
@@ -67,10 +68,20 @@ bool already_finished(const TrainOptions& o, TrainStageResult& r) {
   return false;
 }
 
+// Checkpoints of a student are tied to the KD traces they were trained on (kd_input in their state):
+// finished or resumed, a run never continues on other traces without saying so.
+void require_checkpoints_match(const TrainOptions& o, const nlohmann::json& kd_input) {
+  auto ck = latest_checkpoint(o.role_dir());
+  if (!ck) return;
+  const nlohmann::json st = load_checkpoint_state(*ck);
+  if (st.value("kd_input", nlohmann::json()) != kd_input)
+    throw Error("the student checkpoints in " + o.role_dir() + " were trained on other KD traces than the current "
+                    "manifest names (trained on: " + st.value("kd_input", nlohmann::json()).dump() + ")",
+                "delete " + o.role_dir() + " to train on the current traces");
+}
+
 // KD rows for the student: only the shards the run's complete, matching manifest names.
-std::unique_ptr<BatchSource> kd_input(const Settings& s, const RunLayout& layout, const TrainOptions& o,
-                                      TrainStageResult& r) {
-  const KdManifest m = require_training_manifest(layout.kd_traces(), expected_kd_identity(s));
+std::unique_ptr<BatchSource> kd_input(const KdManifest& m, const TrainOptions& o, TrainStageResult& r) {
   KdReadStats read;
   auto source = kd_shard_source(m.shard_paths, o.seq_len, o.batch_size, o.seed, &read);
   if (read.rows != m.rows)
@@ -113,10 +124,17 @@ TrainStageResult run_train_stage(const Settings& s, const TrainStageOptions& opt
   } else {
     eos = student_tokens(layout, s, o);
   }
+  // The student's KD input is checked before anything else, finished runs included.
+  std::optional<KdManifest> manifest;
+  if (role == "student") {
+    manifest = require_training_manifest(layout.kd_traces(), expected_kd_identity(s));
+    o.extra_state["kd_input"] = {{"identity", manifest->identity.to_json()}, {"rows", manifest->rows}};
+    require_checkpoints_match(o, o.extra_state["kd_input"]);
+  }
   if (already_finished(o, r)) return r;
 
   std::unique_ptr<BatchSource> data;
-  if (role == "student") data = kd_input(s, layout, o, r);
+  if (manifest) data = kd_input(*manifest, o, r);
   else data = TokenWindowSource::from_token_file(tok_path, o.seq_len, o.batch_size, eos, o.seed);
   data = map_batches(std::move(data), vocab_map);
   r.train = train(o, *data);
