@@ -267,6 +267,17 @@ TEST(TorchTrainer, LoadModelGivesTheTrainedWeightsAndChecksInputs) {
   // a second fresh run into the same folder is refused (use --resume)
   TokenWindowSource d2(docs, 16, 2, 39, 3);
   EXPECT_THROW(train(o, d2), UsageError);
+  // and a resume with another budget too: the schedule and the flip follow the budget it started with
+  TrainOptions longer = o;
+  longer.resume = true;
+  longer.budget_tokens = 2 * o.budget_tokens;
+  TokenWindowSource d3(docs, 16, 2, 39, 3);
+  try {
+    train(longer, d3);
+    FAIL() << "resumed with another budget";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("budget"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TorchTrainer, CliTrainsTheTeacherFromTokenFiles) {

@@ -154,6 +154,13 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
         throw UsageError("checkpoint " + *ck + " was trained with model " + st.at("model_config").dump() +
                              " but the settings now give " + nlohmann::json(o.model).dump(),
                          "restore the model settings or start a fresh run without --resume");
+      // The schedule, the flip and the data position depend on the budget: a run resumes only with
+      // the budget it started with (the pipeline resumes interrupted runs; a changed budget is a new run).
+      if (st.value("budget_tokens", o.budget_tokens) != o.budget_tokens)
+        throw UsageError("checkpoint " + *ck + " belongs to a run with a budget of " +
+                             std::to_string(st.value("budget_tokens", int64_t(0))) + " tokens, the settings now give " +
+                             std::to_string(o.budget_tokens),
+                         "restore the budget to continue that run, or delete " + role_dir + " to start a new one");
       load_model_weights(*ck, model, true);
       load_optimizer(*ck, opt, device);
       step = st.at("step"), seen = st.at("seen_tokens");
