@@ -58,6 +58,12 @@ TEST(Pipeline, RunsEveryStageReportsTheCriteriaAndSkipsCurrentReportsTheSecondTi
   EXPECT_GT(ev["teacher"]["baseline_decode_tokens_per_s"].get<double>(), 0);
   EXPECT_NEAR(q["tps_ratio"].get<double>(),
               ev["student"]["decode"]["trained_mode"]["decode_tokens_per_s"].get<double>() / tps_t, 1e-9);
+  // QEIspeed in bytes per second: each model's rate times its own bytes per token on the same text.
+  const double bpt_s = ev["student"]["quality"]["bytes"].get<double>() / ev["student"]["quality"]["tokens"].get<double>();
+  const double bpt_t = ev["teacher"]["quality"]["bytes"].get<double>() / ev["teacher"]["quality"]["tokens"].get<double>();
+  EXPECT_NEAR(ev["student"]["bytes_per_token"].get<double>(), bpt_s, 1e-9);
+  EXPECT_NEAR(q["bytes_per_s_ratio"].get<double>(), q["tps_ratio"].get<double>() * bpt_s / bpt_t, 1e-9);
+  EXPECT_NEAR(q["qei_speed_bytes"].get<double>(), q["qei"].get<double>() * q["bytes_per_s_ratio"].get<double>(), 1e-9);
 
   // The criteria table agrees with the files it reads.
   const json man = load(d.file("drive/data/kd_manifest.json"));

@@ -40,9 +40,12 @@ void print_summary(const json& r) {
                 num(at(r, {"ablation_ce_only", "agreement", "kl_teacher_student"}), "%.3f").c_str(), "-", "-");
   for (const char* k : {"measured", "placeholder"})
     if (r["qei"].contains(k))
-      std::printf("QEI (%s quality): %.3f (>= 0.20: %s)   QEIspeed: %.3f (>= 0.10: %s)\n", k,
+      std::printf("QEI (%s quality): %.3f (>= 0.20: %s)   QEIspeed: %.3f (>= 0.10: %s)%s\n", k,
                   r["qei"][k]["qei"].get<double>(), r["qei"][k]["qei"].get<double>() >= 0.2 ? "yes" : "NO",
-                  r["qei"][k]["qei_speed"].get<double>(), r["qei"][k]["qei_speed"].get<double>() >= 0.1 ? "yes" : "NO");
+                  r["qei"][k]["qei_speed"].get<double>(), r["qei"][k]["qei_speed"].get<double>() >= 0.1 ? "yes" : "NO",
+                  r["qei"][k].contains("qei_speed_bytes")
+                      ? ("   in bytes/s: " + num(r["qei"][k]["qei_speed_bytes"], "%.3f")).c_str()
+                      : "");
 }
 
 void setup_eval(CLI::App& app, Cli& cli) {

@@ -92,6 +92,7 @@ std::pair<std::vector<int32_t>, int64_t> decode_setup(const EvalSettings& es, st
 struct TeacherEval {
   json j;
   double bpb = kNaN, memory = 0, tps = 0;
+  double bytes_per_token = kNaN;  // on the held-out chunks, with the teacher's tokenizer (local teacher)
 };
 
 // The teacher's decode speed from its baseline report (the median request).
@@ -119,6 +120,7 @@ TeacherEval eval_teacher(const RunLayout& layout, const EvalSettings& es, const 
     auto gpt2 = Gpt2Bpe::load(layout.gpt2_encoder_json(), layout.gpt2_vocab_bpe());
     const TextScore ts = score_texts(m, h.chunks, *gpt2, gpt2->eos_id());
     t.bpb = ts.bits_per_byte();
+    t.bytes_per_token = ts.tokens > 0 ? double(ts.bytes) / double(ts.tokens) : kNaN;
     t.memory = double(model_bytes(m));
     t.j["checkpoint"] = m.checkpoint;
     t.j["quality"] = score_json(ts);
@@ -147,6 +149,10 @@ TeacherEval eval_teacher(const RunLayout& layout, const EvalSettings& es, const 
   }
   t.j["decode_tokens_per_s"] = t.tps;
   t.j["decode_tokens_per_s_source"] = source;
+  if (std::isfinite(t.bytes_per_token)) {
+    t.j["bytes_per_token"] = t.bytes_per_token;
+    t.j["decode_bytes_per_s"] = t.tps * t.bytes_per_token;
+  }
   return t;
 }
 
@@ -155,6 +161,7 @@ TeacherEval eval_teacher(const RunLayout& layout, const EvalSettings& es, const 
 struct StudentEval {
   json j;
   double bpb = kNaN;
+  double bytes_per_token = kNaN;  // on the held-out chunks, with the student's tokenizer
 };
 
 StudentEval eval_student(const std::string& role_dir, const EvalSettings& es, const HeldOut& h, const SpmTokenizer& spm,
@@ -164,6 +171,7 @@ StudentEval eval_student(const std::string& role_dir, const EvalSettings& es, co
   const QuantMode trained = m.mode;
   const TextScore final_score = score_texts(m, h.chunks, spm, spm.eos_id());
   r.bpb = final_score.bits_per_byte();
+  r.bytes_per_token = final_score.tokens > 0 ? double(final_score.bytes) / double(final_score.tokens) : kNaN;
   r.j = {{"checkpoint", m.checkpoint},
          {"seen_tokens", m.state.value("seen_tokens", int64_t(0))},
          {"mode", to_string(trained)},
@@ -206,25 +214,35 @@ EngineEval eval_engine(const RunLayout& layout, const EvalSettings& es, const He
 
 // ---- step 5: QEI -----------------------------------------------------------------------------------
 
-// QEI = (q_s / q_t) / (mem_s / mem_t); QEIspeed = QEI x TPS_s / TPS_t.
-json qei_json(double q_ratio, const std::string& quality, double mem_s, double mem_t, double tps_s, double tps_t) {
+// QEI = (q_s / q_t) / (mem_s / mem_t); QEIspeed = QEI x TPS_s / TPS_t. Tokens of two tokenizers hold
+// different amounts of text, so QEIspeed also comes in bytes per second (BPS_s / BPS_t, each model's
+// decode rate times its own bytes per token on the same held-out text) when both are known.
+json qei_json(double q_ratio, const std::string& quality, double mem_s, double mem_t, double tps_s, double tps_t,
+              double bps_s, double bps_t) {
   const double qei = q_ratio / (mem_s / mem_t);
   const double qei_speed = qei * tps_s / tps_t;
-  return json{{"quality", quality},         {"quality_ratio", q_ratio}, {"memory_ratio", mem_s / mem_t},
-              {"tps_ratio", tps_s / tps_t}, {"qei", qei},               {"qei_speed", qei_speed},
-              {"qei_target", 0.20},         {"qei_speed_target", 0.10}, {"met", qei >= 0.20 && qei_speed >= 0.10}};
+  json j{{"quality", quality},         {"quality_ratio", q_ratio}, {"memory_ratio", mem_s / mem_t},
+         {"tps_ratio", tps_s / tps_t}, {"qei", qei},               {"qei_speed", qei_speed},
+         {"qei_target", 0.20},         {"qei_speed_target", 0.10}, {"met", qei >= 0.20 && qei_speed >= 0.10}};
+  if (std::isfinite(bps_s) && std::isfinite(bps_t) && bps_t > 0) {
+    j["bytes_per_s_ratio"] = bps_s / bps_t;
+    j["qei_speed_bytes"] = qei * bps_s / bps_t;
+  }
+  return j;
 }
 
 json qei_section(const EvalSettings& es, const TeacherEval& t, const StudentEval& kd, const EngineEval& e) {
   json q;
+  const double bps_s = e.tps * kd.bytes_per_token, bps_t = t.tps * t.bytes_per_token;
   const double q_s = es.placeholder_student, q_t = es.placeholder_teacher;
   q["placeholder"] = qei_json(q_s / q_t, "the seed's placeholder: student " + std::to_string(q_s).substr(0, 4) +
                                              " vs teacher " + std::to_string(q_t).substr(0, 4),
-                              e.bytes, t.memory, e.tps, t.tps);
+                              e.bytes, t.memory, e.tps, t.tps, bps_s, bps_t);
   if (std::isfinite(t.bpb) && std::isfinite(kd.bpb) && kd.bpb > 0)
     q["measured"] = qei_json(t.bpb / kd.bpb, "measured: teacher bits/byte over student bits/byte on held-out text", e.bytes,
-                             t.memory, e.tps, t.tps);
-  q["definition"] = "QEI = (q_s/q_t)/(mem_s/mem_t); QEIspeed = QEI x TPS_s/TPS_t";
+                             t.memory, e.tps, t.tps, bps_s, bps_t);
+  q["definition"] = "QEI = (q_s/q_t)/(mem_s/mem_t); QEIspeed = QEI x TPS_s/TPS_t; qei_speed_bytes = QEI x BPS_s/BPS_t "
+                    "(decode bytes per second: tokens per second x the model's bytes per token on the held-out text)";
   return q;
 }
 
@@ -287,6 +305,10 @@ json run_eval(const Settings& s) {
 
   const EngineEval engine = eval_engine(layout, es, h, *spm);
   b["student"]["decode"] = engine.speed;
+  if (std::isfinite(kd.bytes_per_token)) {
+    b["student"]["bytes_per_token"] = kd.bytes_per_token;
+    b["student"]["decode_bytes_per_s"] = engine.tps * kd.bytes_per_token;
+  }
   b["student"]["memory"] = engine.memory;
   if (kd.j.contains("same_weights_a8")) b["flip_cost"] = flip_cost_section(kd, engine);
   b["qei"] = qei_section(es, teacher, kd, engine);
