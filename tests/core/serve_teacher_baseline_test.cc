@@ -113,6 +113,7 @@ TEST(ServeBaseline, BurstStreamsGiveNoDecodeRate) {
       g.text = std::string(64, 'a');
       g.usage.completion_tokens = 64;
       g.latency_s = 0.5000001;
+      g.ttfb_s = 0.4;  // it came over HTTP
       g.ttft_s = 0.5;
       return g;
     }

@@ -40,12 +40,13 @@ struct Project {
     test::make_sotu_project(dir, 12);
     run_prepare(settings());
   }
-  json collect(const Settings& s, int worker, int workers) const {
+  json collect(const Settings& s, int worker, int workers, bool restart = false) const {
     LocalProvider provider(std::make_shared<bkd::testing::BigramModel>());
     CollectOptions o;
     o.provider = &provider;
     o.worker = worker;
     o.workers = workers;
+    o.restart = restart;
     return run_collect(s, o);
   }
 };
@@ -121,28 +122,12 @@ TEST(KdHandoff, CheckpointsAndMergedManifestsFollowTheTraces) {
   ASSERT_TRUE(run_train_stage(s).train.finished);
   // Worker 1 collects again with another K; the merged manifest still says K = 5.
   const Settings k4 = project().settings({{"TOP_K", "4"}});
-  {
-    LocalProvider provider(std::make_shared<bkd::testing::BigramModel>());
-    CollectOptions o;
-    o.provider = &provider;
-    o.worker = 1;
-    o.workers = 2;
-    o.restart = true;
-    run_collect(k4, o);
-  }
+  project().collect(k4, 1, 2, true);
   const std::string stale = error_of([&] { run_train_stage(s); });
   EXPECT_NE(stale.find("holds K 4 (the manifest says 5)"), std::string::npos) << stale;
   // Both workers with K = 4, merged: the manifest now fits a K = 4 run, but the finished student was
   // trained on the K = 5 traces.
-  {
-    LocalProvider provider(std::make_shared<bkd::testing::BigramModel>());
-    CollectOptions o;
-    o.provider = &provider;
-    o.worker = 0;
-    o.workers = 2;
-    o.restart = true;
-    run_collect(k4, o);
-  }
+  project().collect(k4, 0, 2, true);
   run_collect(k4, merge);
   const std::string other = error_of([&] { run_train_stage(k4); });
   EXPECT_NE(other.find("were trained on other KD traces"), std::string::npos) << other;

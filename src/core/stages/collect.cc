@@ -338,12 +338,12 @@ KdPlan plan_collection(const Settings& s, Split split, int64_t target_positions,
     throw Error("the " + std::string(split_name(split)) + " split " + split_path + " does not exist",
                 "run `bitnet-kde prepare` first");
   p.docs = in_sample_order(read_split_jsonl(split_path), cs.sample_seed);
-  auto student = SpmTokenizer::load(layout.student_tokenizer());
-  p.student_tokenizer_hash = student->hash();
+  p.student = SpmTokenizer::load(layout.student_tokenizer());
+  p.student_tokenizer_hash = p.student->hash();
   std::vector<std::string> texts;
   texts.reserve(p.docs.size());
   for (const auto& d : p.docs) texts.push_back(d.text);
-  p.sequences = plan_sequences(texts, *student, cs.seq_len, target_positions >= 0 ? target_positions : cs.kd_target_tokens,
+  p.sequences = plan_sequences(texts, *p.student, cs.seq_len, target_positions >= 0 ? target_positions : cs.kd_target_tokens,
                                cs.prompt_tokens, cs.generate && !score_chunks, cs.max_new_tokens);
   p.hash = plan_hash(p.sequences, p.docs);
   return p;
@@ -384,7 +384,6 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   Teacher teacher = open_teacher(s, cs, opts.provider);
   // The plan: the chosen split (never val/test for training) and the student tokenizer.
   const KdPlan plan = plan_collection(s, opts.split, opts.target_positions);
-  auto student = SpmTokenizer::load(layout.student_tokenizer());
   log_info("collect: " + std::to_string(plan.sequences.size()) + " sequences planned (" + mode_name(cs.generate) +
            " mode, teacher " + teacher.provider->name() + "/" + teacher.provider->model() + ", K=" +
            std::to_string(teacher.k) + ")");
@@ -417,7 +416,7 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
 
   Timer t_run;
   WriteTotals totals;
-  write_shards(traces, opts, cs, plan, mine, next, teacher, *student, meta, manifest, totals);
+  write_shards(traces, opts, cs, plan, mine, next, teacher, *plan.student, meta, manifest, totals);
   // A run whose rows all lack the teacher's distribution taught nothing: fail, and leave the manifest
   // incomplete so that training refuses it.
   if (const KdRowCounts run = totals.run_stats.row_counts(); run.in_range() > 0 && run.kd == 0)

@@ -8,6 +8,7 @@
 // once it is complete on disk, so a run killed at any point resumes with no duplicated and no missing
 // sequence.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,7 @@ struct KdPlan {
   std::vector<Document> docs;
   std::vector<KdSequence> sequences;
   std::string hash;
+  std::unique_ptr<SpmTokenizer> student;  // the tokenizer the plan was made with (collect projects onto it)
   std::string student_tokenizer_hash;
 };
 // `score_chunks`: plan score-mode chunks whatever KD_MODE says (eval's held-out chunks).

@@ -187,7 +187,6 @@ json run_baseline(Provider& provider, const std::vector<BaselinePrompt>& prompts
 
   std::vector<double> latency, ttft, ttfb, decode_tps, e2e_tps;
   int bursts = 0;
-  const bool in_process = provider.name() == "local";  // timed in process: nothing can buffer the stream
   Usage usage;
   int errors = 0, from_cache = 0;
   json error_list = json::array();
@@ -213,7 +212,9 @@ json run_baseline(Provider& provider, const std::vector<BaselinePrompt>& prompts
       const double decode_s = g.ttft_s >= 0 ? g.latency_s - g.ttft_s : g.latency_s;
       const double decode_n = g.ttft_s >= 0 ? n - 1 : n;
       if (decode_s > 0 && decode_n > 0) {
-        if (in_process || decode_n / decode_s <= kMaxPlausibleDecodeTps) decode_tps.push_back(decode_n / decode_s);
+        // Only a reply that came over the network (it has a time to first byte) can arrive in a burst.
+        const bool over_http = g.ttfb_s >= 0;
+        if (!over_http || decode_n / decode_s <= kMaxPlausibleDecodeTps) decode_tps.push_back(decode_n / decode_s);
         else ++bursts;
       }
     }

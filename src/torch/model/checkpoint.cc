@@ -15,8 +15,6 @@
 namespace bkd {
 namespace fs = std::filesystem;
 
-std::string checkpoint_dir_name(int64_t step) { return RunLayout::checkpoint_step_name(step); }
-
 std::vector<std::string> list_checkpoints(const std::string& role_dir) {
   std::vector<std::string> out;
   if (!dir_exists(role_dir)) return out;
@@ -37,7 +35,7 @@ std::optional<std::string> latest_checkpoint(const std::string& role_dir) {
 void save_checkpoint(const std::string& role_dir, int64_t step, Transformer& model, torch::optim::Optimizer& opt,
                      const nlohmann::json& state, int64_t keep) {
   ensure_dir(role_dir);
-  const std::string final_dir = join_path(role_dir, checkpoint_dir_name(step));
+  const std::string final_dir = join_path(role_dir, RunLayout::checkpoint_step_name(step));
   const std::string tmp = final_dir + ".tmp-" + std::to_string(::getpid());
   fs::remove_all(tmp);
   ensure_dir(tmp);

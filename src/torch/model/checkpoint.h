@@ -17,7 +17,6 @@
 
 namespace bkd {
 
-std::string checkpoint_dir_name(int64_t step);  // "step_00000042"
 // Complete checkpoints (with state.json) under `role_dir`, oldest first.
 std::vector<std::string> list_checkpoints(const std::string& role_dir);
 std::optional<std::string> latest_checkpoint(const std::string& role_dir);
