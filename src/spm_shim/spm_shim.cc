@@ -125,6 +125,16 @@ int bkd_spm_piece_to_id(const bkd_spm* sp, const char* piece) { return sp->proc.
 int bkd_spm_is_byte(const bkd_spm* sp, int id) { return sp->proc.IsByte(id) ? 1 : 0; }
 int bkd_spm_eos_id(const bkd_spm* sp) { return sp->proc.eos_id(); }
 int bkd_spm_unk_id(const bkd_spm* sp) { return sp->proc.unk_id(); }
+int bkd_spm_bos_id(const bkd_spm* sp) { return sp->proc.bos_id(); }
+float bkd_spm_score(const bkd_spm* sp, int id) { return sp->proc.GetScore(id); }
+int bkd_spm_piece_type(const bkd_spm* sp, int id) {
+  const auto& p = sp->proc;
+  if (p.IsUnknown(id)) return 2;
+  if (p.IsControl(id)) return 3;
+  if (p.IsUnused(id)) return 5;
+  if (p.IsByte(id)) return 6;
+  return 1;  // normal (user-defined pieces are not used by the student tokenizer's training options)
+}
 void bkd_spm_free_buffer(void* p) { std::free(p); }
 
 }  // extern "C"

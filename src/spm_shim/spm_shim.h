@@ -28,6 +28,11 @@ const char* bkd_spm_id_to_piece(const bkd_spm* sp, int id);  // valid while sp l
 int bkd_spm_piece_to_id(const bkd_spm* sp, const char* piece);
 int bkd_spm_is_byte(const bkd_spm* sp, int id);
 int bkd_spm_eos_id(const bkd_spm* sp);
+int bkd_spm_bos_id(const bkd_spm* sp);
+float bkd_spm_score(const bkd_spm* sp, int id);
+// 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte (the numbering of
+// SentencePiece's ModelProto.SentencePiece.Type, as GGUF's tokenizer.ggml.token_type uses it).
+int bkd_spm_piece_type(const bkd_spm* sp, int id);
 int bkd_spm_unk_id(const bkd_spm* sp);
 void bkd_spm_free_buffer(void* p);  // for every buffer the module allocated
 

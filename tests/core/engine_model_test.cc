@@ -181,7 +181,10 @@ Reference reference_forward(const FloatModelWeights& w, QuantMode mode, const st
     in_q(f, D);
     Mat gate = linear(f, T, D, ternary_dequant(L.w_gate), F);
     Mat up = linear(f, T, D, ternary_dequant(L.w_up), F);
-    for (size_t i = 0; i < gate.size(); ++i) gate[i] = std::max(gate[i], 0.0f) * std::max(gate[i], 0.0f) * up[i];
+    if (w.cfg.ffn_activation == FfnActivation::Silu)
+      for (size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+    else
+      for (size_t i = 0; i < gate.size(); ++i) gate[i] = std::max(gate[i], 0.0f) * std::max(gate[i], 0.0f) * up[i];
     Mat gs = rms(gate, T, F, L.ffn_sub_norm, c.norm_eps);
     out_q(gs, F);
     Mat dn = linear(gs, T, F, ternary_dequant(L.w_down), D);
@@ -210,9 +213,7 @@ double max_abs(const Mat& a) {
 
 class EngineVsReference : public ::testing::TestWithParam<std::tuple<QuantMode, bool>> {};
 
-TEST_P(EngineVsReference, LogitsMatchTheFloatReference) {
-  const auto [mode, tied] = GetParam();
-  const ModelConfig c = tiny_config(tied);
+void expect_engine_matches_reference(const ModelConfig& c, QuantMode mode) {
   const FloatModelWeights w = random_weights(c, 17);
   const PackedModel pm = pack_model(w);
   const auto tokens = some_tokens(11, c.vocab_size, 3);
@@ -238,6 +239,18 @@ TEST_P(EngineVsReference, LogitsMatchTheFloatReference) {
       EXPECT_EQ(argmax(logits.data() + t * c.vocab_size, c.vocab_size), argmax(ref.logits.data() + t * c.vocab_size, c.vocab_size))
           << "position " << t;
   }
+}
+
+TEST_P(EngineVsReference, LogitsMatchTheFloatReference) {
+  const auto [mode, tied] = GetParam();
+  expect_engine_matches_reference(tiny_config(tied), mode);
+}
+
+TEST(EngineModel, SiluFfnMatchesTheFloatReference) {
+  ModelConfig c = tiny_config(true);
+  c.ffn_activation = FfnActivation::Silu;
+  expect_engine_matches_reference(c, QuantMode::TernaryA8);
+  expect_engine_matches_reference(c, QuantMode::TernaryA4);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, EngineVsReference,

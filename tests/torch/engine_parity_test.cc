@@ -36,8 +36,7 @@ void log_runnable_kernel_sets() {
 
 class EngineParity : public ::testing::TestWithParam<std::tuple<QuantMode, bool>> {};
 
-TEST_P(EngineParity, EngineLogitsMatchTheTorchFakeQuantForward) {
-  const auto [mode, tied] = GetParam();
+void expect_engine_matches_torch(QuantMode mode, bool tied, FfnActivation act) {
   torch::manual_seed(1234);
   ModelConfig c;
   c.vocab_size = 300;
@@ -48,6 +47,7 @@ TEST_P(EngineParity, EngineLogitsMatchTheTorchFakeQuantForward) {
   c.ffn_dim = 200;
   c.max_seq_len = 64;
   c.tie_embeddings = tied;
+  c.ffn_activation = act;
   Transformer m(c, mode);
   m->eval();
   torch::NoGradGuard no_grad;
@@ -88,8 +88,24 @@ TEST_P(EngineParity, EngineLogitsMatchTheTorchFakeQuantForward) {
                 static_cast<long long>(T), worst, scale);
     EXPECT_GE(static_cast<double>(agree) / static_cast<double>(T), 0.995);
     // Same quantized integers on both sides; the rest is float rounding order (~1e-6 relative).
-    EXPECT_LT(worst, 1e-3 * scale + 1e-6);
+    // SiLU is the exception: LibTorch's vectorized exp and std::exp differ in the last bit, so an
+    // activation within rounding of an 8-bit code boundary can take the neighbouring code. One code
+    // step is max|x| / 127 of that input, which moves the logits by at most ~1/127 of their scale;
+    // allow two such events (~0.4 are expected here: ~29k w_down inputs, ~1.5e-5 chance each).
+    const double bound = act == FfnActivation::Silu ? 2.0 / 127.0 * scale : 1e-3 * scale + 1e-6;
+    EXPECT_LT(worst, bound);
   }
+}
+
+TEST_P(EngineParity, EngineLogitsMatchTheTorchFakeQuantForward) {
+  const auto [mode, tied] = GetParam();
+  expect_engine_matches_torch(mode, tied, FfnActivation::Relu2);
+}
+
+// The SiLU-gated student (STUDENT_FFN_ACTIVATION=silu, the one llama.cpp runs).
+TEST(EngineParitySilu, EngineLogitsMatchTheTorchFakeQuantForward) {
+  expect_engine_matches_torch(QuantMode::TernaryA8, true, FfnActivation::Silu);
+  expect_engine_matches_torch(QuantMode::TernaryA4, true, FfnActivation::Silu);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, EngineParity,

@@ -1,5 +1,5 @@
-// `export [--ckpt DIR] [--out FILE] [--tables f32|bf16|i8]`: the export stage (torch/stages/export.h)
-// and its summary.
+// `export [--format bitnet-kde|llama.cpp] [--ckpt DIR] [--out FILE] [--tables f32|bf16|i8]
+//         [--ternary-type tq2_0|tq1_0] [--no-q4-rows]`: the export stage (torch/stages/export.h) and its summary.
 #include <cstdio>
 
 #include "cli/cli.h"
@@ -10,16 +10,38 @@ namespace {
 
 void setup_export(CLI::App& app, Cli& cli) {
   auto* sub = app.add_subcommand("export", "pack a student checkpoint into a ternary GGUF model file (+ parity check)");
-  static std::string ckpt, out, tables = "f32";
+  static std::string ckpt, out, tables = "f32", format = "bitnet-kde", ternary = "tq2_0";
+  static bool no_q4_rows = false;
+  sub->add_option("--format", format, "bitnet-kde (the packed engine's file) or llama.cpp (GGUF for llama.cpp's bitnet architecture)")
+      ->check(CLI::IsMember({"bitnet-kde", "llama.cpp"}));
+  sub->add_option("--ternary-type", ternary, "llama.cpp: ternary block type, tq2_0 (2.06 bits/weight) or tq1_0 (1.69)")
+      ->check(CLI::IsMember({"tq2_0", "tq1_0"}));
+  sub->add_flag("--no-q4-rows", no_q4_rows,
+                "llama.cpp: refuse rows whose length is not a multiple of 256 instead of storing them as exact Q4_0");
   sub->add_option("--ckpt", ckpt, "checkpoint folder (default: the latest in CKPT_DIR/student)");
-  sub->add_option("--out", out, "model file (default: CKPT_DIR/student.gguf)");
+  sub->add_option("--out", out, "model file (default: CKPT_DIR/student.gguf, or CKPT_DIR/student-llama.cpp.gguf)");
   sub->add_option("--tables", tables, "embedding/head storage: f32, bf16 or i8")->check(CLI::IsMember({"f32", "bf16", "i8"}));
   sub->callback([&cli] {
     ExportOptions o;
     o.ckpt = ckpt;
     o.out = out;
     o.tables = tables == "bf16" ? TableFormat::BF16 : tables == "i8" ? TableFormat::I8 : TableFormat::F32;
+    o.format = export_format_from_string(format);
+    o.llama_cpp.ternary = ternary == "tq1_0" ? GgmlType::TQ1_0 : GgmlType::TQ2_0;
+    o.llama_cpp.allow_q4_0_rows = !no_q4_rows;
     const ExportResult r = run_export(cli.settings(), o);
+    if (r.format == ExportFormat::LlamaCpp) {
+      std::printf("export: %s (%s, step %lld) -> %s (llama.cpp, architecture bitnet): %.2f MB, %zu tensors\n",
+                  r.checkpoint.c_str(), to_string(r.mode).c_str(), static_cast<long long>(r.step), r.path.c_str(),
+                  static_cast<double>(r.llama_cpp.bytes) / 1e6, r.llama_cpp.tensors.size());
+      if (!r.llama_cpp.q4_0_tensors.empty())
+        std::printf("note: %zu ternary tensors have rows that are not a multiple of 256 and are stored as exact Q4_0 "
+                    "(4.5 bits/weight), e.g. %s; a multiple of 256 (STUDENT_FFN, STUDENT_D_MODEL) keeps every tensor %s\n",
+                    r.llama_cpp.q4_0_tensors.size(), r.llama_cpp.q4_0_tensors.front().c_str(), ternary == "tq1_0" ? "TQ1_0" : "TQ2_0");
+      if (r.mode == QuantMode::TernaryA4)
+        std::printf("note: the student was trained with 4-bit activations; llama.cpp runs it with 8-bit activations\n");
+      return;
+    }
     const ParityResult& p = r.parity;
     std::printf("export: %s (%s, step %lld) -> %s: %.2f MB ternary + %.2f MB tables\n", r.checkpoint.c_str(),
                 to_string(r.mode).c_str(), static_cast<long long>(r.step), r.path.c_str(),

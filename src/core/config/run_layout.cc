@@ -110,6 +110,8 @@ KdTraceDir RunLayout::eval_kd_traces() const { return KdTraceDir(join_path(data_
 std::string RunLayout::role_checkpoints(const std::string& role) const { return role_checkpoints_in(ckpt_, role); }
 std::string RunLayout::health(const std::string& role) const { return health_in(ckpt_, role); }
 std::string RunLayout::student_gguf() const { return join_path(ckpt_, "student.gguf"); }
+std::string RunLayout::student_llama_cpp_gguf() const { return join_path(ckpt_, "student-llama.cpp.gguf"); }
+std::string RunLayout::student_hf_dir() const { return join_path(ckpt_, "student-hf"); }
 std::string RunLayout::tensorboard(const std::string& role) const { return join_path(tb_, role); }
 
 std::string RunLayout::role_checkpoints_in(const std::string& ckpt_dir, const std::string& role) {

@@ -82,6 +82,8 @@ class RunLayout {
   std::string role_checkpoints(const std::string& role) const;  // CKPT_DIR/<role>
   std::string health(const std::string& role) const;            // CKPT_DIR/<role>_health.json
   std::string student_gguf() const;                             // CKPT_DIR/student.gguf
+  std::string student_llama_cpp_gguf() const;                   // CKPT_DIR/student-llama.cpp.gguf
+  std::string student_hf_dir() const;                           // CKPT_DIR/student-hf/
   std::string tensorboard(const std::string& role) const;       // TB_DIR/<role>
   // Given folders (tests and tools pass their own): the same names under `ckpt_dir`.
   static std::string role_checkpoints_in(const std::string& ckpt_dir, const std::string& role);

@@ -212,13 +212,17 @@ void Engine::forward(const int32_t* tokens, int64_t n, float* logits, bool all_l
     bitlinear(l, {{"wo", &L.wo, q_.data(), D}}, qa_);
     for (int64_t i = 0; i < n * D; ++i) x_[i] += q_[i];
 
-    // Gated squared-ReLU FFN.
+    // Gated FFN: relu(g)^2 * u, or silu(g) * u.
     rms_norm_rows(x_.data(), n, D, L.ffn_norm, h_.data());
     quantize_acts(in_bits, h_.data(), n, D, D, &qa_);
     bitlinear(l, {{"w_gate", &L.w_gate, gate_.data(), F}, {"w_up", &L.w_up, up_.data(), F}}, qa_);
-    for (int64_t i = 0; i < n * F; ++i) {
-      const float r = std::max(gate_[i], 0.0f);
-      gate_[i] = r * r * up_[i];
+    if (model_.cfg.ffn_activation == FfnActivation::Silu) {
+      for (int64_t i = 0; i < n * F; ++i) gate_[i] = gate_[i] / (1.0f + std::exp(-gate_[i])) * up_[i];
+    } else {
+      for (int64_t i = 0; i < n * F; ++i) {
+        const float r = std::max(gate_[i], 0.0f);
+        gate_[i] = r * r * up_[i];
+      }
     }
     rms_norm_rows(gate_.data(), n, F, L.ffn_sub_norm, h_.data());
     quantize_acts(ActBits::A8, h_.data(), n, F, F, &qa_);

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/format/gguf_writer.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 
@@ -16,28 +17,9 @@ constexpr uint32_t kVersion = 3;
 constexpr uint64_t kAlign = 32;
 constexpr const char* kLayout = "2bit-code-w+1-block256-v1";
 enum GgufValue : uint32_t { kU32 = 4, kI32 = 5, kF32 = 6, kString = 8, kU64 = 10, kF64 = 12 };
-enum GgmlType : uint32_t { kTF32 = 0, kTI8 = 24, kTBF16 = 30 };
-
-struct Tensor {
-  std::string name;
-  std::vector<uint64_t> dims;  // innermost first (GGUF order)
-  uint32_t type;
-  const uint8_t* data;
-  uint64_t bytes;
-};
-
-class Writer {
- public:
-  void u32(uint32_t v) { raw(&v, 4); }
-  void u64(uint64_t v) { raw(&v, 8); }
-  void str(const std::string& s) {
-    u64(s.size());
-    raw(s.data(), s.size());
-  }
-  void raw(const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
-  void pad() { out.append((kAlign - out.size() % kAlign) % kAlign, '\0'); }
-  std::string out;
-};
+// Raw ggml type ids of the tensors this file holds (GgmlType in core/format/gguf_writer.h).
+constexpr uint32_t kTF32 = static_cast<uint32_t>(GgmlType::F32), kTI8 = static_cast<uint32_t>(GgmlType::I8),
+                   kTBF16 = static_cast<uint32_t>(GgmlType::BF16);
 
 class Reader {
  public:
@@ -80,95 +62,57 @@ class Reader {
   std::string path_;
 };
 
-void add_ternary(std::vector<Tensor>& ts, std::vector<float>& scales, const std::string& name, const TernaryMatrix& m) {
-  ts.push_back({name, {static_cast<uint64_t>(m.row_bytes()), static_cast<uint64_t>(m.rows)}, kTI8, m.packed.data(), m.bytes()});
-  scales.push_back(m.scale);
+void add_floats(GgufWriter& w, const std::string& name, const std::vector<float>& v) {
+  w.add_tensor(name, {v.size()}, GgmlType::F32, v.data(), v.size() * 4);
 }
 
-void add_floats(std::vector<Tensor>& ts, const std::string& name, const std::vector<float>& v) {
-  ts.push_back({name, {v.size()}, kTF32, reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4});
-}
-
-void add_table(std::vector<Tensor>& ts, const std::string& name, const EmbeddingTable& t) {
-  const uint32_t type = t.format == TableFormat::F32 ? kTF32 : t.format == TableFormat::BF16 ? kTBF16 : kTI8;
-  ts.push_back({name, {static_cast<uint64_t>(t.cols), static_cast<uint64_t>(t.rows)}, type, t.data.data(), t.data.bytes()});
-  if (t.format == TableFormat::I8) add_floats(ts, name + ".row_scale", t.row_scale);
+void add_table(GgufWriter& w, const std::string& name, const EmbeddingTable& t) {
+  const GgmlType type = t.format == TableFormat::F32 ? GgmlType::F32 : t.format == TableFormat::BF16 ? GgmlType::BF16 : GgmlType::I8;
+  w.add_tensor(name, {static_cast<uint64_t>(t.cols), static_cast<uint64_t>(t.rows)}, type, t.data.data(), t.data.bytes());
+  if (t.format == TableFormat::I8) add_floats(w, name + ".row_scale", t.row_scale);
 }
 
 }  // namespace
 
 void save_packed_model(const PackedModel& m, const std::string& path) {
   m.validate();
-  std::vector<Tensor> ts;
-  std::vector<float> scales;  // one per projection, in order; stored as 1-element tensors below
-  std::vector<std::string> scale_names;
-  add_table(ts, "embed", m.embed);
-  if (!m.cfg.tie_embeddings) add_table(ts, "lm_head", m.lm_head);
-  add_floats(ts, "final_norm", m.final_norm);
+  GgufWriter w;
+  const ModelConfig& c = m.cfg;
+  w.add_string("general.architecture", "bitnet-kde");
+  w.add_string("general.name", "bitnet-kde student");
+  w.add_string("bitnet-kde.config", nlohmann::json(c).dump());
+  w.add_string("bitnet-kde.ternary_layout", kLayout);
+  if (m.trained_mode) w.add_string("bitnet-kde.quant_mode", to_string(*m.trained_mode));
+  const std::pair<std::string, int64_t> ints[] = {{"bitnet-kde.block_count", c.n_layers},
+                                                  {"bitnet-kde.embedding_length", c.d_model},
+                                                  {"bitnet-kde.feed_forward_length", c.ffn_dim},
+                                                  {"bitnet-kde.attention.head_count", c.n_heads},
+                                                  {"bitnet-kde.attention.head_count_kv", c.n_kv_heads},
+                                                  {"bitnet-kde.context_length", c.max_seq_len},
+                                                  {"bitnet-kde.vocab_size", c.vocab_size}};
+  for (const auto& [k, v] : ints) w.add_u64(k, static_cast<uint64_t>(v));
+
+  add_table(w, "embed", m.embed);
+  if (!c.tie_embeddings) add_table(w, "lm_head", m.lm_head);
+  add_floats(w, "final_norm", m.final_norm);
+  std::vector<std::pair<std::string, float>> scales;  // one per projection, stored after the layers
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const PackedLayer& l = m.layers[i];
     const std::string p = "layers." + std::to_string(i) + ".";
-    add_floats(ts, p + "attn_norm", l.attn_norm);
-    add_floats(ts, p + "attn_sub_norm", l.attn_sub_norm);
-    add_floats(ts, p + "ffn_norm", l.ffn_norm);
-    add_floats(ts, p + "ffn_sub_norm", l.ffn_sub_norm);
+    add_floats(w, p + "attn_norm", l.attn_norm);
+    add_floats(w, p + "attn_sub_norm", l.attn_sub_norm);
+    add_floats(w, p + "ffn_norm", l.ffn_norm);
+    add_floats(w, p + "ffn_sub_norm", l.ffn_sub_norm);
     const std::pair<const char*, const TernaryMatrix*> proj[] = {{"wq", &l.wq}, {"wk", &l.wk}, {"wv", &l.wv}, {"wo", &l.wo},
                                                                 {"w_gate", &l.w_gate}, {"w_up", &l.w_up}, {"w_down", &l.w_down}};
     for (const auto& [name, mat] : proj) {
-      add_ternary(ts, scales, p + name, *mat);
-      scale_names.push_back(p + name + ".scale");
+      w.add_tensor(p + name, {static_cast<uint64_t>(mat->row_bytes()), static_cast<uint64_t>(mat->rows)}, GgmlType::I8,
+                   mat->packed.data(), mat->bytes());
+      scales.emplace_back(p + name + ".scale", mat->scale);
     }
   }
-  for (size_t i = 0; i < scales.size(); ++i)
-    ts.push_back({scale_names[i], {1}, kTF32, reinterpret_cast<const uint8_t*>(&scales[i]), 4});
-
-  const ModelConfig& c = m.cfg;
-  Writer w;
-  w.u32(kMagic);
-  w.u32(kVersion);
-  w.u64(ts.size());
-  std::vector<std::pair<std::string, std::string>> strings = {{"general.architecture", "bitnet-kde"},
-                                                               {"general.name", "bitnet-kde student"},
-                                                               {"bitnet-kde.config", nlohmann::json(c).dump()},
-                                                               {"bitnet-kde.ternary_layout", kLayout}};
-  if (m.trained_mode) strings.push_back({"bitnet-kde.quant_mode", to_string(*m.trained_mode)});
-  const std::pair<std::string, uint64_t> ints[] = {{"bitnet-kde.block_count", static_cast<uint64_t>(c.n_layers)},
-                                                   {"bitnet-kde.embedding_length", static_cast<uint64_t>(c.d_model)},
-                                                   {"bitnet-kde.feed_forward_length", static_cast<uint64_t>(c.ffn_dim)},
-                                                   {"bitnet-kde.attention.head_count", static_cast<uint64_t>(c.n_heads)},
-                                                   {"bitnet-kde.attention.head_count_kv", static_cast<uint64_t>(c.n_kv_heads)},
-                                                   {"bitnet-kde.context_length", static_cast<uint64_t>(c.max_seq_len)},
-                                                   {"bitnet-kde.vocab_size", static_cast<uint64_t>(c.vocab_size)}};
-  w.u64(strings.size() + std::size(ints) + 1);
-  for (const auto& [k, v] : strings) {
-    w.str(k);
-    w.u32(kString);
-    w.str(v);
-  }
-  for (const auto& [k, v] : ints) {
-    w.str(k);
-    w.u32(kU64);
-    w.u64(v);
-  }
-  w.str("general.alignment");
-  w.u32(kU32);
-  w.u32(static_cast<uint32_t>(kAlign));
-  uint64_t offset = 0;
-  for (const Tensor& t : ts) {
-    w.str(t.name);
-    w.u32(static_cast<uint32_t>(t.dims.size()));
-    for (uint64_t d : t.dims) w.u64(d);
-    w.u32(t.type);
-    w.u64(offset);
-    offset += (t.bytes + kAlign - 1) / kAlign * kAlign;
-  }
-  w.pad();
-  for (const Tensor& t : ts) {
-    w.raw(t.data, t.bytes);
-    w.pad();
-  }
-  ensure_dir(parent_dir(path));
-  write_file_atomic(path, w.out);
+  for (const auto& [name, v] : scales) w.add_tensor(name, {1}, GgmlType::F32, &v, 4);
+  w.write(path);
 }
 
 PackedModel load_packed_model(const std::string& path) {

@@ -22,6 +22,14 @@ QuantMode quant_mode_from_string(const std::string& s) {
   throw Error("unknown quantization mode '" + s + "'", "use fp, a8 or a4");
 }
 
+std::string to_string(FfnActivation a) { return a == FfnActivation::Silu ? "silu" : "relu2"; }
+
+FfnActivation ffn_activation_from_string(const std::string& s) {
+  if (s == "relu2") return FfnActivation::Relu2;
+  if (s == "silu") return FfnActivation::Silu;
+  throw Error("unknown FFN activation '" + s + "'", "use relu2 or silu");
+}
+
 int64_t ModelConfig::parameter_count() const {
   const int64_t kv = n_kv_heads * head_dim();
   const int64_t attn = d_model * d_model * 2 + d_model * kv * 2;  // q, o, k, v
@@ -47,7 +55,7 @@ void to_json(nlohmann::json& j, const ModelConfig& c) {
   j = {{"vocab_size", c.vocab_size}, {"d_model", c.d_model},     {"n_layers", c.n_layers},
        {"n_heads", c.n_heads},       {"n_kv_heads", c.n_kv_heads}, {"ffn_dim", c.ffn_dim},
        {"max_seq_len", c.max_seq_len}, {"rope_theta", c.rope_theta}, {"norm_eps", c.norm_eps},
-       {"tie_embeddings", c.tie_embeddings}, {"bitlinear", c.bitlinear}};
+       {"tie_embeddings", c.tie_embeddings}, {"bitlinear", c.bitlinear}, {"ffn_activation", to_string(c.ffn_activation)}};
 }
 
 void from_json(const nlohmann::json& j, ModelConfig& c) {
@@ -62,6 +70,7 @@ void from_json(const nlohmann::json& j, ModelConfig& c) {
   c.norm_eps = j.at("norm_eps").get<double>();
   c.tie_embeddings = j.at("tie_embeddings").get<bool>();
   c.bitlinear = j.at("bitlinear").get<bool>();
+  c.ffn_activation = ffn_activation_from_string(j.value("ffn_activation", std::string("relu2")));
   c.validate();
 }
 

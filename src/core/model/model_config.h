@@ -18,6 +18,12 @@ enum class QuantMode { FullPrecision, TernaryA8, TernaryA4 };
 std::string to_string(QuantMode m);
 QuantMode quant_mode_from_string(const std::string& s);  // "fp" | "a8" | "a4"; throws Error otherwise
 
+// The FFN gate: relu(g)^2 * u (BitNet b1.58's squared ReLU) or silu(g) * u (SwiGLU, which
+// llama.cpp's bitnet graph computes; core/format/llama_cpp_gguf.h).
+enum class FfnActivation { Relu2, Silu };
+std::string to_string(FfnActivation a);
+FfnActivation ffn_activation_from_string(const std::string& s);  // "relu2" | "silu"; throws Error otherwise
+
 struct ModelConfig {
   int64_t vocab_size = 8000;
   int64_t d_model = 256;
@@ -29,6 +35,7 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   double norm_eps = 1e-5;
   bool tie_embeddings = true;
+  FfnActivation ffn_activation = FfnActivation::Relu2;  // files without the key hold relu2 models
   bool bitlinear = true;  // false: the full-precision teacher (no quantizers at all)
 
   int64_t head_dim() const { return d_model / n_heads; }

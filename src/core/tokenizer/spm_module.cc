@@ -54,6 +54,9 @@ SpmModule load_module() {
     sym(m.piece_size, "bkd_spm_piece_size");
     sym(m.id_to_piece, "bkd_spm_id_to_piece");
     sym(m.piece_to_id, "bkd_spm_piece_to_id");
+    sym(m.bos_id, "bkd_spm_bos_id");
+    sym(m.score, "bkd_spm_score");
+    sym(m.piece_type, "bkd_spm_piece_type");
     sym(m.is_byte, "bkd_spm_is_byte");
     sym(m.eos_id, "bkd_spm_eos_id");
     sym(m.unk_id, "bkd_spm_unk_id");

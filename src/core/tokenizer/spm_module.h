@@ -16,6 +16,9 @@ struct SpmModule {
   decltype(&bkd_spm_is_byte) is_byte;
   decltype(&bkd_spm_eos_id) eos_id;
   decltype(&bkd_spm_unk_id) unk_id;
+  decltype(&bkd_spm_bos_id) bos_id;
+  decltype(&bkd_spm_score) score;
+  decltype(&bkd_spm_piece_type) piece_type;
   decltype(&bkd_spm_free_buffer) free_buffer;
 };
 

@@ -160,6 +160,19 @@ std::string SpmTokenizer::continuation_bytes(int32_t id) const {
 int32_t SpmTokenizer::vocab_size() const { return spm_module().piece_size(sp_); }
 int32_t SpmTokenizer::eos_id() const { return spm_module().eos_id(sp_); }
 int32_t SpmTokenizer::unk_id() const { return spm_module().unk_id(sp_); }
+
+SpmTokenizer::Vocab SpmTokenizer::vocab() const {
+  const SpmModule& m = spm_module();
+  Vocab v;
+  const int n = m.piece_size(sp_);
+  for (int id = 0; id < n; ++id) {
+    v.pieces.emplace_back(m.id_to_piece(sp_, id));
+    v.scores.push_back(m.score(sp_, id));
+    v.types.push_back(m.piece_type(sp_, id));
+  }
+  v.bos = m.bos_id(sp_), v.eos = m.eos_id(sp_), v.unk = m.unk_id(sp_);
+  return v;
+}
 bool SpmTokenizer::is_byte(int32_t id) const { return spm_module().is_byte(sp_, id) != 0; }
 int32_t SpmTokenizer::piece_to_id(const std::string& piece) const { return spm_module().piece_to_id(sp_, piece.c_str()); }
 

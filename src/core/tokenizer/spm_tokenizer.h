@@ -41,6 +41,15 @@ class SpmTokenizer : public Tokenizer {
   int32_t unk_id() const;
   const std::string& serialized() const { return model_bytes_; }
 
+  // The whole vocabulary as model files list it (GGUF tokenizer.ggml.*, Hugging Face exports).
+  struct Vocab {
+    std::vector<std::string> pieces;  // as stored: "▁the", "<0x0A>", "<s>"
+    std::vector<float> scores;
+    std::vector<int32_t> types;  // 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+    int32_t bos = -1, eos = -1, unk = -1;
+  };
+  Vocab vocab() const;
+
  private:
   SpmTokenizer() = default;
   bkd_spm* sp_ = nullptr;  // owned; freed through the module (see src/spm_shim/spm_shim.h)

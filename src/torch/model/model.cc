@@ -141,11 +141,12 @@ torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& 
   torch::Tensor att = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, D});
   torch::Tensor h = x + torch::linear(out_norm(att, b.attn_sub_norm), weight(b.wo));
 
-  // Gated squared-ReLU FFN: one matmul for gate and up.
+  // Gated FFN (squared ReLU, or SiLU): one matmul for gate and up.
   torch::Tensor f = in_norm(h, b.ffn_norm);
   torch::Tensor gu = torch::linear(f, torch::cat({weight(b.w_gate), weight(b.w_up)}, 0));
   auto gparts = gu.chunk(2, -1);
-  torch::Tensor inner = relu2_gate(gparts[0], gparts[1]);
+  torch::Tensor inner = cfg_.ffn_activation == FfnActivation::Silu ? torch::silu(gparts[0]) * gparts[1]
+                                                                   : relu2_gate(gparts[0], gparts[1]);
   return h + torch::linear(out_norm(inner, b.ffn_sub_norm), weight(b.w_down));
 }
 

@@ -31,6 +31,12 @@ std::vector<std::vector<int32_t>> held_out_windows(const RunLayout& layout, int6
 
 }  // namespace
 
+ExportFormat export_format_from_string(const std::string& s) {
+  if (s == "bitnet-kde") return ExportFormat::BitnetKde;
+  if (s == "llama.cpp") return ExportFormat::LlamaCpp;
+  throw UsageError("unknown export format '" + s + "'", "use --format bitnet-kde or --format llama.cpp");
+}
+
 ExportResult run_export(const Settings& s, const ExportOptions& opts) {
   const RunLayout layout(s);
   ExportResult r;
@@ -44,11 +50,27 @@ ExportResult run_export(const Settings& s, const ExportOptions& opts) {
   }
   StudentCheckpoint sc = load_student_checkpoint(r.checkpoint);
   const ModelConfig& cfg = sc.model->config();
+  r.format = opts.format;
+  r.mode = sc.mode;
+  r.step = sc.step;
+  if (opts.format == ExportFormat::LlamaCpp) {
+    const std::vector<std::string> problems = llama_cpp_export_problems(cfg, opts.llama_cpp);
+    if (!problems.empty()) {  // before loading anything else: say every reason at once
+      std::string why;
+      for (const auto& p : problems) why += "\n  - " + p;
+      throw UsageError("cannot export " + r.checkpoint + " for llama.cpp:" + why,
+                       "export it with --format bitnet-kde (the packed engine runs it), or change the student config");
+    }
+    const PackedModel packed = pack_student(sc, opts.tables);
+    r.path = opts.out.empty() ? layout.student_llama_cpp_gguf() : opts.out;
+    r.llama_cpp = write_llama_cpp_gguf(packed, SpmTokenizer::load(layout.student_tokenizer())->vocab(), r.path, opts.llama_cpp);
+    r.ternary_bytes = static_cast<int64_t>(packed.ternary_bytes());
+    r.table_bytes = static_cast<int64_t>(packed.table_bytes());
+    return r;
+  }
   const PackedModel packed = pack_student(sc, opts.tables);
   r.path = opts.out.empty() ? layout.student_gguf() : opts.out;
   save_packed_model(packed, r.path);
-  r.mode = sc.mode;
-  r.step = sc.step;
   r.ternary_bytes = static_cast<int64_t>(packed.ternary_bytes());
   r.table_bytes = static_cast<int64_t>(packed.table_bytes());
 

@@ -1,27 +1,38 @@
 #pragma once
-// The `export` stage: packs a student training checkpoint into a GGUF model file for the packed engine,
-// reloads it and checks engine vs LibTorch logits on held-out text (windows of the test split in
-// student tokens; a seeded random token sample when the data is not prepared).
+// The `export` stage: a student training checkpoint as a model file.
+//   bitnet-kde (default): the packed engine's GGUF; reloaded and checked against LibTorch's logits on
+//              held-out text (windows of the test split in student tokens; a seeded random token
+//              sample when the data is not prepared).
+//   llama.cpp: a GGUF for llama.cpp's bitnet architecture (core/format/llama_cpp_gguf.h), with the
+//              student tokenizer's vocabulary; checked against llama.cpp itself in the tests.
 #include <string>
 
 #include "core/engine/packed_model.h"
+#include "core/format/llama_cpp_gguf.h"
 #include "torch/model/engine_export.h"
 
 namespace bkd {
 class Settings;
 
+enum class ExportFormat { BitnetKde, LlamaCpp };
+ExportFormat export_format_from_string(const std::string& s);  // "bitnet-kde" | "llama.cpp"; else UsageError
+
 struct ExportOptions {
+  ExportFormat format = ExportFormat::BitnetKde;
+  LlamaCppExportOptions llama_cpp;
   std::string ckpt;                       // checkpoint folder; empty: the latest student checkpoint
-  std::string out;                        // model file; empty: RunLayout::student_gguf()
+  std::string out;                        // model file; empty: RunLayout::student_gguf() / student_llama_cpp_gguf()
   TableFormat tables = TableFormat::F32;  // embedding / head storage
 };
 
 struct ExportResult {
+  ExportFormat format = ExportFormat::BitnetKde;
+  LlamaCppExport llama_cpp;  // format llama.cpp: what was written
   std::string checkpoint, path, parity_inputs;  // parity_inputs: what the parity check ran on
   QuantMode mode = QuantMode::TernaryA8;
   int64_t step = 0;
   int64_t ternary_bytes = 0, table_bytes = 0;
-  ParityResult parity;
+  ParityResult parity;  // format bitnet-kde only
   // f32 tables must agree on top-1 (>= 99.5%, every flip a near tie); bf16 / i8 tables round the
   // embeddings, so their parity is reported, not required.
   bool parity_ok = true;

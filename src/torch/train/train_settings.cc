@@ -39,6 +39,7 @@ TrainOptions train_options_from_settings(const Settings& s, const std::string& r
   o.model.max_seq_len = teacher ? 2 * o.seq_len : o.seq_len;
   o.model.rope_theta = s.f64("ROPE_THETA");
   o.model.tie_embeddings = teacher ? true : s.flag("TIE_EMBEDDINGS");
+  o.model.ffn_activation = teacher ? FfnActivation::Relu2 : ffn_activation_from_string(s.str("STUDENT_FFN_ACTIVATION"));
   o.model.bitlinear = !teacher;
   o.start_mode = teacher ? QuantMode::FullPrecision : QuantMode::TernaryA8;
   o.flip_enabled = !teacher;
