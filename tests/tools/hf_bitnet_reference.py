@@ -25,7 +25,8 @@ Forward (per sequence, positions 0..T-1, float32 throughout):
   per layer:  a = input_layernorm(h); q,k,v = BitLinear(a); RoPE (rotate_half, rope_theta) on q,k;
               causal softmax(q k^T / sqrt(head_dim)) v with GQA (query head j uses kv head j // group);
               h += o_proj(attn_sub_norm(attn))
-              m = post_attention_layernorm(h); h += down_proj(ffn_sub_norm(relu(gate(m))^2 * up(m)))
+              m = post_attention_layernorm(h); h += down_proj(ffn_sub_norm(act(gate(m)) * up(m)))
+              act = relu(x)^2 ("relu2", BitNet b1.58) or x * sigmoid(x) ("silu")
   logits = lm_head(norm(h))   (lm_head = embed_tokens when tie_word_embeddings; never quantized)
   RMSNorm(x) = weight * x / sqrt(mean(x^2) + rms_norm_eps)
 
@@ -248,8 +249,10 @@ class Model:
         self.cfg = cfg
         if cfg.get("model_type") != "bitnet":
             raise FormatError("config model_type is %r, not 'bitnet'" % cfg.get("model_type"))
-        if cfg.get("hidden_act", "relu2") != "relu2":
-            raise FormatError("hidden_act %r is not relu2" % cfg.get("hidden_act"))
+        # transformers' ACT2FN: "relu2" is ReLUSquaredActivation, "silu" is x * sigmoid(x).
+        self.act = cfg.get("hidden_act", "relu2")
+        if self.act not in ("relu2", "silu"):
+            raise FormatError("hidden_act %r is not relu2 or silu" % self.act)
         if cfg.get("attention_bias", False) or cfg.get("mlp_bias", False):
             raise FormatError("biases are not supported by this reference")
         rope_scaling = cfg.get("rope_scaling") or {}
@@ -389,7 +392,9 @@ class Model:
             h = h + layer["self_attn.o_proj"](rms_norm(attn, layer["attn_sub_norm"], self.eps))
 
             m = rms_norm(h, layer["post_attention_layernorm"], self.eps)
-            inner = torch.relu(layer["mlp.gate_proj"](m)).pow(2) * layer["mlp.up_proj"](m)
+            g = layer["mlp.gate_proj"](m)
+            act = torch.relu(g).pow(2) if self.act == "relu2" else g * torch.sigmoid(g)
+            inner = act * layer["mlp.up_proj"](m)
             h = h + layer["mlp.down_proj"](rms_norm(inner, layer["ffn_sub_norm"], self.eps))
         return rms_norm(h, self.norm, self.eps) @ self.lm_head.t()
 

@@ -12,14 +12,14 @@ void setup_export(CLI::App& app, Cli& cli) {
   auto* sub = app.add_subcommand("export", "pack a student checkpoint into a ternary GGUF model file (+ parity check)");
   static std::string ckpt, out, tables = "f32", format = "bitnet-kde", ternary = "tq2_0";
   static bool no_q4_rows = false;
-  sub->add_option("--format", format, "bitnet-kde (the packed engine's file) or llama.cpp (GGUF for llama.cpp's bitnet architecture)")
-      ->check(CLI::IsMember({"bitnet-kde", "llama.cpp"}));
+  sub->add_option("--format", format, "bitnet-kde (the packed engine's file), llama.cpp (GGUF for llama.cpp's bitnet architecture) or hf (a Hugging Face BitNet folder)")
+      ->check(CLI::IsMember({"bitnet-kde", "llama.cpp", "hf"}));
   sub->add_option("--ternary-type", ternary, "llama.cpp: ternary block type, tq2_0 (2.06 bits/weight) or tq1_0 (1.69)")
       ->check(CLI::IsMember({"tq2_0", "tq1_0"}));
   sub->add_flag("--no-q4-rows", no_q4_rows,
                 "llama.cpp: refuse rows whose length is not a multiple of 256 instead of storing them as exact Q4_0");
   sub->add_option("--ckpt", ckpt, "checkpoint folder (default: the latest in CKPT_DIR/student)");
-  sub->add_option("--out", out, "model file (default: CKPT_DIR/student.gguf, or CKPT_DIR/student-llama.cpp.gguf)");
+  sub->add_option("--out", out, "model file or folder (default: CKPT_DIR/student.gguf, student-llama.cpp.gguf or student-hf/)");
   sub->add_option("--tables", tables, "embedding/head storage: f32, bf16 or i8")->check(CLI::IsMember({"f32", "bf16", "i8"}));
   sub->callback([&cli] {
     ExportOptions o;
@@ -30,6 +30,14 @@ void setup_export(CLI::App& app, Cli& cli) {
     o.llama_cpp.ternary = ternary == "tq1_0" ? GgmlType::TQ1_0 : GgmlType::TQ2_0;
     o.llama_cpp.allow_q4_0_rows = !no_q4_rows;
     const ExportResult r = run_export(cli.settings(), o);
+    if (r.format == ExportFormat::Hf) {
+      std::printf("export: %s (%s, step %lld) -> %s (Hugging Face BitNetForCausalLM, packed ternary): %.2f MB ternary + %.2f MB tables\n",
+                  r.checkpoint.c_str(), to_string(r.mode).c_str(), static_cast<long long>(r.step), r.path.c_str(),
+                  static_cast<double>(r.ternary_bytes) / 1e6, static_cast<double>(r.table_bytes) / 1e6);
+      std::printf("read back: engine logits %s\n", r.hf_roundtrip_identical ? "bit-identical to the packed model's" : "DIFFER from the packed model's");
+      if (!r.hf_roundtrip_identical) cli.exit_code = 1;
+      return;
+    }
     if (r.format == ExportFormat::LlamaCpp) {
       std::printf("export: %s (%s, step %lld) -> %s (llama.cpp, architecture bitnet): %.2f MB, %zu tensors\n",
                   r.checkpoint.c_str(), to_string(r.mode).c_str(), static_cast<long long>(r.step), r.path.c_str(),

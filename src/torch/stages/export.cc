@@ -5,7 +5,9 @@
 #include "core/config/run_layout.h"
 #include "core/config/settings.h"
 #include "core/data/corpus.h"
+#include "core/engine/engine.h"
 #include "core/engine/gguf_model.h"
+#include "core/format/hf_bitnet.h"
 #include "core/tokenizer/spm_tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
@@ -29,12 +31,29 @@ std::vector<std::vector<int32_t>> held_out_windows(const RunLayout& layout, int6
   return out;
 }
 
+// Whether two packed models give bit-identical engine logits (A8) on a seeded random window.
+bool same_engine_logits(const PackedModel& a, const PackedModel& b, const ModelConfig& cfg, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> tokens(static_cast<size_t>(std::min<int64_t>(64, cfg.max_seq_len)));
+  for (auto& t : tokens) t = static_cast<int32_t>(rng() % static_cast<uint32_t>(cfg.vocab_size));
+  auto logits = [&](const PackedModel& m) {
+    EngineOptions o;
+    o.threads = 1;
+    Engine e(m, o);
+    std::vector<float> out(tokens.size() * static_cast<size_t>(cfg.vocab_size));
+    e.forward(tokens.data(), static_cast<int64_t>(tokens.size()), out.data(), true);
+    return out;
+  };
+  return logits(a) == logits(b);
+}
+
 }  // namespace
 
 ExportFormat export_format_from_string(const std::string& s) {
   if (s == "bitnet-kde") return ExportFormat::BitnetKde;
   if (s == "llama.cpp") return ExportFormat::LlamaCpp;
-  throw UsageError("unknown export format '" + s + "'", "use --format bitnet-kde or --format llama.cpp");
+  if (s == "hf") return ExportFormat::Hf;
+  throw UsageError("unknown export format '" + s + "'", "use --format bitnet-kde, llama.cpp or hf");
 }
 
 ExportResult run_export(const Settings& s, const ExportOptions& opts) {
@@ -66,6 +85,15 @@ ExportResult run_export(const Settings& s, const ExportOptions& opts) {
     r.llama_cpp = write_llama_cpp_gguf(packed, SpmTokenizer::load(layout.student_tokenizer())->vocab(), r.path, opts.llama_cpp);
     r.ternary_bytes = static_cast<int64_t>(packed.ternary_bytes());
     r.table_bytes = static_cast<int64_t>(packed.table_bytes());
+    return r;
+  }
+  if (opts.format == ExportFormat::Hf) {
+    const PackedModel packed = pack_student(sc, opts.tables);
+    r.path = opts.out.empty() ? layout.student_hf_dir() : opts.out;
+    write_hf_bitnet(packed, *SpmTokenizer::load(layout.student_tokenizer()), r.path);
+    r.ternary_bytes = static_cast<int64_t>(packed.ternary_bytes());
+    r.table_bytes = static_cast<int64_t>(packed.table_bytes());
+    r.hf_roundtrip_identical = same_engine_logits(packed, read_hf_bitnet(r.path), cfg, static_cast<uint32_t>(s.i64("SEED")));
     return r;
   }
   const PackedModel packed = pack_student(sc, opts.tables);

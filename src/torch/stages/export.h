@@ -5,6 +5,8 @@
 //              sample when the data is not prepared).
 //   llama.cpp: a GGUF for llama.cpp's bitnet architecture (core/format/llama_cpp_gguf.h), with the
 //              student tokenizer's vocabulary; checked against llama.cpp itself in the tests.
+//   hf:        a Hugging Face BitNet folder (core/format/hf_bitnet.h); read back and run by the engine
+//              next to the packed model it came from (the logits must be identical).
 #include <string>
 
 #include "core/engine/packed_model.h"
@@ -14,8 +16,8 @@
 namespace bkd {
 class Settings;
 
-enum class ExportFormat { BitnetKde, LlamaCpp };
-ExportFormat export_format_from_string(const std::string& s);  // "bitnet-kde" | "llama.cpp"; else UsageError
+enum class ExportFormat { BitnetKde, LlamaCpp, Hf };
+ExportFormat export_format_from_string(const std::string& s);  // "bitnet-kde" | "llama.cpp" | "hf"; else UsageError
 
 struct ExportOptions {
   ExportFormat format = ExportFormat::BitnetKde;
@@ -28,6 +30,7 @@ struct ExportOptions {
 struct ExportResult {
   ExportFormat format = ExportFormat::BitnetKde;
   LlamaCppExport llama_cpp;  // format llama.cpp: what was written
+  bool hf_roundtrip_identical = false;  // format hf: the folder read back gives bit-identical engine logits
   std::string checkpoint, path, parity_inputs;  // parity_inputs: what the parity check ran on
   QuantMode mode = QuantMode::TernaryA8;
   int64_t step = 0;
