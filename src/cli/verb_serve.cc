@@ -10,6 +10,7 @@
 #include "core/config/run_layout.h"
 #include "cli/cli.h"
 #include "core/engine/engine_language_model.h"
+#include "core/format/hf_bitnet.h"
 #include "core/serve/openai_server.h"
 #include "core/teacher/local_provider.h"
 #include "core/util/error.h"
@@ -30,7 +31,7 @@ void setup_serve(CLI::App& app, Cli& cli) {
   static int port = -1;
   sub->add_option("--model", model, "local checkpoint name (default: TEACHER_MODEL)");
   sub->add_flag("--engine", engine, "serve the exported student through the packed engine (file: --engine-file)");
-  sub->add_option("--engine-file", engine_file, "packed student model (default: CKPT_DIR/student.gguf; implies --engine)");
+  sub->add_option("--engine-file", engine_file, "packed student model, or a Hugging Face folder from export --format hf (default: CKPT_DIR/student.gguf; implies --engine)");
   sub->add_option("--tokenizer", tokenizer, "student SentencePiece model for --engine (default: the prepared one)");
   sub->add_option("--mode", mode, "activations for --engine: a8 or a4 (default: the mode the file records)")
       ->check(CLI::IsMember({"a8", "a4"}));
@@ -44,7 +45,12 @@ void setup_serve(CLI::App& app, Cli& cli) {
       const std::string spm = tokenizer.empty() ? RunLayout(s).student_tokenizer() : tokenizer;
       std::optional<QuantMode> m;
       if (!mode.empty()) m = quant_mode_from_string(mode);
-      auto elm = load_engine_language_model(file, spm, m, static_cast<int>(s.i64("THREADS")));
+      // A Hugging Face folder (export --format hf) carries its own tokenizer.model.
+      auto elm = is_hf_folder(file)
+                     ? make_engine_language_model("student-hf", std::make_shared<PackedModel>(read_hf_bitnet(file)),
+                                                  tokenizer.empty() ? join_path(file, "tokenizer.model") : tokenizer, m,
+                                                  static_cast<int>(s.i64("THREADS")))
+                     : load_engine_language_model(file, spm, m, static_cast<int>(s.i64("THREADS")));
       log_info("serve: " + file + " through the packed engine (" + to_string(elm->engine().mode()) + ", " +
                elm->engine().kernels().name + " kernels, " + std::to_string(elm->engine().threads()) + " threads)");
       lm = std::move(elm);

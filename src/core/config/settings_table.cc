@@ -96,8 +96,9 @@ const std::vector<SettingSpec> kSpecs = {
     {"STUDENT_HEADS", T::Int, "8", "model", "student attention heads", false, 1, 1024},
     {"STUDENT_KV_HEADS", T::Int, "8", "model", "student key/value heads (grouped-query attention when fewer)", false, 1, 1024},
     {"STUDENT_FFN", T::Int, "704", "model", "student FFN inner size", false, 16, 1048576},
-    {"STUDENT_FFN_ACTIVATION", T::Enum, "relu2", "model",
-     "student FFN gate: relu2 (relu(g)^2 * u, BitNet b1.58) or silu (silu(g) * u, what llama.cpp's bitnet graph computes)",
+    {"STUDENT_FFN_ACTIVATION", T::Enum, "silu", "model",
+     "student FFN gate: silu (silu(g) * u, what llama.cpp's bitnet graph computes, so the student exports to llama.cpp) "
+     "or relu2 (relu(g)^2 * u, BitNet b1.58 2B4T; the packed engine and the hf export run it, llama.cpp cannot)",
      false, -kInf, kInf, "relu2|silu"},
     {"TIE_EMBEDDINGS", T::Bool, "true", "model", "share the student's input embedding and LM head"},
     {"ROPE_THETA", T::Float, "10000", "model", "RoPE base", false, 1, 1e9},

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "core/engine/gguf_model.h"
-#include "core/format/hf_bitnet.h"
 #include "core/tokenizer/spm_tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
@@ -61,25 +60,31 @@ std::vector<std::vector<float>> EngineLanguageModel::sequence_logits(const std::
   return rows;
 }
 
-std::unique_ptr<EngineLanguageModel> load_engine_language_model(const std::string& model_path,
+std::unique_ptr<EngineLanguageModel> make_engine_language_model(const std::string& name, std::shared_ptr<PackedModel> model,
                                                                 const std::string& tokenizer_path,
                                                                 std::optional<QuantMode> mode, int threads) {
-  // A Hugging Face folder (export --format hf) carries its own tokenizer.model.
-  const bool hf = is_hf_folder(model_path);
-  const std::string tok_path = hf && file_exists(join_path(model_path, "tokenizer.model")) ? join_path(model_path, "tokenizer.model") : tokenizer_path;
-  if (!hf && !file_exists(model_path))
-    throw Error("packed student model " + model_path + " does not exist",
-                "export it first: `bitnet-kde export` (writes CKPT_DIR/student.gguf), or pass its path");
-  if (!file_exists(tok_path))
-    throw Error("student tokenizer " + tok_path + " does not exist",
+  if (!file_exists(tokenizer_path))
+    throw Error("student tokenizer " + tokenizer_path + " does not exist",
                 "run `bitnet-kde prepare` or set STUDENT_TOKENIZER to the .model the student was trained with");
-  auto model = std::make_shared<PackedModel>(hf ? read_hf_bitnet(model_path) : load_packed_model(model_path));
   EngineOptions o;
   o.mode = mode ? *mode : model->trained_mode.value_or(QuantMode::TernaryA8);
   o.threads = threads;
+  return std::make_unique<EngineLanguageModel>(name, std::move(model), SpmTokenizer::load(tokenizer_path), o);
+}
+
+std::unique_ptr<EngineLanguageModel> load_engine_language_model(const std::string& model_path,
+                                                                const std::string& tokenizer_path,
+                                                                std::optional<QuantMode> mode, int threads) {
+  if (!file_exists(model_path))
+    throw Error("packed student model " + model_path + " does not exist",
+                "export it first: `bitnet-kde export` (writes CKPT_DIR/student.gguf), or pass its path");
+  if (!file_exists(tokenizer_path))
+    throw Error("student tokenizer " + tokenizer_path + " does not exist",
+                "run `bitnet-kde prepare` or set STUDENT_TOKENIZER to the .model the student was trained with");
+  auto model = std::make_shared<PackedModel>(load_packed_model(model_path));
   std::string name = model_path.substr(model_path.find_last_of('/') == std::string::npos ? 0 : model_path.find_last_of('/') + 1);
   if (const size_t dot = name.rfind('.'); dot != std::string::npos && dot > 0) name.resize(dot);
-  return std::make_unique<EngineLanguageModel>(name, std::move(model), SpmTokenizer::load(tok_path), o);
+  return make_engine_language_model(name, std::move(model), tokenizer_path, mode, threads);
 }
 
 }  // namespace bkd

@@ -44,6 +44,12 @@ class EngineLanguageModel : public LocalLanguageModel {
   int64_t reused_ = 0;
 };
 
+// A model already in memory (e.g. read from a Hugging Face folder, core/format/hf_bitnet.h) with the
+// student's SentencePiece model, for serving; mode as below.
+std::unique_ptr<EngineLanguageModel> make_engine_language_model(const std::string& name, std::shared_ptr<PackedModel> model,
+                                                                const std::string& tokenizer_path,
+                                                                std::optional<QuantMode> mode, int threads);
+
 // Loads a packed model file (gguf_model.h) and the student's SentencePiece model for serving.
 // mode: TernaryA8 or TernaryA4; nullopt takes the mode the file records (A8 for files that record
 // none). Throws Error naming the file that is missing or wrong.

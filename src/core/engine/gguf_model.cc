@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/format/gguf_writer.h"
+#include "core/util/gguf_writer.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 
@@ -17,7 +17,7 @@ constexpr uint32_t kVersion = 3;
 constexpr uint64_t kAlign = 32;
 constexpr const char* kLayout = "2bit-code-w+1-block256-v1";
 enum GgufValue : uint32_t { kU32 = 4, kI32 = 5, kF32 = 6, kString = 8, kU64 = 10, kF64 = 12 };
-// Raw ggml type ids of the tensors this file holds (GgmlType in core/format/gguf_writer.h).
+// Raw ggml type ids of the tensors this file holds (GgmlType in core/util/gguf_writer.h).
 constexpr uint32_t kTF32 = static_cast<uint32_t>(GgmlType::F32), kTI8 = static_cast<uint32_t>(GgmlType::I8),
                    kTBF16 = static_cast<uint32_t>(GgmlType::BF16);
 

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "core/engine/ternary_format.h"
-#include "core/format/gguf_writer.h"
+#include "core/util/gguf_writer.h"
 
 namespace bkd {
 

@@ -171,7 +171,7 @@ void write_hf_bitnet(const PackedModel& m, const SpmTokenizer& tok, const std::s
   const json generation = {{"_from_model_config", true}, {"bos_token_id", v.bos}, {"eos_token_id", v.eos}};
   auto piece = [&](int32_t id) { return id >= 0 ? json(v.pieces[static_cast<size_t>(id)]) : json(nullptr); };
   const json tokenizer_config = {{"tokenizer_class", "LlamaTokenizer"}, {"bos_token", piece(v.bos)},  {"eos_token", piece(v.eos)},
-                                 {"unk_token", piece(v.unk)},            {"pad_token", nullptr},       {"add_bos_token", true},
+                                 {"unk_token", piece(v.unk)},            {"pad_token", nullptr},       {"add_bos_token", false},  // no BOS in training
                                  {"add_eos_token", false},               {"legacy", false},            {"add_prefix_space", true},
                                  {"model_max_length", c.max_seq_len},    {"clean_up_tokenization_spaces", false}};
   const json special = {{"bos_token", piece(v.bos)}, {"eos_token", piece(v.eos)}, {"unk_token", piece(v.unk)}};

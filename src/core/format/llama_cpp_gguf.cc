@@ -86,7 +86,9 @@ LlamaCppExport write_llama_cpp_gguf(const PackedModel& m, const SpmTokenizer::Vo
   if (vocab.bos >= 0) w.add_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(vocab.bos));
   if (vocab.eos >= 0) w.add_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(vocab.eos));
   if (vocab.unk >= 0) w.add_u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(vocab.unk));
-  w.add_bool("tokenizer.ggml.add_bos_token", true);
+  // The student is trained on documents separated by EOS and never sees BOS (serve adds none either):
+  // a BOS prepended by llama.cpp would feed it an embedding it never learned.
+  w.add_bool("tokenizer.ggml.add_bos_token", false);
   w.add_bool("tokenizer.ggml.add_eos_token", false);
   w.add_bool("tokenizer.ggml.add_space_prefix", true);
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/engine/packed_model.h"
-#include "core/format/gguf_writer.h"
+#include "core/util/gguf_writer.h"
 #include "core/tokenizer/spm_tokenizer.h"
 
 namespace bkd {

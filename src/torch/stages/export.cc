@@ -115,7 +115,11 @@ ExportResult run_export(const Settings& s, const ExportOptions& opts) {
   }
   r.parity = engine_parity_windows(sc.model, loaded, windows, static_cast<int>(s.i64("THREADS")));
   const ParityResult& p = r.parity;
-  r.parity_ok = opts.tables != TableFormat::F32 || (p.argmax_agree * 1000 >= p.positions * 995 && p.clear_disagree == 0);
+  // A packing error breaks most positions. What legitimately differs: an activation within rounding of
+  // a code boundary takes the neighbouring code on one side (BLAS vs engine summation order, and for a
+  // SiLU gate LibTorch's vectorized exp vs std::exp) and can flip a clear top-1 further on; measured
+  // 1 in 4096 positions for the cpu preset's SiLU A4 student, so at most 1 in 1000 is accepted.
+  r.parity_ok = opts.tables != TableFormat::F32 || (p.argmax_agree * 1000 >= p.positions * 995 && p.clear_disagree * 1000 <= p.positions);
   return r;
 }
 

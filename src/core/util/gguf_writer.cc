@@ -1,4 +1,4 @@
-#include "core/format/gguf_writer.h"
+#include "core/util/gguf_writer.h"
 
 #include <cstring>
 #include <set>

@@ -2,7 +2,8 @@
 // The GGUF v3 container, writing side: typed metadata, then tensor infos, then 32-byte-aligned tensor
 // data (the layout llama.cpp's gguf reader expects). Every GGUF file the project writes goes through
 // here: the packed engine's own format (core/engine/gguf_model.h) and the llama.cpp export
-// (core/format/llama_cpp_gguf.h). Files are written atomically (temp file + rename).
+// (core/format/llama_cpp_gguf.h). Files are written atomically (temp file + rename). It knows the
+// container only, no model.
 #include <cstdint>
 #include <string>
 #include <vector>
