@@ -59,6 +59,8 @@ int main(int argc, char** argv) {
       return true;
     });
     if (a.model.empty() || a.llama_model.empty()) throw std::runtime_error("--model and --llama-model are required");
+    if (a.repeats < 1 || a.prompt_tokens < 1 || a.new_tokens < 1)
+      throw std::runtime_error("--repeats, --prompt-tokens and --new-tokens must be at least 1");
     const PackedModel m = load_packed_model(a.model);
     const int64_t V = m.cfg.vocab_size;
     if (a.prompt_tokens + a.new_tokens + 1 > m.cfg.max_seq_len) throw std::runtime_error("prompt + new tokens exceed the context");
@@ -95,8 +97,8 @@ int main(int argc, char** argv) {
                       {"kernels", e.kernels().name}});
     }
 
-    const std::string dir = parent_dir(a.json.empty() ? std::string("/tmp/x") : a.json);
-    const std::string in = (a.json.empty() ? std::string("/tmp") : dir) + "/llama_cpp_bench_in." + std::to_string(::getpid()) + ".json";
+    const char* tmpdir = std::getenv("TMPDIR");
+    const std::string in = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/llama_cpp_bench_in." + std::to_string(::getpid()) + ".json";
     const std::string out = in + ".out";
     std::ofstream(in) << nlohmann::json({{"threads", {1, 2}}, {"prompt", prompt}, {"new_tokens", a.new_tokens}, {"repeats", a.repeats}}).dump();
     const std::string cmd = "node '" + std::string(BKD_SOURCE_DIR) + "/tests/tools/llama_cpp_bench.mjs' '" + a.llama_model + "' '" + in + "' '" + out + "'";
@@ -138,6 +140,9 @@ int main(int argc, char** argv) {
       rep.write(a.json);
     }
     return 0;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "llama_cpp_bench: a numeric flag has a value that is not a number (%s)\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "llama_cpp_bench: %s\n", e.what());
     return 1;

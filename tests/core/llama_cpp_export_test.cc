@@ -51,15 +51,21 @@ TEST(GgmlBlocks, Tq2ByteLayoutIsGgmls) {
 }
 
 TEST(GgmlBlocks, Tq1AndQ4ByteLayoutsAreGgmls) {
-  std::vector<int8_t> w(256, 0);
-  w[0] = 1;    // qs[0]: weights 0, 32, 64, 96, 128 -> trits 2,1,1,1,1 = 2*81+27+9+3+1 = 202 -> ceil(202*256/243) = 213
-  w[240] = -1;  // qh[0]: weights 240, 244, 248, 252 -> trits 0,1,1,1 then 0 -> 0*81+27+9+3 = 39*3 = 117... as 5 trits: 0,1,1,1,0 = 39 -> ceil(39*256/243)
+  // TQ1_0: five trits per byte, first weight most significant, stored as ceil(v * 256 / 243).
+  auto packed = [](int v) { return static_cast<uint8_t>((v * 256 + 242) / 243); };
+  std::vector<int8_t> w(256, 0);  // every other weight 0: trit 1
+  w[0] = 1;     // qs[0] holds weights 0, 32, 64, 96, 128: trits 2,1,1,1,1 = 2*81 + 27 + 9 + 3 + 1 = 202
+  w[176] = -1;  // qs[32 + 0] holds 160, 176, 192, 208, 224: trits 1,0,1,1,1 = 81 + 0 + 9 + 3 + 1 = 94
+  w[245] = 1;   // qh[1] holds 241, 245, 249, 253 and a zero trit: 1,2,1,1,0 = 81 + 54 + 9 + 3 = 147
   const TernaryMatrix m = pack_ternary(w.data(), 1, 256, 1.0f);
   const std::string t1 = encode_ternary_blocks(m, GgmlType::TQ1_0);
   ASSERT_EQ(t1.size(), 54u);
-  EXPECT_EQ(static_cast<uint8_t>(t1[0]), (202 * 256 + 242) / 243);
-  EXPECT_EQ(static_cast<uint8_t>(t1[48]), (39 * 256 + 242) / 243);
-  EXPECT_EQ(static_cast<uint8_t>(t1[52]), 0x00);  // fp16 1.0 = 0x3C00
+  EXPECT_EQ(static_cast<uint8_t>(t1[0]), packed(202));
+  EXPECT_EQ(static_cast<uint8_t>(t1[1]), packed(121));   // all zeros: 1,1,1,1,1 = 121
+  EXPECT_EQ(static_cast<uint8_t>(t1[32]), packed(94));
+  EXPECT_EQ(static_cast<uint8_t>(t1[48]), packed(120));  // qh[0]: 1,1,1,1 then 0 = 81 + 27 + 9 + 3 = 120
+  EXPECT_EQ(static_cast<uint8_t>(t1[49]), packed(147));
+  EXPECT_EQ(static_cast<uint8_t>(t1[52]), 0x00);  // fp16 1.0 = 0x3C00, little-endian
   EXPECT_EQ(static_cast<uint8_t>(t1[53]), 0x3C);
 
   std::vector<int8_t> v(32, 0);
@@ -207,10 +213,16 @@ TEST_P(LlamaCppRandomStudent, LoadsInLlamaCppAndComputesTheSameFunction) {
               static_cast<long long>(r.positions), r.max_logprob_diff, static_cast<long long>(r.greedy_equal),
               static_cast<long long>(r.prompts), static_cast<long long>(wrong.top1_agree),
               static_cast<long long>(wrong.positions), wrong.max_logprob_diff);
+  // What separates the right function from a wrong one here. Both runtimes quantize activations to 8
+  // bits with different granularity and K/V precision, so ~1e-2 relative noise per activation is
+  // expected and the random network's flat distributions flip near ties (measured: 97% top-1, max
+  // |d log p| 0.13 on any CPU's kernels this was run on); a wrong function (the control) moves log p
+  // by O(1) (measured 2.0) and top-1 to ~50%. The bounds sit between the two, a factor of 4 from each.
   EXPECT_EQ(r.positions, 256);
   EXPECT_GE(r.top1_agree * 10, r.positions * 9);
   EXPECT_LT(r.max_logprob_diff, 0.5);
-  EXPECT_GT(wrong.max_logprob_diff, 2 * r.max_logprob_diff);
+  EXPECT_GT(wrong.max_logprob_diff, 4 * r.max_logprob_diff);
+  EXPECT_LT(wrong.top1_agree * 10, wrong.positions * 8);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, LlamaCppRandomStudent, ::testing::Values(GgmlType::TQ2_0, GgmlType::TQ1_0),

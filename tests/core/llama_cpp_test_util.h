@@ -35,6 +35,7 @@ struct LlamaCppComparison {
   int64_t positions = 0, top1_agree = 0;
   double max_logprob_diff = 0;  // over the engine's top candidates at every position
   int64_t prompts = 0, greedy_equal = 0, greedy_tokens = 0;
+  int64_t texts = 0, texts_tokenized_equal = 0;  // llama.cpp's tokenizer vs the student's, when texts were given
   std::string release;
 };
 
@@ -50,11 +51,13 @@ inline std::vector<float> log_softmax(const float* z, int64_t n) {
 
 // Scores `windows` and greedily continues `prompts` by `greedy_tokens` in both the engine (A8) and
 // llama.cpp, and compares: top-1 agreement per position, the largest |log p| difference over the
-// engine's top-5 candidates, and prompts whose greedy continuations are identical.
+// engine's top-5 candidates, and prompts whose greedy continuations are identical; and, given texts
+// with the student tokenizer's ids, which ones llama.cpp's tokenizer splits identically.
 inline LlamaCppComparison compare_with_llama_cpp(const PackedModel& m, const std::string& gguf,
                                                  const std::vector<std::vector<int32_t>>& windows,
                                                  const std::vector<std::vector<int32_t>>& prompts, int greedy_tokens,
-                                                 const std::string& dir) {
+                                                 const std::string& dir, const std::vector<std::string>& texts = {},
+                                                 const std::vector<std::vector<int32_t>>& text_ids = {}) {
   const int64_t V = m.cfg.vocab_size;
   EngineOptions eo;
   eo.mode = QuantMode::TernaryA8;
@@ -98,6 +101,7 @@ inline LlamaCppComparison compare_with_llama_cpp(const PackedModel& m, const std
     engine_greedy.push_back(gen);
   }
   in["greedy"] = {{"prompts", prompts}, {"tokens", greedy_tokens}};
+  in["tokenize"] = texts;
 
   const std::string in_path = dir + "/llama_in.json", out_path = dir + "/llama_out.json", err = dir + "/llama_err.txt";
   std::ofstream(in_path) << in.dump();
@@ -127,6 +131,10 @@ inline LlamaCppComparison compare_with_llama_cpp(const PackedModel& m, const std
     ++c.prompts;
     c.greedy_tokens += static_cast<int64_t>(theirs.size());
     if (theirs == engine_greedy[i]) ++c.greedy_equal;
+  }
+  for (size_t i = 0; i < texts.size(); ++i) {
+    ++c.texts;
+    if (out["tokenized"][i].get<std::vector<int32_t>>() == text_ids[i]) ++c.texts_tokenized_equal;
   }
   return c;
 }

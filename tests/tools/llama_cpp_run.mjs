@@ -3,12 +3,13 @@
 //   node llama_cpp_run.mjs <model.gguf> <in.json> <out.json>
 // in.json:  {"threads": 2, "context": 256,
 //            "score":  [{"tokens": [ids], "candidates": [[ids] per position]}],   -- next-token distributions
-//            "greedy": {"prompts": [[ids]], "tokens": 32}}                        -- greedy continuations
+//            "greedy": {"prompts": [[ids]], "tokens": 32},                        -- greedy continuations
+//            "tokenize": ["text", ...]}                                             -- llama.cpp's tokenizer
 // out.json: {"llama_cpp": "<release>",
 //            "score":  [{"top1": [id per position], "logprobs": [[log p of each candidate] per position]}],
-//            "greedy": [[ids]]}
+//            "greedy": [[ids]], "tokenized": [[ids]]}
 // Log-probabilities come from llama.cpp's own softmax (no sampling options applied); tokens are fed
-// as ids, so llama.cpp's tokenizer is not involved.
+// as ids, so llama.cpp's tokenizer is checked on its own ("tokenize": no BOS, special tokens as text).
 import fs from "node:fs";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 
@@ -24,7 +25,8 @@ const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLev
 const model = await llama.loadModel({ modelPath });
 const context = await model.createContext({ contextSize: input.context ?? 256, batchSize: input.context ?? 256, threads, sequences: 1 });
 const sequence = context.getSequence();
-const out = { llama_cpp: llama.llamaCppRelease?.release ?? "unknown", score: [], greedy: [] };
+const out = { llama_cpp: llama.llamaCppRelease?.release ?? "unknown", score: [], greedy: [], tokenized: [] };
+for (const text of input.tokenize ?? []) out.tokenized.push(Array.from(model.tokenize(text, false)));
 
 for (const item of input.score ?? []) {
   await sequence.clearHistory();

@@ -1,6 +1,7 @@
 // `bitnet-kde pipeline` as a user runs it, end to end on a small slice of the default corpus with the
 // tiny preset: every stage runs, eval writes its report and report.html, the exit-criteria table
-// matches the files, and a second run skips the report stages whose outputs are current.
+// matches the files, a second run skips the report stages whose outputs are current, and the student
+// exports for llama.cpp and Hugging Face from the CLI.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -90,6 +91,22 @@ TEST(Pipeline, RunsEveryStageReportsTheCriteriaAndSkipsCurrentReportsTheSecondTi
   for (const auto& st : p2["stages"]) current += st["status"] == "current";
   EXPECT_EQ(current, 3) << p2["stages"].dump();  // teacher baseline, eval, 7B dry-run
   EXPECT_NE(second.output.find("already finished"), std::string::npos);
+
+  // The pipeline's student leaves the project: llama.cpp's GGUF (d_model 64 is not a multiple of 256,
+  // so every projection is exact Q4_0, said out loud; refused when Q4_0 rows are not allowed) and the
+  // Hugging Face folder, which export reads back to bit-identical engine logits.
+  const auto strict = test::run_cli(d.path(), "export --format llama.cpp --no-q4-rows");
+  EXPECT_EQ(strict.exit_code, 2) << strict.output;
+  EXPECT_NE(strict.output.find("not a multiple of 256"), std::string::npos) << strict.output;
+  EXPECT_FALSE(file_exists(d.file("drive/checkpoints/student-llama.cpp.gguf")));
+  const auto llama = test::run_cli(d.path(), "export --format llama.cpp");
+  ASSERT_EQ(llama.exit_code, 0) << llama.output;
+  EXPECT_NE(llama.output.find("exact Q4_0"), std::string::npos) << llama.output;
+  EXPECT_TRUE(file_exists(d.file("drive/checkpoints/student-llama.cpp.gguf")));
+  const auto hf = test::run_cli(d.path(), "export --format hf");
+  ASSERT_EQ(hf.exit_code, 0) << hf.output;
+  EXPECT_NE(hf.output.find("bit-identical"), std::string::npos) << hf.output;
+  EXPECT_TRUE(file_exists(d.file("drive/checkpoints/student-hf/model.safetensors")));
 }
 
 TEST(Pipeline, StopsAtAFailingStageAndSaysHowToGoOn) {

@@ -1,8 +1,9 @@
-// `export [--format bitnet-kde|llama.cpp] [--ckpt DIR] [--out FILE] [--tables f32|bf16|i8]
+// `export [--format bitnet-kde|llama.cpp|hf] [--ckpt DIR] [--out PATH] [--tables f32|bf16|i8]
 //         [--ternary-type tq2_0|tq1_0] [--no-q4-rows]`: the export stage (torch/stages/export.h) and its summary.
 #include <cstdio>
 
 #include "cli/cli.h"
+#include "core/util/error.h"
 #include "torch/stages/export.h"
 
 namespace bkd::cli {
@@ -21,7 +22,9 @@ void setup_export(CLI::App& app, Cli& cli) {
   sub->add_option("--ckpt", ckpt, "checkpoint folder (default: the latest in CKPT_DIR/student)");
   sub->add_option("--out", out, "model file or folder (default: CKPT_DIR/student.gguf, student-llama.cpp.gguf or student-hf/)");
   sub->add_option("--tables", tables, "embedding/head storage: f32, bf16 or i8")->check(CLI::IsMember({"f32", "bf16", "i8"}));
-  sub->callback([&cli] {
+  sub->callback([&cli, sub] {
+    if (format != "llama.cpp" && (sub->count("--ternary-type") > 0 || no_q4_rows))
+      throw UsageError("--ternary-type and --no-q4-rows apply to --format llama.cpp only");
     ExportOptions o;
     o.ckpt = ckpt;
     o.out = out;

@@ -1,5 +1,6 @@
 #include "core/format/ggml_blocks.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "core/util/error.h"
@@ -166,6 +167,10 @@ std::string encode_ternary_blocks(const TernaryMatrix& m, GgmlType t) {
   if (!ggml_fits_rows(t, m.cols))
     throw Error(std::string("rows of ") + std::to_string(m.cols) + " weights do not fit " + to_string(t) + " blocks of " +
                 std::to_string(bw));
+  const float d = fp16_to_float(float_to_fp16(m.scale));
+  if (!(d > 0) || !std::isfinite(d))
+    throw Error("ternary scale " + std::to_string(m.scale) + " is not representable in fp16 (6e-8 .. 65504)",
+                "the student's weights are degenerate; check its training health report");
   std::string out(static_cast<size_t>(m.rows * (m.cols / bw) * bb), '\0');
   std::vector<int8_t> w(static_cast<size_t>(m.cols));
   std::vector<int> codes(static_cast<size_t>(bw));

@@ -2,7 +2,8 @@
 // ggml block encodings of ternary matrices, for files llama.cpp reads (core/format/llama_cpp_gguf.h).
 // Every encoding here is exact on the ternary codes; only the scale is rounded (to fp16: every block
 // of a matrix carries d = fp16(absmean scale), so dequantized weight = code * d, relative error of
-// d <= 2^-11).
+// d <= 2^-11 for scales >= 2^-14, fp16's smallest normal; below it the absolute error is <= 2^-25).
+// A scale fp16 cannot hold (0 or > 65504) is an Error.
 //
 //   TQ2_0: 256 weights per block, 66 bytes: qs[64] then fp16 d. Code c = w + 1 in 2 bits. Byte
 //          32*h + m (h = 0, 1; m < 32) holds weights 128*h + m + 32*n in bits 2n..2n+1 (n = 0..3).

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 #include <nlohmann/json.hpp>
 
@@ -17,25 +18,81 @@ namespace {
 
 using nlohmann::json;
 
+// The widths a tensor's shape is made of.
+enum class Width { D, KV, F };
+int64_t width(Width w, const ModelConfig& c) {
+  return w == Width::D ? c.d_model : w == Width::KV ? c.n_kv_heads * c.head_dim() : c.ffn_dim;
+}
+
 struct Projection {
   const char* hf;  // name under model.layers.N.
   TernaryMatrix PackedLayer::*member;
+  Width rows, cols;
 };
 const Projection kProjections[] = {
-    {"self_attn.q_proj", &PackedLayer::wq},   {"self_attn.k_proj", &PackedLayer::wk}, {"self_attn.v_proj", &PackedLayer::wv},
-    {"self_attn.o_proj", &PackedLayer::wo},   {"mlp.gate_proj", &PackedLayer::w_gate}, {"mlp.up_proj", &PackedLayer::w_up},
-    {"mlp.down_proj", &PackedLayer::w_down},
+    {"self_attn.q_proj", &PackedLayer::wq, Width::D, Width::D},     {"self_attn.k_proj", &PackedLayer::wk, Width::KV, Width::D},
+    {"self_attn.v_proj", &PackedLayer::wv, Width::KV, Width::D},    {"self_attn.o_proj", &PackedLayer::wo, Width::D, Width::D},
+    {"mlp.gate_proj", &PackedLayer::w_gate, Width::F, Width::D},    {"mlp.up_proj", &PackedLayer::w_up, Width::F, Width::D},
+    {"mlp.down_proj", &PackedLayer::w_down, Width::D, Width::F},
 };
 struct Norm {
   const char* hf;
   std::vector<float> PackedLayer::*member;
+  Width size;
 };
-const Norm kNorms[] = {{"input_layernorm", &PackedLayer::attn_norm},
-                       {"self_attn.attn_sub_norm", &PackedLayer::attn_sub_norm},
-                       {"post_attention_layernorm", &PackedLayer::ffn_norm},
-                       {"mlp.ffn_sub_norm", &PackedLayer::ffn_sub_norm}};
+const Norm kNorms[] = {{"input_layernorm", &PackedLayer::attn_norm, Width::D},
+                       {"self_attn.attn_sub_norm", &PackedLayer::attn_sub_norm, Width::D},
+                       {"post_attention_layernorm", &PackedLayer::ffn_norm, Width::D},
+                       {"mlp.ffn_sub_norm", &PackedLayer::ffn_sub_norm, Width::F}};
 
 std::string layer_prefix(size_t i) { return "model.layers." + std::to_string(i) + "."; }
+
+// A folder this writer may replace: absent, empty, or an earlier Hugging Face BitNet export.
+bool replaceable(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(dir)) return true;
+  if (!fs::is_directory(dir)) return false;
+  if (fs::is_empty(dir)) return true;
+  try {
+    return json::parse(read_file((dir / "config.json").string())).value("model_type", "") == "bitnet";
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// Fills a hidden temporary sibling of `dir` and swaps it in (old folder -> backup, new -> dir,
+// backup removed): `dir` never holds a half export, and a folder that is not an earlier export is
+// never deleted.
+void write_folder_atomically(const std::string& dir_arg, const std::function<void(const std::string&)>& fill) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::absolute(fs::path(dir_arg)).lexically_normal();
+  const fs::path target = dir.has_filename() ? dir : dir.parent_path();  // "out/" names "out"
+  if (target.filename().empty() || target.filename() == "." || target.filename() == ".." || target == target.root_path())
+    throw UsageError("cannot write a Hugging Face folder at '" + dir_arg + "'", "pass a new folder name with --out");
+  if (!replaceable(target))
+    throw UsageError("'" + target.string() + "' exists and is not an earlier Hugging Face BitNet export; refusing to replace it",
+                     "pass a new folder name with --out, or remove it yourself");
+  const std::string pid = std::to_string(::getpid());
+  const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp." + pid);
+  const fs::path backup = target.parent_path() / ("." + target.filename().string() + ".old." + pid);
+  try {
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    fill(tmp.string());
+    const bool had_old = fs::exists(target);
+    if (had_old) fs::rename(target, backup);
+    fs::rename(tmp, target);
+    if (had_old) fs::remove_all(backup);
+  } catch (const fs::filesystem_error& e) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw Error("cannot write " + target.string() + ": " + e.what(), "check that its parent folder is writable");
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
 
 // Rows i*R + r (i = 0..3, R = rows / 4) of column c share byte (r, c), 2 bits each, code = w + 1.
 std::vector<uint8_t> pack_rows_in_fours(const TernaryMatrix& m) {
@@ -133,8 +190,6 @@ void write_hf_bitnet(const PackedModel& m, const SpmTokenizer& tok, const std::s
     st.add("lm_head.weight", "F32", {h.rows, h.cols}, deq.data(), deq.size() * 4);
   }
   floats("model.norm.weight", m.final_norm);
-  std::vector<float> scales;  // kept alive until write
-  scales.reserve(m.layers.size() * std::size(kProjections));
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const PackedLayer& l = m.layers[i];
     const std::string p = layer_prefix(i);
@@ -143,8 +198,7 @@ void write_hf_bitnet(const PackedModel& m, const SpmTokenizer& tok, const std::s
       const TernaryMatrix& t = l.*pr.member;
       const std::vector<uint8_t> packed = pack_rows_in_fours(t);
       st.add(p + pr.hf + ".weight", "U8", {t.rows / 4, t.cols}, packed.data(), packed.size());
-      scales.push_back(t.scale);
-      st.add(p + pr.hf + ".weight_scale", "F32", {1}, &scales.back(), 4);
+      st.add(p + pr.hf + ".weight_scale", "F32", {1}, &t.scale, 4);
     }
   }
 
@@ -176,19 +230,103 @@ void write_hf_bitnet(const PackedModel& m, const SpmTokenizer& tok, const std::s
                                  {"model_max_length", c.max_seq_len},    {"clean_up_tokenization_spaces", false}};
   const json special = {{"bos_token", piece(v.bos)}, {"eos_token", piece(v.eos)}, {"unk_token", piece(v.unk)}};
 
-  // Everything goes into a temporary sibling folder first, then takes the final name.
-  const std::string tmp = dir + ".tmp." + std::to_string(::getpid());
-  std::filesystem::remove_all(tmp);
-  ensure_dir(tmp);
-  st.write(join_path(tmp, "model.safetensors"));
-  write_file_atomic(join_path(tmp, "config.json"), config.dump(2) + "\n");
-  write_file_atomic(join_path(tmp, "generation_config.json"), generation.dump(2) + "\n");
-  write_file_atomic(join_path(tmp, "tokenizer_config.json"), tokenizer_config.dump(2) + "\n");
-  write_file_atomic(join_path(tmp, "special_tokens_map.json"), special.dump(2) + "\n");
-  write_file_atomic(join_path(tmp, "tokenizer.model"), tok.serialized());
-  std::filesystem::remove_all(dir);
-  std::filesystem::rename(tmp, dir);
+  write_folder_atomically(dir, [&](const std::string& tmp) {
+    st.write(join_path(tmp, "model.safetensors"));
+    write_file_atomic(join_path(tmp, "config.json"), config.dump(2) + "\n");
+    write_file_atomic(join_path(tmp, "generation_config.json"), generation.dump(2) + "\n");
+    write_file_atomic(join_path(tmp, "tokenizer_config.json"), tokenizer_config.dump(2) + "\n");
+    write_file_atomic(join_path(tmp, "special_tokens_map.json"), special.dump(2) + "\n");
+    write_file_atomic(join_path(tmp, "tokenizer.model"), tok.serialized());
+  });
 }
+
+namespace {
+
+// config.json values, each checked for its type; errors name the key.
+class ConfigJson {
+ public:
+  ConfigJson(json j, std::string path) : j_(std::move(j)), path_(std::move(path)) {
+    if (!j_.is_object()) fail("the file is not a JSON object");
+  }
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error(path_ + ": " + what, "re-export the model with `bitnet-kde export --format hf`");
+  }
+  bool has(const std::string& k) const { return j_.contains(k) && !j_[k].is_null(); }
+  const json& at(const std::string& k) const {
+    if (!has(k)) fail("missing key " + k);
+    return j_[k];
+  }
+  int64_t integer(const std::string& k) const {
+    const json& v = at(k);
+    if (!v.is_number_integer() || v.get<int64_t>() <= 0) fail(k + " is not a positive integer");
+    return v.get<int64_t>();
+  }
+  double number(const std::string& k) const {
+    const json& v = at(k);
+    if (!v.is_number() || !(v.get<double>() > 0)) fail(k + " is not a positive number");
+    return v.get<double>();
+  }
+  std::string string(const std::string& k) const {
+    const json& v = at(k);
+    if (!v.is_string()) fail(k + " is not a string");
+    return v.get<std::string>();
+  }
+  bool boolean(const std::string& k, bool fallback) const {
+    if (!has(k)) return fallback;
+    if (!j_[k].is_boolean()) fail(k + " is not true or false");
+    return j_[k].get<bool>();
+  }
+  ConfigJson object(const std::string& k) const {
+    if (!at(k).is_object()) fail(k + " is not an object");
+    return ConfigJson(j_[k], path_ + " (" + k + ")");
+  }
+
+ private:
+  json j_;
+  std::string path_;
+};
+
+ModelConfig model_config_of(const ConfigJson& j, std::optional<QuantMode>& trained_mode) {
+  if (j.string("model_type") != "bitnet") j.fail("model_type is not \"bitnet\"");
+  const ConfigJson q = j.object("quantization_config");
+  if (q.string("quant_method") != "bitnet" || q.string("linear_class") != "autobitlinear" ||
+      q.string("quantization_mode") != "offline" || q.boolean("use_rms_norm", false))
+    j.fail("quantization_config is not {quant_method bitnet, linear_class autobitlinear, quantization_mode offline} "
+           "(packed weights, output times weight_scale)");
+  if (j.boolean("attention_bias", false) || j.boolean("mlp_bias", false)) j.fail("biases are not supported by the packed engine");
+  if (j.has("rope_scaling")) j.fail("rope_scaling is not supported by the packed engine");
+  ModelConfig c;
+  c.vocab_size = j.integer("vocab_size");
+  c.d_model = j.integer("hidden_size");
+  c.ffn_dim = j.integer("intermediate_size");
+  c.n_layers = j.integer("num_hidden_layers");
+  c.n_heads = j.integer("num_attention_heads");
+  c.n_kv_heads = j.has("num_key_value_heads") ? j.integer("num_key_value_heads") : c.n_heads;
+  c.max_seq_len = j.integer("max_position_embeddings");
+  c.norm_eps = j.number("rms_norm_eps");
+  // BitNetConfig's default RoPE base is 500000; newer configs nest it under rope_parameters.
+  c.rope_theta = j.has("rope_theta") ? j.number("rope_theta")
+                 : j.has("rope_parameters") ? j.object("rope_parameters").number("rope_theta") : 500000.0;
+  c.tie_embeddings = j.boolean("tie_word_embeddings", false);
+  const std::string act = j.has("hidden_act") ? j.string("hidden_act") : "relu2";
+  if (act != "relu2" && act != "silu") j.fail("hidden_act " + act + " is not relu2 or silu");
+  c.ffn_activation = ffn_activation_from_string(act);
+  c.bitlinear = true;
+  if (j.has("head_dim") && j.integer("head_dim") * c.n_heads != c.d_model) j.fail("head_dim * num_attention_heads != hidden_size");
+  if (j.has("bitnet_kde")) {
+    const std::string mode = j.object("bitnet_kde").string("trained_mode");
+    if (mode != "a8" && mode != "a4") j.fail("bitnet_kde.trained_mode is not a8 or a4");
+    trained_mode = quant_mode_from_string(mode);
+  }
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    j.fail(e.what());
+  }
+  return c;
+}
+
+}  // namespace
 
 PackedModel read_hf_bitnet(const std::string& dir) {
   const std::string cfg_path = join_path(dir, "config.json");
@@ -199,39 +337,11 @@ PackedModel read_hf_bitnet(const std::string& dir) {
   } catch (const std::exception& e) {
     throw Error(cfg_path + ": not JSON: " + e.what(), "re-export the model");
   }
-  auto fail = [&](const std::string& what) -> void { throw Error(cfg_path + ": " + what, "re-export the model with `bitnet-kde export --format hf`"); };
-  if (j.value("model_type", "") != "bitnet") fail("model_type is not \"bitnet\"");
-  const json q = j.value("quantization_config", json::object());
-  if (q.value("quant_method", "") != "bitnet" || q.value("linear_class", "") != "autobitlinear" ||
-      q.value("quantization_mode", "") != "offline")
-    fail("quantization_config is not {quant_method bitnet, linear_class autobitlinear, quantization_mode offline} (packed weights)");
   PackedModel m;
-  ModelConfig& c = m.cfg;
-  try {
-    c.vocab_size = j.at("vocab_size").get<int64_t>();
-    c.d_model = j.at("hidden_size").get<int64_t>();
-    c.ffn_dim = j.at("intermediate_size").get<int64_t>();
-    c.n_layers = j.at("num_hidden_layers").get<int64_t>();
-    c.n_heads = j.at("num_attention_heads").get<int64_t>();
-    c.n_kv_heads = j.value("num_key_value_heads", c.n_heads);
-    c.max_seq_len = j.at("max_position_embeddings").get<int64_t>();
-    c.norm_eps = j.at("rms_norm_eps").get<double>();
-    c.rope_theta = j.value("rope_theta", 10000.0);
-    c.tie_embeddings = j.value("tie_word_embeddings", false);
-    c.ffn_activation = ffn_activation_from_string(j.value("hidden_act", std::string("relu2")));
-    c.bitlinear = true;
-    if (j.contains("head_dim") && j["head_dim"].get<int64_t>() * c.n_heads != c.d_model) fail("head_dim * num_attention_heads != hidden_size");
-    if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) fail("rope_scaling is not supported by the packed engine");
-    if (j.contains("bitnet_kde")) m.trained_mode = quant_mode_from_string(j["bitnet_kde"].at("trained_mode").get<std::string>());
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    fail(std::string("missing or mistyped key: ") + e.what());
-  }
-  c.validate();
-
+  m.cfg = model_config_of(ConfigJson(j, cfg_path), m.trained_mode);
+  const ModelConfig& c = m.cfg;
   const SafetensorsFile f(join_path(dir, "model.safetensors"));
-  const int64_t D = c.d_model, F = c.ffn_dim, KV = c.n_kv_heads * c.head_dim(), V = c.vocab_size;
+  const int64_t D = c.d_model, V = c.vocab_size;
   auto table = [&](const std::string& name, EmbeddingTable& t) {
     const SafetensorsTensor& s = float_tensor(f, name, {V, D});
     t.allocate(s.dtype == "BF16" ? TableFormat::BF16 : TableFormat::F32, V, D);
@@ -244,20 +354,15 @@ PackedModel read_hf_bitnet(const std::string& dir) {
   for (size_t i = 0; i < m.layers.size(); ++i) {
     PackedLayer& l = m.layers[i];
     const std::string p = layer_prefix(i);
-    for (const Norm& n : kNorms) {
-      const int64_t size = std::string(n.hf) == "mlp.ffn_sub_norm" ? F : D;
-      l.*n.member = floats_of(float_tensor(f, p + n.hf + ".weight", {size}));
-    }
+    for (const Norm& n : kNorms) l.*n.member = floats_of(float_tensor(f, p + n.hf + ".weight", {width(n.size, c)}));
     for (const Projection& pr : kProjections) {
       const std::string name = p + pr.hf;
-      const std::string hf(pr.hf);
-      const int64_t rows = hf == "self_attn.k_proj" || hf == "self_attn.v_proj" ? KV : hf == "mlp.down_proj" ? D
-                           : hf == "mlp.gate_proj" || hf == "mlp.up_proj"       ? F : D;
-      const int64_t cols = hf == "mlp.down_proj" ? F : D;
-      if (rows % 4 != 0) fail(name + " has " + std::to_string(rows) + " rows, not a multiple of 4");
+      const int64_t rows = width(pr.rows, c), cols = width(pr.cols, c);
+      if (rows % 4 != 0) throw Error(f.path() + ": " + name + " has " + std::to_string(rows) + " rows, not a multiple of 4", "re-export the model");
       const SafetensorsTensor& w = f.get(name + ".weight", "U8", {rows / 4, cols});
       const float scale = floats_of(float_tensor(f, name + ".weight_scale", {1}))[0];
-      if (!(scale > 0) || !std::isfinite(scale)) fail(name + ".weight_scale is not a positive finite number");
+      if (!(scale > 0) || !std::isfinite(scale))
+        throw Error(f.path() + ": " + name + ".weight_scale is not a positive finite number", "re-export the model");
       l.*pr.member = unpack_rows_in_fours(w.data, rows, cols, scale, f.path() + ": " + name + ".weight");
     }
   }

@@ -30,7 +30,7 @@ std::vector<std::string> llama_cpp_export_problems(const ModelConfig& c, const L
     p.push_back("the student has an untied LM head; llama.cpp's bitnet graph uses token_embd as the head (train with "
                 "TIE_EMBEDDINGS=true)");
   for (const auto& [what, cols] : {std::pair<const char*, int64_t>{"d_model", c.d_model}, {"ffn_dim", c.ffn_dim}}) {
-    if (p.empty() && !ggml_fits_rows(o.ternary, cols)) {
+    if ((o.ternary == GgmlType::TQ2_0 || o.ternary == GgmlType::TQ1_0) && !ggml_fits_rows(o.ternary, cols)) {
       if (!o.allow_q4_0_rows)
         p.push_back(std::string(what) + " = " + std::to_string(cols) + " is not a multiple of 256, so its rows cannot be " +
                     to_string(o.ternary) + " blocks (use a multiple of 256, or allow exact Q4_0 rows)");
@@ -52,11 +52,13 @@ LlamaCppExport write_llama_cpp_gguf(const PackedModel& m, const SpmTokenizer::Vo
     throw UsageError("cannot export this student for llama.cpp: " + why,
                      "export it with --format bitnet-kde (the packed engine runs it), or change the student config");
   }
-  if (static_cast<int64_t>(vocab.pieces.size()) != c.vocab_size || vocab.scores.size() != vocab.pieces.size() ||
-      vocab.types.size() != vocab.pieces.size())
+  if (static_cast<int64_t>(vocab.pieces.size()) != c.vocab_size)
     throw Error("the student tokenizer has " + std::to_string(vocab.pieces.size()) + " pieces but the model's vocabulary is " +
                     std::to_string(c.vocab_size),
                 "export with the tokenizer the student was trained with (STUDENT_TOKENIZER)");
+  if (vocab.scores.size() != vocab.pieces.size() || vocab.types.size() != vocab.pieces.size())
+    throw Error("the tokenizer vocabulary is inconsistent: " + std::to_string(vocab.pieces.size()) + " pieces, " +
+                std::to_string(vocab.scores.size()) + " scores, " + std::to_string(vocab.types.size()) + " types");
 
   GgufWriter w;
   w.add_string("general.architecture", kArch);

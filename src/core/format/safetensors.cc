@@ -85,7 +85,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     const uint64_t b = off[0].get<uint64_t>(), en = off[1].get<uint64_t>();
     if (b > en || en > data_size) fail(path, where + ": data_offsets [" + std::to_string(b) + ", " + std::to_string(en) +
                                                  ") outside the " + std::to_string(data_size) + " data bytes");
-    if (en - b != numel * static_cast<uint64_t>(es))
+    uint64_t need;
+    if (__builtin_mul_overflow(numel, static_cast<uint64_t>(es), &need)) fail(path, where + ": shape overflows");
+    if (en - b != need)
       fail(path, where + ": " + std::to_string(en - b) + " bytes for " + std::to_string(numel) + " " + t.dtype + " values");
     t.data = base + b;
     t.bytes = en - b;

@@ -12,7 +12,23 @@ namespace {
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF"
 constexpr uint32_t kVersion = 3;
 // GGUF metadata value types (gguf.h).
-enum : uint32_t { kU8 = 0, kI32 = 5, kF32 = 6, kBool = 7, kString = 8, kArray = 9, kU32 = 4, kU64 = 10 };
+enum : uint32_t { kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7, kString = 8, kArray = 9, kU64 = 10 };
+constexpr size_t kMaxName = 63;  // ggml's GGML_MAX_NAME (64) holds the name and its terminator
+
+// Elements per block and bytes per block of a ggml type (ggml.c's type traits).
+std::pair<uint64_t, uint64_t> block_of(GgmlType t) {
+  switch (t) {
+    case GgmlType::F32: return {1, 4};
+    case GgmlType::F16: return {1, 2};
+    case GgmlType::BF16: return {1, 2};
+    case GgmlType::I8: return {1, 1};
+    case GgmlType::Q4_0: return {32, 18};
+    case GgmlType::Q8_0: return {32, 34};
+    case GgmlType::TQ1_0: return {256, 54};
+    case GgmlType::TQ2_0: return {256, 66};
+  }
+  return {1, 0};
+}
 
 void put(std::string& out, const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
 void put_u32(std::string& out, uint32_t v) { put(out, &v, 4); }
@@ -75,6 +91,15 @@ void GgufWriter::add_i32s(const std::string& k, const std::vector<int32_t>& v) {
 
 void GgufWriter::add_tensor(const std::string& name, std::vector<uint64_t> dims, GgmlType type, const void* data, uint64_t bytes) {
   if (dims.empty() || dims.size() > 4) throw Error("GGUF tensor " + name + ": " + std::to_string(dims.size()) + " dimensions (1-4 allowed)");
+  if (name.size() > kMaxName) throw Error("GGUF tensor name " + name + " is longer than " + std::to_string(kMaxName) + " bytes");
+  const auto [per_block, block_bytes] = block_of(type);
+  if (dims[0] % per_block != 0)
+    throw Error("GGUF tensor " + name + ": rows of " + std::to_string(dims[0]) + " do not fill " + to_string(type) + " blocks");
+  uint64_t expect = dims[0] / per_block * block_bytes;
+  for (size_t i = 1; i < dims.size(); ++i) expect *= dims[i];
+  if (expect != bytes)
+    throw Error("GGUF tensor " + name + ": " + std::to_string(bytes) + " bytes for a " + to_string(type) + " shape that needs " +
+                std::to_string(expect));
   Tensor t{name, std::move(dims), type, std::string(static_cast<const char*>(data), static_cast<size_t>(bytes))};
   tensors_.push_back(std::move(t));
 }

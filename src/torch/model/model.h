@@ -4,7 +4,8 @@
 //   x = embed(ids)
 //   per block:  h = x + wo(attn_sub_norm(attention(rope(wq a), rope(wk a), wv a))),  a = attn_norm(x)
 //               x = h + w_down(ffn_sub_norm(act(w_gate f) * w_up f)),             f = ffn_norm(h)
-//               act(g) = relu(g)^2 (default) or silu(g) (cfg.ffn_activation)
+//               act(g) = silu(g) or relu(g)^2 (cfg.ffn_activation; STUDENT_FFN_ACTIVATION, default silu;
+//               a config without the key is relu2, what every model before the option was)
 //   logits = lm_head(final_norm(x))     (lm_head = embed.weight when tie_embeddings)
 // RMSNorm y = x / sqrt(mean(x^2) + eps) * gain. No biases. Grouped-query attention when
 // n_kv_heads < n_heads (query head h uses kv head h / (n_heads / n_kv_heads)).
