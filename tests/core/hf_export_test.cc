@@ -16,6 +16,7 @@
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "parquet_test_util.h"
+#include "tame_random_student.h"
 #include "test_util.h"
 
 namespace bkd {
@@ -35,30 +36,9 @@ std::unique_ptr<SpmTokenizer> small_tokenizer(int vocab) {
   return SpmTokenizer::from_serialized(SpmTokenizer::train(texts, o), "hf export test");
 }
 
-PackedModel random_model(ModelConfig c, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  auto fill = [&](int64_t n, float std, float mean = 0.0f) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (auto& x : v) x = mean + std * nd(rng);
-    return v;
-  };
-  const int64_t D = c.d_model, F = c.ffn_dim, KV = c.n_kv_heads * c.head_dim(), V = c.vocab_size;
-  FloatModelWeights w;
-  w.cfg = c;
-  w.embed = fill(V * D, 0.5f);
-  if (!c.tie_embeddings) w.lm_head = fill(V * D, 0.5f);
-  w.final_norm = fill(D, 0.1f, 1.0f);
-  for (int64_t i = 0; i < c.n_layers; ++i) {
-    FloatLayerWeights l;
-    l.attn_norm = fill(D, 0.1f, 1.0f), l.attn_sub_norm = fill(D, 0.1f, 1.0f);
-    l.ffn_norm = fill(D, 0.1f, 1.0f), l.ffn_sub_norm = fill(F, 0.1f, 1.0f);
-    l.wq = fill(D * D, 0.05f), l.wk = fill(KV * D, 0.05f), l.wv = fill(KV * D, 0.1f), l.wo = fill(D * D, 0.1f);
-    l.w_gate = fill(F * D, 0.1f), l.w_up = fill(F * D, 0.1f), l.w_down = fill(D * F, 0.1f);
-    w.layers.push_back(l);
-  }
-  PackedModel m = pack_model(w, TableFormat::F32);
-  m.trained_mode = QuantMode::TernaryA4;
+PackedModel random_model(const ModelConfig& c, uint32_t seed) {
+  PackedModel m = test::tame_random_student(c, seed, 0.5f);
+  m.trained_mode = QuantMode::TernaryA4;  // recorded in config.json and read back
   return m;
 }
 

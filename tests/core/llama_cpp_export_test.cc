@@ -11,6 +11,7 @@
 #include "core/util/error.h"
 #include "llama_cpp_test_util.h"
 #include "parquet_test_util.h"
+#include "tame_random_student.h"
 
 namespace bkd {
 namespace {
@@ -149,31 +150,7 @@ SpmTokenizer::Vocab synthetic_vocab(int64_t n) {
   return v;
 }
 
-PackedModel random_student(const ModelConfig& c, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  auto fill = [&](int64_t n, float std, float mean = 0.0f) {
-    std::vector<float> v(static_cast<size_t>(n));
-    for (auto& x : v) x = mean + std * nd(rng);
-    return v;
-  };
-  const int64_t D = c.d_model, F = c.ffn_dim, KV = c.n_kv_heads * c.head_dim(), V = c.vocab_size;
-  FloatModelWeights w;
-  w.cfg = c;
-  w.embed = fill(V * D, 0.1f);  // tied head: logits O(1), so no probability underflows to 0 in float32
-  w.final_norm = fill(D, 0.1f, 1.0f);
-  for (int64_t i = 0; i < c.n_layers; ++i) {
-    FloatLayerWeights l;
-    l.attn_norm = fill(D, 0.1f, 1.0f), l.attn_sub_norm = fill(D, 0.1f, 1.0f);
-    l.ffn_norm = fill(D, 0.1f, 1.0f), l.ffn_sub_norm = fill(F, 0.1f, 1.0f);
-    // Latent scales chosen so that the network is not chaotic: attention logits O(1) (q, k small), the
-    // gate O(1) (where relu^2 and silu differ most), branch outputs O(1) against the residual stream.
-    l.wq = fill(D * D, 0.05f), l.wk = fill(KV * D, 0.05f), l.wv = fill(KV * D, 0.1f), l.wo = fill(D * D, 0.1f);
-    l.w_gate = fill(F * D, 0.1f), l.w_up = fill(F * D, 0.1f), l.w_down = fill(D * F, 0.1f);
-    w.layers.push_back(l);
-  }
-  return pack_model(w, TableFormat::F32);
-}
+PackedModel random_student(const ModelConfig& c, uint32_t seed) { return test::tame_random_student(c, seed); }
 
 TEST(LlamaCppExport, RejectsAVocabularyOfAnotherSize) {
   const std::string dir = test::scratch_dir("llama_vocab");

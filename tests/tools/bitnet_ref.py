@@ -111,12 +111,12 @@ class Transformer(nn.Module):
 def kd_loss_reference(logits, ids, logprobs, other, valid, T):
     """KL(teacher || student) over K+1 buckets in float64 with the plain formulas (1 - sum q for Other).
 
+    Both bucket distributions are tempered as K+1 atoms (softmax(log b / T)), then KL, times T^2.
     logits [N, V]; ids [N, K] (-1 = padding); logprobs [N, K]; other [N]; valid [N] bool.
     """
-    z = logits.double() / T
-    q = z.softmax(-1)
+    q = logits.double().softmax(-1)
     total, count = 0.0, 0
-    for n in range(z.shape[0]):
+    for n in range(q.shape[0]):
         if not bool(valid[n]):
             continue
         keep = ids[n] >= 0
@@ -125,7 +125,7 @@ def kd_loss_reference(logits, ids, logprobs, other, valid, T):
         p = t.softmax(-1)
         qk = q[n, kid]
         qo = 1.0 - qk.sum()
-        lq = torch.cat([qk.log(), qo.log().reshape(1)])
+        lq = (torch.cat([qk.log(), qo.log().reshape(1)]) / T).log_softmax(-1)
         total = total + (p * (p.log() - lq)).sum()
         count += 1
     return total / max(count, 1) * T * T

@@ -29,6 +29,49 @@ TEST(TorchLosses, KdLossAndGradientMatchFloat64Golden) {
   }
 }
 
+// The tempered loss's minimum is the teacher's buckets, at any T: a student whose K+1 bucket
+// distribution (at T = 1) equals the teacher's has zero loss and zero gradient at T = 2 and 4. (With
+// the student tempered over its whole vocabulary instead, its Other bucket is the tempered mass of
+// the complement, which the teacher's top-K cannot see: the loss here is then positive; this test
+// fails on that definition.)
+TEST(TorchLosses, TemperedKlIsZeroWhenTheStudentsBucketsAreTheTeachers) {
+  torch::manual_seed(5);
+  const int64_t N = 6, V = 40, K = 4;
+  torch::Tensor z = (torch::randn({N, V}) * 3).requires_grad_(true);
+  torch::Tensor ids = torch::stack({torch::randperm(V).narrow(0, 0, K), torch::randperm(V).narrow(0, 0, K),
+                                    torch::randperm(V).narrow(0, 0, K), torch::randperm(V).narrow(0, 0, K),
+                                    torch::randperm(V).narrow(0, 0, K), torch::randperm(V).narrow(0, 0, K)});
+  ids[3][3] = -1;  // a padded candidate
+  torch::Tensor valid = torch::ones({N}, torch::kBool);
+  torch::Tensor logprobs, other;
+  {
+    // The teacher's buckets are the student's own (float64, plain formulas): log q_k and log(1 - sum q_k).
+    torch::NoGradGuard ng;
+    torch::Tensor q = z.to(torch::kDouble).softmax(-1);
+    torch::Tensor safe = ids.clamp_min(0);
+    torch::Tensor qk = q.gather(1, safe) * (ids >= 0).to(torch::kDouble);
+    logprobs = torch::where(ids >= 0, qk.log(), torch::full({}, -1e4, torch::kDouble)).to(torch::kFloat);
+    other = (1.0 - qk.sum(1)).log().to(torch::kFloat);
+  }
+  for (double T : {2.0, 4.0}) {
+    SCOPED_TRACE(T);
+    if (z.grad().defined()) z.grad().zero_();
+    torch::Tensor loss = kd_loss(z, ids, logprobs, other, valid, T);
+    loss.backward();
+    // Bound: the loss is summed in float32 from K+1 terms p(log p - log q) of size <= 1/e each, so
+    // cancellation leaves about (K+1) * 6e-8 * 0.4 * T^2 <= 2.5e-6 at T = 4 (the float64->float32
+    // rounding of the teacher's buckets enters the KL only squared, ~1e-12). The gradient is
+    // T * (p_T - q_T) per bucket, each side rounded to ~1e-7 relative: far under 1e-4.
+    EXPECT_LT(std::fabs(loss.item<double>()), 1e-5);
+    EXPECT_LT(z.grad().abs().max().item<double>(), 1e-4);
+  }
+  // A student that differs is penalized at every T.
+  torch::NoGradGuard ng;
+  torch::Tensor shifted = z.detach().clone();
+  shifted.select(1, 0) += 1.0;
+  EXPECT_GT(kd_loss(shifted, ids, logprobs, other, valid, 2.0).item<double>(), 1e-3);
+}
+
 TEST(TorchLosses, KdLossBackwardMatchesFiniteDifferences) {
   torch::manual_seed(21);
   const int64_t N = 4, V = 12, K = 3;

@@ -45,11 +45,18 @@ torch::Tensor kd_loss(const torch::Tensor& logits, const torch::Tensor& ids, con
   torch::Tensor t_buckets = torch::cat({t_top, t_other.unsqueeze(1)}, 1).clamp_min(kFloorLogprob);
   torch::Tensor log_p = torch::log_softmax(t_buckets / temperature, -1);  // [N, K+1]
 
-  // Student buckets (kd_buckets.h). Padded ids point at the row's first id (duplicates change nothing);
-  // a row whose top-K is empty (all teacher mass in Other) keeps every id in Other.
+  // Student buckets (kd_buckets.h), at T = 1. Padded ids point at the row's first id (duplicates change
+  // nothing here); a row whose top-K is empty (all teacher mass in Other) keeps every id in Other.
   torch::Tensor first = id.select(1, 0).clamp_min(0).unsqueeze(1).expand_as(id);
   torch::Tensor sid = torch::where(ok, id, first);
-  torch::Tensor log_q = student_log_buckets(logits, sid, ok.any(1), temperature);
+  torch::Tensor q_buckets = student_log_buckets(logits, sid, ok.any(1), 1.0);
+  // Tempered exactly as the teacher's: the K+1 buckets as atoms, softmax(log b / T). That map is a
+  // bijection of the simplex, so KL(f_T(p) || f_T(q)) is 0 exactly when the student's buckets equal the
+  // teacher's (docs/TRAINING.md, "Temperature"). Padding columns (duplicates of the first id) are set to
+  // the floor first so they take no mass in the renormalization.
+  torch::Tensor real = torch::cat({ok, torch::ones({ok.size(0), 1}, ok.options())}, 1);
+  q_buckets = torch::where(real, q_buckets, torch::full({}, kFloorLogprob, q_buckets.options()));
+  torch::Tensor log_q = temperature == 1.0 ? q_buckets : torch::log_softmax(q_buckets / temperature, -1);
   if (log_q.scalar_type() != log_p.scalar_type()) log_p = log_p.to(log_q.scalar_type());
 
   torch::Tensor kl = (log_p.exp() * (log_p - log_q)).sum(-1);  // [N]

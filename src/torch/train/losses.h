@@ -1,9 +1,10 @@
 #pragma once
 // Training losses. Every term is a mean over the positions it covers (0 when it covers none).
 //  - kd_loss: KL(teacher || student) over K+1 buckets (the teacher's top-K ids + Other). The student's
-//    Other is a log-sum-exp over the complement of the top-K ids (never 1 - sum p). Both sides are
-//    tempered by T (teacher: log_softmax(bucket logprobs / T); student: log_softmax(logits / T)) and the
-//    result is scaled by T^2. Positions with valid = false are masked out.
+//    Other is a log-sum-exp over the complement of the top-K ids (never 1 - sum p). Both sides' bucket
+//    distributions are tempered the same way, as K+1 atoms: log_softmax(log bucket / T); the result is
+//    scaled by T^2 (docs/TRAINING.md "Temperature": the minimum is the teacher's buckets at any T).
+//    Positions with valid = false are masked out.
 //  - ce_loss: cross-entropy of the hard next token.
 //  - format_loss: the same cross-entropy restricted to targets in the structural-token set.
 #include <torch/torch.h>
