@@ -12,7 +12,7 @@ for b in "$BUILD_DIR"/bin/*_bench; do
   name=$(basename "$b")
   echo "== $name"
   case "$name" in
-    parquet_bench | collect_bench | train_bench | decode_bench) "$b" --json "$out/$name.json" ;;
+    parquet_bench | collect_bench | train_bench | decode_bench | dist_train_bench) "$b" --json "$out/$name.json" ;;
     *) "$b" --benchmark_out="$out/$name.json" --benchmark_out_format=json ;;
   esac
 done

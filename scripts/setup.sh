@@ -24,11 +24,11 @@ PACKAGES=(
   libsentencepiece-dev sentencepiece libutf8proc-dev libzstd-dev libsnappy-dev
   libcurl4-openssl-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
   libgtest-dev libbenchmark-dev
-  libtorch-dev libopenblas0-pthread python3-torch
+  libtorch-dev libopenblas0-pthread python3-torch python3-yaml libgloo-dev
 )
 if [ "${BKD_TORCH_FROM_PYTHON:-0}" = 1 ]; then
   PACKAGES=("${PACKAGES[@]/libtorch-dev}"); PACKAGES=("${PACKAGES[@]/libopenblas0-pthread}")
-  PACKAGES=("${PACKAGES[@]/python3-torch}")
+  PACKAGES=("${PACKAGES[@]/python3-torch}"); PACKAGES=("${PACKAGES[@]/libgloo-dev}")
 fi
 if [ "$TEST_TOOLS" = 1 ]; then PACKAGES+=(python3-nbclient python3-ipykernel); fi
 

@@ -18,6 +18,7 @@ class Cli {
   std::vector<std::string> set_args;  // --set KEY=VALUE
   bool lenient = false;               // --lenient: unknown settings are warnings, not errors
   int exit_code = 0;
+  std::vector<std::string> argv;      // the command line as given (a launcher re-runs it per rank)
   // Loads once. An unknown setting in a file (a misspelled key would silently fall back to its
   // default) is an error naming the file, line and nearest name, unless --lenient.
   const Settings& settings();

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   using namespace bkd;
   install_crash_report("bitnet-kde");
   cli::Cli state;
+  state.argv.assign(argv, argv + argc);
   CLI::App app{"bitnet-kde: distill a teacher LLM into a ternary BitNet student, end to end"};
   app.set_version_flag("--version", std::string("bitnet-kde ") + BKD_VERSION + " (" + BKD_GIT_COMMIT + ")");
   app.add_option("--env-file", state.load_options.env_file, "settings file (default: $ENV_FILE or ./.env)");

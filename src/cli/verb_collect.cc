@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/cli.h"
+#include "core/dist/launch_env.h"
 #include "core/stages/collect.h"
 
 namespace bkd::cli {
@@ -11,10 +12,14 @@ void setup_collect(CLI::App& app, Cli& cli) {
   auto* sub = app.add_subcommand("collect", "collect KD traces (top-K + Other) into Parquet shards");
   static std::string worker = "0/1";
   static CollectOptions opts;
-  sub->add_option("--worker", worker, "this process's part of the sequences, i/n (default 0/1)");
+  auto* worker_opt = sub->add_option(
+      "--worker", worker, "this process's part of the sequences, i/n (default: RANK/WORLD_SIZE when a launcher sets them, else 0/1)");
   sub->add_flag("--merge", opts.merge, "combine the manifests of --worker */n runs into kd_manifest.json");
   sub->add_flag("--restart", opts.restart, "ignore shards that earlier runs finished");
-  sub->callback([&cli] {
+  sub->callback([&cli, worker_opt] {
+    // torchrun's contract names the worker when --worker does not (Slurm, Kubernetes indexed Jobs).
+    const LaunchEnv env = launch_env_from_environment(/*need_rendezvous=*/false);
+    if (env.distributed() && worker_opt->count() == 0) worker = std::to_string(env.rank) + "/" + std::to_string(env.world_size);
     // i/n, digits only: "0/2x" is a typo, not worker 0 of 2.
     const auto slash = worker.find('/');
     auto digits = [](const std::string& d) {

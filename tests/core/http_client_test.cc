@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -428,6 +429,57 @@ TEST(ResponseCache, RemovesTempFilesOfKilledWriters) {
   EXPECT_FALSE(file_exists(dead));
   EXPECT_TRUE(file_exists(live));
   EXPECT_TRUE(file_exists(entry));
+}
+
+// A cache folder shared by collection workers on several machines: another host's temp file is a live
+// write whose pid cannot be checked from here, so it stays (until it is a day old); this host's dead
+// writer's temp file goes. Without the host tag the other host's file would be swept and its rename
+// would fail mid-collection.
+TEST(ResponseCache, SharedFolderKeepsOtherHostsTempFilesUntilTheyAreStale) {
+  bkd::test::TempDir d;
+  const std::string dir = d.file("http");
+  ensure_dir(dir + "/ab");
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ::waitpid(child, nullptr, 0);
+  const std::string other_host = host_tag() == "00000000" ? "00000001" : "00000000";
+  const std::string mine_dead = dir + "/ab/a1.json.tmp." + std::to_string(child) + ".5." + host_tag();
+  const std::string theirs_fresh = dir + "/ab/a2.json.tmp." + std::to_string(child) + ".6." + other_host;
+  const std::string theirs_stale = dir + "/ab/a3.json.tmp." + std::to_string(child) + ".7." + other_host;
+  for (const auto& f : {mine_dead, theirs_fresh, theirs_stale}) write_file_atomic(f, "{}");
+  std::filesystem::last_write_time(theirs_stale, std::filesystem::file_time_type::clock::now() - std::chrono::hours(25));
+  ResponseCache cache(dir);
+  EXPECT_FALSE(file_exists(mine_dead));
+  EXPECT_TRUE(file_exists(theirs_fresh));
+  EXPECT_FALSE(file_exists(theirs_stale));
+}
+
+// Two processes putting and getting the same keys at once: every read is a miss or a whole entry.
+TEST(ResponseCache, ConcurrentWritersNeverExposeAPartialEntry) {
+  bkd::test::TempDir d;
+  const std::string dir = d.file("http");
+  const std::string body(200000, 'x');  // large enough that a torn write would show
+  pid_t kids[2];
+  for (int k = 0; k < 2; ++k) {
+    kids[k] = ::fork();
+    if (kids[k] == 0) {
+      ResponseCache c(dir);
+      int bad = 0;
+      for (int i = 0; i < 200; ++i) {
+        const std::string key = ResponseCache::key("POST", "http://x/v1", std::to_string(i % 7));
+        c.put(key, CachedResponse{200, body + std::to_string(i % 7), 0.1, -1, -1, ""});
+        auto got = c.get(key);
+        if (!got || got->body != body + std::to_string(i % 7)) ++bad;
+      }
+      ::_exit(bad == 0 ? 0 : 1);
+    }
+  }
+  for (pid_t k : kids) {
+    int st = 0;
+    ::waitpid(k, &st, 0);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }
 }
 
 TEST(HttpUrl, ProblemsAreNamed) {

@@ -1,8 +1,14 @@
-// `train [--role student|student_ce|teacher] [--resume]`: the train stage (torch/stages/train.h) and
-// its summary.
+// `train [--role student|student_ce|teacher] [--resume] [--nproc N]`: the train stage
+// (torch/stages/train.h) and its summary. Data parallel: under torchrun's variables (RANK, WORLD_SIZE,
+// MASTER_ADDR, MASTER_PORT) each process is one rank; --nproc N starts N local ranks of this command.
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/cli.h"
+#include "core/config/settings.h"
+#include "core/dist/local_launch.h"
+#include "core/util/error.h"
+#include "core/util/sysinfo.h"
 #include "torch/stages/train.h"
 
 namespace bkd::cli {
@@ -25,13 +31,50 @@ void print_summary(const std::string& role, const TrainStageResult& r) {
   std::printf("checkpoints: %s\nhealth: %s\n", r.role_dir.c_str(), r.health_path.c_str());
 }
 
+// This command line without --nproc: what every rank runs.
+std::vector<std::string> argv_without_nproc(const std::vector<std::string>& argv) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == "--nproc") {
+      ++i;
+      continue;
+    }
+    if (argv[i].rfind("--nproc=", 0) == 0) continue;
+    out.push_back(argv[i]);
+  }
+  return out;
+}
+
+int launch_ranks(Cli& cli, int nproc) {
+  if (std::getenv("RANK") || std::getenv("WORLD_SIZE"))
+    throw UsageError("--nproc " + std::to_string(nproc) + " inside a launched rank (RANK/WORLD_SIZE are set)",
+                     "use either a launcher (torchrun, Slurm, Kubernetes) or --nproc, not both");
+  const Settings& s = cli.settings();
+  LocalLaunch l;
+  l.nproc = nproc;
+  l.argv = argv_without_nproc(cli.argv);
+  // THREADS=0 means all cores: split them between the ranks instead of oversubscribing.
+  if (s.i64("THREADS") == 0) l.threads_per_rank = std::max(1, cpu_cores() / nproc);
+  l.grace = std::chrono::seconds(s.i64("DIST_TIMEOUT_S") + 30);
+  return launch_local_ranks(l);
+}
+
 void setup_train(CLI::App& app, Cli& cli) {
   auto* sub = app.add_subcommand("train", "train the BitNet student (or --role teacher: pretrain the offline teacher)");
   static TrainStageOptions opts;
   sub->add_option("--role", opts.role, "student (BitNet, KD from the KD manifest), student_ce (the same BitNet with CE only: eval's ablation) or teacher (full precision, CE on GPT-2 tokens)")
       ->check(CLI::IsMember({"student", "student_ce", "teacher"}));
   sub->add_flag("--resume", opts.resume, "continue from the latest checkpoint in CKPT_DIR/<role>");
-  sub->callback([&cli] { print_summary(opts.role, run_train_stage(cli.settings(), opts)); });
+  static int nproc = 1;
+  sub->add_option("--nproc", nproc, "data parallel: start this many local ranks (c10d Gloo on 127.0.0.1); BATCH_SIZE is per rank")
+      ->check(CLI::Range(1, 1024));
+  sub->callback([&cli] {
+    if (nproc > 1) {
+      cli.exit_code = launch_ranks(cli, nproc);
+      return;
+    }
+    print_summary(opts.role, run_train_stage(cli.settings(), opts));
+  });
 }
 
 RegisterVerb reg_train("train", 60, setup_train);

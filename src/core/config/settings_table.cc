@@ -88,6 +88,8 @@ const std::vector<SettingSpec> kSpecs = {
     {"SEED", T::Int, "42", "train", "random seed for weights, data order and sampling", false, 0, 4e18},
     {"THREADS", T::Int, "0", "train", "CPU threads (0 = all cores)", false, 0, 4096},
     {"DEVICE", T::Enum, "auto", "train", "where tensors live", false, -kInf, kInf, "auto|cpu|cuda"},
+    {"DIST_TIMEOUT_S", T::Int, "300", "train", "data-parallel runs: how long a rank waits for the others (rendezvous, each collective) before it stops with an error naming the ranks that stopped", false, 1, 86400},
+    {"DIST_BUCKET_MIB", T::Int, "25", "train", "data-parallel runs: gradient all-reduce bucket size in MiB", false, 1, 4096},
     {"PRECISION", T::Enum, "auto", "train", "autocast: auto = bf16 on CPU, fp16 + loss scaling on CUDA", false, -kInf, kInf, "auto|fp32|bf16|fp16"},
 
     // ---- model shapes --------------------------------------------------------------------------

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -54,11 +56,25 @@ void ensure_dir(const std::string& path) {
                 "check the path setting and the permissions of its parent");
 }
 
+std::string host_tag() {
+  // 8 hex digits of FNV-1a over the host name: which machine wrote a temp file on a shared folder.
+  static const std::string tag = [] {
+    char name[256] = {0};
+    ::gethostname(name, sizeof name - 1);
+    uint32_t h = 2166136261u;
+    for (const char* c = name; *c; ++c) h = (h ^ uint8_t(*c)) * 16777619u;
+    char hex[9];
+    std::snprintf(hex, sizeof hex, "%08x", h);
+    return std::string(hex);
+  }();
+  return tag;
+}
+
 void write_file_atomic(const std::string& path, std::string_view bytes) {
   const std::string dir = parent_dir(path);
   if (!dir.empty()) ensure_dir(dir);
   std::random_device rd;
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rd());
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(rd()) + "." + host_tag();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw Error("cannot create '" + tmp + "': " + std::strerror(errno));
   size_t off = 0;
@@ -97,9 +113,18 @@ int remove_orphan_temp_files(const std::string& dir) {
     if (at == std::string::npos) continue;
     long pid = 0;
     unsigned long long n = 0;
-    char rest = 0;
-    if (std::sscanf(name.c_str() + at, ".tmp.%ld.%llu%c", &pid, &n, &rest) != 2 || pid <= 0) continue;
-    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // its writer may still run
+    char host[9] = {0}, rest = 0;
+    const int fields = std::sscanf(name.c_str() + at, ".tmp.%ld.%llu.%8[0-9a-f]%c", &pid, &n, host, &rest);
+    const bool old_style = std::sscanf(name.c_str() + at, ".tmp.%ld.%llu%c", &pid, &n, &rest) == 2;
+    if ((fields != 3 && !old_style) || pid <= 0) continue;
+    if (fields == 3 && host_tag() != host) {
+      // Another machine's writer on a shared folder: its pid means nothing here. Only a day-old temp
+      // file is surely abandoned (a live write takes milliseconds).
+      const auto age = stdfs::file_time_type::clock::now() - stdfs::last_write_time(it->path(), ec);
+      if (ec || age < std::chrono::hours(24)) continue;
+    } else if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) {
+      continue;  // its writer may still run
+    }
     if (stdfs::remove(it->path(), ec)) ++removed;
   }
   return removed;

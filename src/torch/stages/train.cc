@@ -6,14 +6,18 @@
 #include "core/config/run_layout.h"
 #include "core/config/settings.h"
 #include "core/data/token_file.h"
+#include "core/dist/launch_env.h"
 #include "core/kd/kd_manifest.h"
 #include "core/stages/collect.h"
 #include "core/tokenizer/spm_tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
+#include "core/util/sysinfo.h"
 #include "torch/model/checkpoint.h"
 #include "torch/model/vocab_map.h"
+#include "torch/dist/dist_group.h"
+#include "torch/dist/rank_slice_source.h"
 #include "torch/train/mapped_batches.h"
 #include "torch/train/format_tokens.h"
 #include "torch/train/kd_shard_source.h"
@@ -83,7 +87,7 @@ void require_checkpoints_match(const TrainOptions& o, const nlohmann::json& kd_i
 // KD rows for the student: only the shards the run's complete, matching manifest names.
 std::unique_ptr<BatchSource> kd_input(const KdManifest& m, const TrainOptions& o, TrainStageResult& r) {
   KdReadStats read;
-  auto source = kd_shard_source(m.shard_paths, o.seq_len, o.batch_size, o.seed, &read);
+  auto source = kd_shard_source(m.shard_paths, o.seq_len, o.batch_size * o.world_size(), o.seed, &read);
   if (read.rows != m.rows)
     throw Error("the KD shards named by " + m.path + " hold " + std::to_string(read.rows) + " rows, the manifest says " +
                     std::to_string(m.rows),
@@ -133,9 +137,22 @@ TrainStageResult run_train_stage(const Settings& s, const TrainStageOptions& opt
   }
   if (already_finished(o, r)) return r;
 
+  // torchrun's contract (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): data parallel over c10d.
+  const LaunchEnv env = launch_env_from_environment();
+  std::unique_ptr<DistGroup> dist;
+  if (env.distributed()) {
+    const bool cuda = o.device == "cuda" || (o.device == "auto" && torch::cuda::is_available());
+    if (cuda) o.cuda_index = env.local_rank;
+    // THREADS=0 (all cores) shares the machine's cores between the ranks that run on it.
+    if (o.threads == 0) o.threads = std::max(1, cpu_cores() / env.local_world_size);
+    dist = DistGroup::connect(env, std::chrono::seconds(s.i64("DIST_TIMEOUT_S")), cuda);
+    o.dist = dist.get();
+  }
+  // Every rank reads the same global order; RankSliceSource keeps its part of each global batch.
   std::unique_ptr<BatchSource> data;
   if (manifest) data = kd_input(*manifest, o, r);
-  else data = TokenWindowSource::from_token_file(tok_path, o.seq_len, o.batch_size, eos, o.seed);
+  else data = TokenWindowSource::from_token_file(tok_path, o.seq_len, o.batch_size * o.world_size(), eos, o.seed);
+  if (dist) data = std::make_unique<RankSliceSource>(std::move(data), dist->rank(), dist->world_size(), o.batch_size);
   data = map_batches(std::move(data), vocab_map);
   r.train = train(o, *data);
   return r;

@@ -63,6 +63,7 @@ TrainOptions train_options_from_settings(const Settings& s, const std::string& r
   o.threads = int(s.i64("THREADS"));
   o.device = s.str("DEVICE");
   o.precision = s.str("PRECISION");
+  o.dist_bucket_bytes = s.i64("DIST_BUCKET_MIB") << 20;
   o.ckpt_dir = RunLayout(s).checkpoints();
   o.settings = &s;
   return o;

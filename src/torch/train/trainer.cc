@@ -25,6 +25,7 @@
 #include "torch/model/autocast_compat.h"
 #include "torch/train/loss_scaler.h"
 #include "torch/model/model.h"
+#include "torch/dist/dist_group.h"
 
 namespace bkd {
 namespace {
@@ -83,6 +84,7 @@ nlohmann::json record_json(const StepRecord& r) {
                       {"wd", r.wd},       {"grad_norm_pre", r.grad_norm_pre}, {"grad_norm_post", r.grad_norm_post},
                       {"scale", r.scale}, {"skipped", r.skipped},         {"mode", r.mode}};
   if (r.kd >= 0) j["kd"] = r.kd;
+  if (r.allreduce_s > 0) j["allreduce_s"] = r.allreduce_s;
   return j;
 }
 
@@ -100,7 +102,28 @@ void truncate_metrics(const std::string& path, int64_t step) {
   write_file_atomic(path, kept);
 }
 
+// The accumulation steps that keep a checkpoint's global batch on this run's world size and per-rank
+// batch, so the schedule, the flip and the data order continue unchanged.
+int64_t accumulation_for_global_batch(const TrainOptions& o, const nlohmann::json& st, const std::string& ck) {
+  if (!st.contains("global_batch")) return o.grad_accum;  // written by one process: batch x accumulation
+  const int64_t global = st["global_batch"].at("sequences").get<int64_t>();
+  const int64_t per_micro = o.batch_size * o.world_size();
+  if (global == per_micro * o.grad_accum) return o.grad_accum;
+  if (global % per_micro != 0)
+    throw UsageError("checkpoint " + ck + " was trained with a global batch of " + std::to_string(global) +
+                         " sequences, which " + std::to_string(o.world_size()) + " rank(s) x BATCH_SIZE=" +
+                         std::to_string(o.batch_size) + " cannot make up",
+                     "choose BATCH_SIZE and the number of ranks so that their product divides " + std::to_string(global));
+  const int64_t a = global / per_micro;
+  log_info("train " + o.role + ": the checkpoint's global batch is " + std::to_string(global) + " sequences: " +
+           std::to_string(o.world_size()) + " rank(s) x " + std::to_string(o.batch_size) + " x " + std::to_string(a) +
+           " accumulation steps (GRAD_ACCUM=" + std::to_string(o.grad_accum) + " is overridden to keep it)");
+  return a;
+}
+
 }  // namespace
+
+int TrainOptions::world_size() const { return dist ? dist->world_size() : 1; }
 
 int64_t TrainOptions::total_steps() const {
   return std::max<int64_t>(1, (budget_tokens + tokens_per_step() - 1) / tokens_per_step());
@@ -119,7 +142,11 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
   if (!cuda) keep_freed_memory();  // the step tensors live in host memory only on the CPU
   if (o.device == "cuda" && !torch::cuda::is_available())
     throw UsageError("DEVICE=cuda but this LibTorch build sees no CUDA device", "set DEVICE=cpu or auto");
-  const torch::Device device = cuda ? torch::kCUDA : torch::kCPU;
+  const torch::Device device = cuda ? torch::Device(torch::kCUDA, int8_t(o.cuda_index)) : torch::Device(torch::kCPU);
+  // Data parallel: every rank runs this loop on its slice; rank 0 alone writes checkpoints, health and
+  // metrics. Gradients and per-step statistics are summed over ranks before anything decides.
+  const int world = o.world_size(), rank = o.dist ? o.dist->rank() : 0;
+  const bool writer = rank == 0;
   const std::string precision = o.precision == "auto" ? (cuda ? "fp16" : "bf16") : o.precision;
   if (precision == "fp16" && !cuda)
     throw UsageError("PRECISION=fp16 needs CUDA", "use PRECISION=bf16 or auto on CPU");
@@ -138,7 +165,7 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
   DynamicLossScaler scaler(fp16, 65536.0, 2.0, 0.5, o.scaler_growth_interval);
   HealthWindows windows;
   ScheduleConfig sched = o.schedule;
-  sched.total_steps = o.total_steps();
+  int64_t grad_accum = o.grad_accum;  // a resume on another world size keeps the global batch by changing it
   torch::Tensor structural = torch::tensor(o.structural_ids, torch::kLong).to(device);
 
   int64_t step = 0, seen = 0, nan_count = 0, skipped = 0, flip_step = -1, flip_tokens = -1;
@@ -161,6 +188,7 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
                              std::to_string(st.value("budget_tokens", int64_t(0))) + " tokens, the settings now give " +
                              std::to_string(o.budget_tokens),
                          "restore the budget to continue that run, or delete " + role_dir + " to start a new one");
+      grad_accum = accumulation_for_global_batch(o, st, *ck);
       load_model_weights(*ck, model, true);
       load_optimizer(*ck, opt, device);
       step = st.at("step"), seen = st.at("seen_tokens");
@@ -171,7 +199,7 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
       data.restore(st.at("data"));
       scaler.restore(st.at("scaler"));
       windows.restore(st.at("health_windows"));
-      truncate_metrics(o.metrics_path(), step);
+      if (writer) truncate_metrics(o.metrics_path(), step);
       log_info("train " + o.role + ": resumed from " + *ck + " at step " + std::to_string(step) + ", " +
                std::to_string(seen) + " seen tokens, mode " + to_string(model->quant_mode()));
     }
@@ -179,13 +207,22 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
     throw UsageError("checkpoints already exist in " + role_dir,
                      "pass --resume to continue that run, or delete the folder to start over");
   }
-  ensure_dir(role_dir);
-  if (!o.resume && file_exists(o.metrics_path())) write_file_atomic(o.metrics_path(), "");
+  const int64_t tokens_per_step = o.batch_size * grad_accum * o.seq_len * world;
+  sched.total_steps = std::max<int64_t>(1, (o.budget_tokens + tokens_per_step - 1) / tokens_per_step);
+  if (writer) {
+    ensure_dir(role_dir);
+    if (!o.resume && file_exists(o.metrics_path())) write_file_atomic(o.metrics_path(), "");
+  }
+  if (o.dist) o.dist->broadcast_from_rank0(model->parameters());  // one starting point, whatever each rank did
 
   log_info("train " + o.role + ": " + std::to_string(o.model.parameter_count()) + " parameters, mode " +
            to_string(model->quant_mode()) + ", " + precision + " on " + (cuda ? "cuda" : "cpu") + ", " +
            std::to_string(at::get_num_threads()) + " threads; " + std::to_string(sched.total_steps) + " steps of " +
-           std::to_string(o.tokens_per_step()) + " tokens; data: " + data.describe());
+           std::to_string(tokens_per_step) + " tokens" +
+           (o.dist ? " (" + std::to_string(world) + " ranks x " + std::to_string(o.batch_size) + " sequences x " +
+                         std::to_string(grad_accum) + " accumulation steps)"
+                   : std::string()) +
+           "; data: " + data.describe());
 
   auto state_json = [&] {
     nlohmann::json st{{"format", 1},
@@ -202,7 +239,14 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
                           {"nan_count", nan_count},
                           {"skipped_steps", skipped},
                           {"health_windows", windows.state()},
-                          {"seed", o.seed}};
+                          {"seed", o.seed},
+                          // The data position above is global (RankSliceSource); this says how it was cut.
+                          {"global_batch",
+                           {{"sequences", o.batch_size * grad_accum * world},
+                            {"seq_len", o.seq_len},
+                            {"world_size", world},
+                            {"per_rank_batch", o.batch_size},
+                            {"grad_accum", grad_accum}}}};
     if (o.extra_state.is_object())
       for (auto it = o.extra_state.begin(); it != o.extra_state.end(); ++it) st[it.key()] = it.value();
     return st;
@@ -239,18 +283,22 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
         {"precision", precision},
         {"device", cuda ? "cuda" : "cpu"},
         {"threads", at::get_num_threads()},
+        {"world_size", world},
+        {"backend", o.dist ? o.dist->backend() : std::string("none")},
         {"parameters", o.model.parameter_count()},
         {"checkpoint_dir", role_dir}};
   };
   auto write_health = [&] {
+    if (!writer) return;
     Report rep(o.role + "_health", o.settings);
     rep.body() = health_json();
     res.health = rep.write(o.health_path());
   };
 
-  std::FILE* metrics = std::fopen(o.metrics_path().c_str(), "a");
-  if (!metrics) throw Error("cannot open " + o.metrics_path() + " for appending");
-  MetricSinks sinks(o.settings, o.role, step);  // TensorBoard / W&B (none without settings)
+  std::FILE* metrics = writer ? std::fopen(o.metrics_path().c_str(), "a") : nullptr;
+  if (writer && !metrics) throw Error("cannot open " + o.metrics_path() + " for appending");
+  MetricSinks sinks(writer ? o.settings : nullptr, o.role, step);  // TensorBoard / W&B (none without settings)
+  const bool show_progress = o.progress && writer;
   Progress progress("train " + o.role, uint64_t(std::max<int64_t>(0, o.budget_tokens - seen)), "tok");
   int64_t steps_this_call = 0;
   while (step < sched.total_steps) {
@@ -280,7 +328,8 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
     }
     opt.zero_grad();
     bool loss_finite = true;
-    for (int64_t a = 0; a < o.grad_accum; ++a) {
+    int64_t step_tokens = 0;
+    for (int64_t a = 0; a < grad_accum; ++a) {
       phase("batch");
       Batch b = data.next().to(device);
       torch::Tensor logits;
@@ -292,20 +341,33 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
       phase("losses");
       LossTerms t = compute_losses(logits, b, o.loss, structural);
       phase("backward");
-      (t.total * (scaler.scale() / double(o.grad_accum))).backward();
+      (t.total * (scaler.scale() / double(grad_accum))).backward();
       const double lv = t.total.item<double>();
       loss_finite = loss_finite && std::isfinite(lv);
-      r.loss += lv / double(o.grad_accum);
-      r.ce += t.ce.item<double>() / double(o.grad_accum);
-      r.format += t.format.item<double>() / double(o.grad_accum);
-      if (t.kd.defined()) r.kd = std::max(r.kd, 0.0) + t.kd.item<double>() / double(o.grad_accum);
-      seen += b.tokens;
+      r.loss += lv / double(grad_accum);
+      r.ce += t.ce.item<double>() / double(grad_accum);
+      r.format += t.format.item<double>() / double(grad_accum);
+      if (t.kd.defined()) r.kd = std::max(r.kd, 0.0) + t.kd.item<double>() / double(grad_accum);
+      step_tokens += b.tokens;
     }
     for (int64_t s : o.inject_nonfinite_at)
-      if (s == step) {
+      if (s == step && (o.inject_nonfinite_rank < 0 || o.inject_nonfinite_rank == rank)) {
         torch::NoGradGuard ng;
         params[0].grad().view({-1})[0] = std::numeric_limits<float>::infinity();
       }
+    if (o.dist) {
+      // Mean gradients and mean statistics over ranks; a non-finite loss or gradient anywhere reaches
+      // every rank (a NaN survives the sum), so all ranks skip the same steps and stay identical.
+      phase("gradient all-reduce");
+      r.allreduce_s = o.dist->average_gradients(params, o.dist_bucket_bytes);
+      const auto sum = o.dist->sum({r.loss, r.ce, r.format, std::max(r.kd, 0.0), double(step_tokens), loss_finite ? 0.0 : 1.0},
+                                   "step statistics");
+      r.loss = sum[0] / world, r.ce = sum[1] / world, r.format = sum[2] / world;
+      if (r.kd >= 0) r.kd = sum[3] / world;
+      step_tokens = int64_t(sum[4]);
+      loss_finite = sum[5] == 0.0;
+    }
+    seen += step_tokens;
     phase("unscale and clip");
     const bool grads_finite = scaler.unscale_and_check(params);
     r.scale = scaler.scale();
@@ -337,31 +399,35 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
     r.seen_tokens = seen;
     r.mode = to_string(model->quant_mode());
     ++step, ++steps_this_call;
-    std::fprintf(metrics, "%s\n", record_json(r).dump().c_str());
-    std::fflush(metrics);
+    if (metrics) {
+      std::fprintf(metrics, "%s\n", record_json(r).dump().c_str());
+      std::fflush(metrics);
+    }
     sinks.log(r.step, record_json(r));
     res.records.push_back(r);
-    if (o.progress) {
+    if (show_progress) {
       char extra[160];
       std::snprintf(extra, sizeof extra, "step %lld/%lld loss %.4f lr %.2e %s", (long long)step,
                     (long long)sched.total_steps, r.loss, r.lr, r.mode.c_str());
       progress.set(uint64_t(std::max<int64_t>(0, seen - seen_at_start)), extra);
     }
-    if (step % o.ckpt_every == 0 || step == sched.total_steps) {
+    if (writer && (step % o.ckpt_every == 0 || step == sched.total_steps)) {
       phase("checkpoint");
       save_checkpoint(role_dir, step, model, opt, state_json(), o.ckpt_keep);
       write_health();
     }
   }
   clear_crash_context();
-  std::fclose(metrics);
+  if (metrics) std::fclose(metrics);
   sinks.close();
-  if (o.progress && steps_this_call > 0) progress.finish();
+  if (show_progress && steps_this_call > 0) progress.finish();
   write_health();
+  // The other ranks return once rank 0's last checkpoint is on disk.
+  if (o.dist) o.dist->barrier("the final checkpoint");
   res.steps = step, res.seen_tokens = seen, res.nan_count = nan_count, res.skipped_steps = skipped;
   res.flipped = flipped, res.flip_step = flip_step, res.flip_tokens = flip_tokens;
   res.finished = step >= sched.total_steps;
-  res.tokens_per_s = res.health.value("tokens_per_s", 0.0);
+  res.tokens_per_s = writer ? res.health.value("tokens_per_s", 0.0) : health_json().value("tokens_per_s", 0.0);
   return res;
 }
 

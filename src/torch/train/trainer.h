@@ -16,6 +16,7 @@
 
 namespace bkd {
 class Settings;
+class DistGroup;
 
 struct TrainOptions {
   std::string role = "student";  // student | teacher
@@ -33,6 +34,11 @@ struct TrainOptions {
   uint64_t seed = 42;
   int threads = 0;                // 0: all cores
   std::string device = "auto";    // auto | cpu | cuda
+  int cuda_index = 0;             // the GPU of this process (LOCAL_RANK under a launcher)
+  // Data-parallel group (null: one process). `data` then yields this rank's slice of each global batch
+  // (RankSliceSource); batch_size is per rank, the global batch is batch_size x world x grad_accum.
+  DistGroup* dist = nullptr;
+  int64_t dist_bucket_bytes = 25 << 20;
   std::string precision = "auto"; // auto | fp32 | bf16 | fp16
   std::string ckpt_dir;           // CKPT_DIR: checkpoints go to <ckpt_dir>/<role>/, health beside
   bool resume = false;
@@ -40,12 +46,14 @@ struct TrainOptions {
   // Test hooks: stop (as if interrupted) after this many optimizer steps; poison gradients at steps.
   int64_t stop_after_steps = -1;
   std::vector<int64_t> inject_nonfinite_at;
+  int inject_nonfinite_rank = -1;  // the rank whose gradients are poisoned (-1: every rank)
   int64_t scaler_growth_interval = 2000;
   const Settings* settings = nullptr;  // for report headers (may be null in tests)
   // Extra keys for every checkpoint's state.json (the teacher's "vocab_map"); an object or null.
   nlohmann::json extra_state;
 
-  int64_t tokens_per_step() const { return batch_size * grad_accum * seq_len; }
+  int world_size() const;
+  int64_t tokens_per_step() const { return batch_size * grad_accum * seq_len * world_size(); }
   int64_t total_steps() const;
   std::string role_dir() const;
   std::string health_path() const;   // <ckpt_dir>/<role>_health.json
@@ -58,6 +66,7 @@ TrainOptions train_options_from_settings(const Settings& s, const std::string& r
 struct StepRecord {
   int64_t step = 0, seen_tokens = 0;
   double loss = 0, kd = -1, ce = 0, format = 0, lr = 0, wd = 0, grad_norm_pre = 0, grad_norm_post = 0, scale = 1;
+  double allreduce_s = 0;  // gradient averaging across ranks (packing included); 0 in one process
   bool skipped = false;
   std::string mode;
 };
