@@ -1,5 +1,6 @@
 // eval's quality measures against closed forms: a model with all-zero weights predicts the uniform
-// distribution, so its bits per byte and its KL to any teacher distribution are known exactly.
+// distribution, so its bits per byte and its KL to any teacher distribution are known exactly; and a
+// random-weight model checks the windows, targets and start token against direct forwards.
 #include "torch/eval/eval_quality.h"
 
 #include <gtest/gtest.h>
@@ -55,6 +56,65 @@ TEST(EvalQuality, BitsPerByteOfAUniformModelIsLog2OfTheVocabularyPerToken) {
   EXPECT_NEAR(s.nll_nats, 50 * std::log(257.0), 1e-6 * 50 * std::log(257.0));
   EXPECT_NEAR(s.bits_per_byte(), std::log2(257.0), 1e-6);  // one byte per token here
   EXPECT_NEAR(s.nats_per_token(), std::log(257.0), 1e-6);
+}
+
+// Random weights (seeded): every token's probability depends on its context, so a wrong target row,
+// a missing start token or a short window changes the numbers.
+LoadedModel random_model(int64_t vocab, int64_t max_len) {
+  torch::manual_seed(17);
+  LoadedModel m;
+  m.config.vocab_size = vocab, m.config.d_model = 32, m.config.n_layers = 2, m.config.n_heads = 4, m.config.n_kv_heads = 4;
+  m.config.ffn_dim = 48, m.config.max_seq_len = max_len, m.config.bitlinear = false;
+  m.mode = QuantMode::FullPrecision;
+  m.model = Transformer(m.config, QuantMode::FullPrecision);
+  torch::NoGradGuard ng;
+  for (auto& p : m.model->parameters()) p.normal_(0.0, 0.3);
+  m.model->eval();
+  return m;
+}
+
+// -log p(ids[pos] | ids[start .. pos)) from one forward over exactly that context, float64 softmax.
+double direct_nll(LoadedModel& m, const std::vector<int32_t>& ids, int64_t start, int64_t pos) {
+  torch::NoGradGuard ng;
+  std::vector<int32_t> ctx(ids.begin() + start, ids.begin() + pos);
+  torch::Tensor lp = torch::log_softmax(forward_logits(m, ctx).to(torch::kDouble), -1);
+  return -lp[int64_t(ctx.size()) - 1][ids[size_t(pos)]].item<double>();
+}
+
+TEST(EvalQuality, SlidingWindowsScoreEveryTokenOnceWithEnoughContextNeverBeyondTheModels) {
+  const int64_t V = 40, ctx = 16;
+  LoadedModel m = random_model(V, ctx);
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 61; ++i) ids.push_back(int32_t((i * 7 + i / 5) % V));
+  torch::NoGradGuard ng;
+  const auto nlls = token_nlls(m, ids, ctx);
+  ASSERT_EQ(nlls.size(), ids.size() - 1);
+  for (size_t k = 0; k < nlls.size(); ++k) {
+    const TokenNll& t = nlls[k];
+    ASSERT_EQ(t.pos, int64_t(k) + 1);  // each token once, in order, the first (the start token) never
+    EXPECT_LE(t.pos - t.context_start + 1, ctx) << t.pos;                    // the window fits the model
+    EXPECT_GE(t.pos - t.context_start, std::min<int64_t>(t.pos, ctx / 2)) << t.pos;  // and sees enough
+    // Bound: the same logits row computed in a longer window differs by float32 summation order only:
+    // |logit| < 10 here, each a sum of 32-term dot products, ~1e-6 relative; the log-softmax moves by
+    // at most twice the largest logit error. 1e-4 nats is far above that and far below what a wrong row
+    // or context gives (the random model's NLLs differ by > 0.1 between neighbouring contexts).
+    EXPECT_NEAR(t.nll, direct_nll(m, ids, t.context_start, t.pos), 1e-4) << t.pos;
+  }
+  // Inside the first window every token sees the whole prefix.
+  for (int64_t j = 1; j < ctx; ++j) EXPECT_EQ(nlls[size_t(j - 1)].context_start, 0);
+}
+
+TEST(EvalQuality, TheFirstTokenIsPredictedFromTheStartTokenAlone) {
+  ByteTokenizer tok;
+  LoadedModel m = random_model(257, 32);
+  const TextScore s = score_texts(m, {"abc"}, tok, tok.eos_id());
+  const std::vector<int32_t> ids = {256, 'a', 'b', 'c'};
+  torch::NoGradGuard ng;
+  const double want = direct_nll(m, ids, 0, 1) + direct_nll(m, ids, 0, 2) + direct_nll(m, ids, 0, 3);
+  EXPECT_NEAR(s.nll_nats, want, 1e-4);
+  EXPECT_EQ(s.tokens, 3);
+  // Another start token gives another score: the start token is really in the context.
+  EXPECT_GT(std::fabs(score_texts(m, {"abc"}, tok, 0).nll_nats - s.nll_nats), 1e-3);
 }
 
 TEST(EvalQuality, StartTokenOutsideTheVocabularyIsAnError) {

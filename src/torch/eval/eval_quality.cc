@@ -13,23 +13,22 @@ namespace bkd {
 double TextScore::bits_per_byte() const { return bytes ? nll_nats / std::log(2.0) / double(bytes) : 0.0; }
 double TextScore::nats_per_token() const { return tokens ? nll_nats / double(tokens) : 0.0; }
 
-namespace {
-// -sum log p(ids[j] | ids[<j]) for j >= 1, in windows of at most `ctx` tokens overlapping by one.
-double sequence_nll(LoadedModel& m, const std::vector<int32_t>& ids, int64_t ctx) {
-  double nll = 0;
-  const int64_t n = int64_t(ids.size());
-  for (int64_t a = 0; a + 1 < n; ) {
+std::vector<TokenNll> token_nlls(LoadedModel& m, const std::vector<int32_t>& ids, int64_t ctx) {
+  if (ctx < 2) throw Error("token_nlls: a context of " + std::to_string(ctx) + " tokens scores nothing");
+  const int64_t stride = ctx / 2, n = int64_t(ids.size());
+  std::vector<TokenNll> out;
+  int64_t next = 1;  // the first token not scored yet
+  for (int64_t a = 0; next < n; a += stride) {
     const int64_t b = std::min(n, a + ctx);
+    if (b <= next) continue;
     std::vector<int32_t> w(ids.begin() + a, ids.begin() + b);
     torch::Tensor logp = torch::log_softmax(forward_logits(m, w).to(torch::kDouble), -1);  // [b-a, V]
-    std::vector<int64_t> next(w.begin() + 1, w.end());
-    torch::Tensor tgt = torch::tensor(next, torch::kLong).view({-1, 1});
-    nll -= logp.narrow(0, 0, b - a - 1).gather(1, tgt).sum().item<double>();
-    a = b - 1;
+    auto lp = logp.accessor<double, 2>();
+    for (int64_t j = next; j < b; ++j) out.push_back({j, a, -lp[j - 1 - a][ids[size_t(j)]]});
+    next = b;
   }
-  return nll;
+  return out;
 }
-}  // namespace
 
 TextScore score_texts(LoadedModel& m, const std::vector<std::string>& texts, const Tokenizer& tok, int32_t bos) {
   if (bos < 0 || bos >= m.vocab_size())
@@ -41,7 +40,7 @@ TextScore score_texts(LoadedModel& m, const std::vector<std::string>& texts, con
     if (text.empty()) continue;
     std::vector<int32_t> ids{bos};
     for (int32_t id : tok.encode_ids(text)) ids.push_back(id);
-    s.nll_nats += sequence_nll(m, ids, m.config.max_seq_len);
+    for (const TokenNll& t : token_nlls(m, ids, m.config.max_seq_len)) s.nll_nats += t.nll;
     s.tokens += int64_t(ids.size()) - 1;
     s.bytes += int64_t(text.size());
     ++s.texts;

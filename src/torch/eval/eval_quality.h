@@ -25,8 +25,20 @@ struct TextScore {
 };
 
 // Scores each text as [bos] + tok(text): every token of the text is predicted, the first from bos
-// alone. A text longer than the model's context is scored in windows that overlap by one token.
+// alone (bos: the end-of-text id that separates documents in training). A text longer than the
+// model's context is scored with token_nlls' sliding windows.
 TextScore score_texts(LoadedModel& m, const std::vector<std::string>& texts, const Tokenizer& tok, int32_t bos);
+
+// One scored token: -log p(ids[pos] | ids[context_start .. pos)).
+struct TokenNll {
+  int64_t pos = 0, context_start = 0;
+  double nll = 0;
+};
+
+// Every token of ids but the first, each scored once, in sliding windows of `ctx` tokens (never more:
+// the model's context) that start every ctx/2 tokens; a window scores only the tokens the previous
+// one did not, so each token sees all earlier tokens while they fit and at least ctx/2 of them after.
+std::vector<TokenNll> token_nlls(LoadedModel& m, const std::vector<int32_t>& ids, int64_t ctx);
 
 struct KdAgreement {
   int64_t positions = 0;   // rows with a teacher distribution (kd_valid)
