@@ -411,16 +411,21 @@ TEST(HttpTokenBucket, DisabledBucketNeverWaits) {
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(b.acquire(1000), 0.0) << i;
 }
 
+pid_t pid_that_no_longer_runs() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  if (child < 0) throw std::runtime_error("fork failed");
+  ::waitpid(child, nullptr, 0);
+  return child;
+}
+
 // A writer killed between its temp file and the rename leaves "<entry>.tmp.<pid>.<n>": the cache
 // removes those of dead processes when it opens, and leaves a live writer's alone.
 TEST(ResponseCache, RemovesTempFilesOfKilledWriters) {
   bkd::test::TempDir d;
   const std::string dir = d.file("http");
   ensure_dir(dir + "/ab");
-  const pid_t child = ::fork();
-  if (child == 0) ::_exit(0);
-  ASSERT_GT(child, 0);
-  ::waitpid(child, nullptr, 0);  // a pid that no longer runs
+  const pid_t child = pid_that_no_longer_runs();
   const std::string dead = dir + "/ab/abcd.json.tmp." + std::to_string(child) + ".12345";
   const std::string live = dir + "/ab/abce.json.tmp." + std::to_string(::getpid()) + ".7";
   const std::string entry = dir + "/ab/abcf.json";
@@ -439,10 +444,7 @@ TEST(ResponseCache, SharedFolderKeepsOtherHostsTempFilesUntilTheyAreStale) {
   bkd::test::TempDir d;
   const std::string dir = d.file("http");
   ensure_dir(dir + "/ab");
-  const pid_t child = ::fork();
-  if (child == 0) ::_exit(0);
-  ASSERT_GT(child, 0);
-  ::waitpid(child, nullptr, 0);
+  const pid_t child = pid_that_no_longer_runs();
   const std::string other_host = host_tag() == "00000000" ? "00000001" : "00000000";
   const std::string mine_dead = dir + "/ab/a1.json.tmp." + std::to_string(child) + ".5." + host_tag();
   const std::string theirs_fresh = dir + "/ab/a2.json.tmp." + std::to_string(child) + ".6." + other_host;

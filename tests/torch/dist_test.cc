@@ -285,22 +285,32 @@ void wait_for_steps(const std::string& ckpt, size_t steps) {
   FAIL() << "no progress in " << path;
 }
 
+// Starts two ranks on a long run, does `to_rank1` (SIGKILL or SIGSTOP) once `steps` steps are logged,
+// and checks that rank 0 exits non-zero within `within`, naming rank 1. Leaves no process behind.
+void expect_rank0_names_rank1(const std::string& ck, int signal, size_t steps, int timeout_s, std::chrono::seconds within) {
+  const int port = free_loopback_port();
+  const std::string env = "DIST_TIMEOUT_S=" + std::to_string(timeout_s);
+  Rank r0 = start_rank(0, 2, port, ck, env), r1 = start_rank(1, 2, port, ck, env);
+  wait_for_steps(ck, steps);
+  ASSERT_EQ(::kill(r1.pid, signal), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int code = wait_exit(r0.pid, 60s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ::kill(r1.pid, SIGKILL);
+  wait_exit(r1.pid, 5s);
+  if (code == -1) ::kill(r0.pid, SIGKILL), wait_exit(r0.pid, 5s);
+  ASSERT_NE(code, -1) << "rank 0 still runs 60 s after rank 1 got signal " << signal << "\n" << read_file(r0.log);
+  EXPECT_NE(code, 0);
+  EXPECT_LT(took, within);
+  const std::string out = read_file(r0.log);
+  EXPECT_NE(out.find("rank(s) 1 stopped"), std::string::npos) << out;
+}
+
 TEST(DataParallel, KilledRankStopsTheOtherWithItsNameAndTheRunResumes) {
   if (!dist_available()) GTEST_SKIP() << "built without Gloo";
   const std::string ck = project().ckpt("kill");
-  const int port = free_loopback_port();
-  Rank r0 = start_rank(0, 2, port, ck, "DIST_TIMEOUT_S=10"), r1 = start_rank(1, 2, port, ck, "DIST_TIMEOUT_S=10");
-  wait_for_steps(ck, 7);  // a checkpoint at step 6 exists
-  ASSERT_EQ(::kill(r1.pid, SIGKILL), 0);
-  const auto t0 = std::chrono::steady_clock::now();
-  const int code = wait_exit(r0.pid, 30s);
-  wait_exit(r1.pid, 5s);
-  if (code == -1) ::kill(r0.pid, SIGKILL), wait_exit(r0.pid, 5s);
-  ASSERT_NE(code, -1) << "rank 0 still runs 30 s after rank 1 was killed\n" << read_file(r0.log);
-  EXPECT_NE(code, 0);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s);  // DIST_TIMEOUT_S = 10, plus the 2.5 s diagnosis
-  const std::string out = read_file(r0.log);
-  EXPECT_NE(out.find("rank(s) 1 stopped"), std::string::npos) << out;
+  // A killed rank closes its sockets: rank 0 fails at once, then spends 2.5 s naming who stopped.
+  expect_rank0_names_rank1(ck, SIGKILL, 7, 10, 20s);  // after step 7: a checkpoint at step 6 exists
   // Resume on two ranks: the step log continues without gaps or repeats to the end of the budget.
   auto resumed = project().cli("--set CKPT_DIR=" + ck + " --set BATCH_SIZE=8 " + kLongRun + " train --role student_ce --resume --nproc 2");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
@@ -312,21 +322,8 @@ TEST(DataParallel, KilledRankStopsTheOtherWithItsNameAndTheRunResumes) {
 
 TEST(DataParallel, HungRankTimesOutNamingIt) {
   if (!dist_available()) GTEST_SKIP() << "built without Gloo";
-  const std::string ck = project().ckpt("hang");
-  const int port = free_loopback_port();
-  Rank r0 = start_rank(0, 2, port, ck, "DIST_TIMEOUT_S=4"), r1 = start_rank(1, 2, port, ck, "DIST_TIMEOUT_S=4");
-  wait_for_steps(ck, 3);
-  ASSERT_EQ(::kill(r1.pid, SIGSTOP), 0);  // alive but frozen: no socket closes, only the timeout can tell
-  const auto t0 = std::chrono::steady_clock::now();
-  const int code = wait_exit(r0.pid, 40s);
-  ::kill(r1.pid, SIGKILL);
-  wait_exit(r1.pid, 5s);
-  if (code == -1) ::kill(r0.pid, SIGKILL), wait_exit(r0.pid, 5s);
-  ASSERT_NE(code, -1) << "rank 0 still runs 40 s after rank 1 froze\n" << read_file(r0.log);
-  EXPECT_NE(code, 0);
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s);  // DIST_TIMEOUT_S = 4, plus the 2.5 s diagnosis
-  const std::string out = read_file(r0.log);
-  EXPECT_NE(out.find("rank(s) 1 stopped"), std::string::npos) << out;
+  // A frozen rank closes nothing: only DIST_TIMEOUT_S (4 s) can tell, plus the 2.5 s diagnosis.
+  expect_rank0_names_rank1(project().ckpt("hang"), SIGSTOP, 3, 4, 20s);
 }
 
 // Two collection workers started through the launch contract (RANK/WORLD_SIZE, no --worker), merged,
