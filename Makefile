@@ -7,7 +7,7 @@ CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 # small shared machine spinning threads steal the cores the work needs.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup build test ensure_dirs prepare teacher collect train eval dryrun pipeline bench clean
+.PHONY: setup build test ensure_dirs prepare teacher collect train eval dryrun pipeline experiment bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -35,6 +35,11 @@ dryrun: build
 # Every stage in order on the offline default, skipping current outputs, then the M0-M4 exit criteria.
 pipeline: build
 	@$(BKD) pipeline
+
+# The controlled experiment (docs/EXPERIMENT.md): the stages up to collect, then every arm x seed.
+experiment: build
+	@$(BKD) pipeline --until collect
+	@$(BKD) experiment
 
 bench: build
 	@bash scripts/bench.sh

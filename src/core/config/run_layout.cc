@@ -150,6 +150,11 @@ std::string RunLayout::collect_merge_report(const std::string& name) const { ret
 std::string RunLayout::eval_report() const { return join_path(reports_, "mini_evaluation_report.json"); }
 std::string RunLayout::html_report() const { return join_path(reports_, "report.html"); }
 std::string RunLayout::pipeline_report() const { return join_path(reports_, "pipeline.json"); }
+std::string RunLayout::experiment_report() const { return join_path(reports_, "experiment.json"); }
+std::string RunLayout::experiment_html() const { return join_path(reports_, "experiment.html"); }
+std::string RunLayout::experiment_run(const std::string& arm, int64_t seed) const {
+  return join_path(join_path(join_path(ckpt_, "experiment"), arm), "seed_" + std::to_string(seed));
+}
 std::string RunLayout::dryrun_report() const { return join_path(reports_, "dryrun_7b.json"); }
 
 }  // namespace bkd

@@ -18,6 +18,8 @@
 //   CACHE_DIR/http, CACHE_DIR/capabilities   providers: response cache, capability probes
 //   LOG_DIR/bitnet-kde.log, TB_DIR/<role>    logs, TensorBoard event files
 //   REPORTS_DIR/<stage>.json, report.html    one report per stage, the HTML page
+//   REPORTS_DIR/experiment.json, .html       experiment: arms x seeds with intervals
+//   CKPT_DIR/experiment/<arm>/seed_<n>/      experiment: each run's checkpoints and its eval.json
 #include <string>
 #include <vector>
 
@@ -110,6 +112,9 @@ class RunLayout {
   std::string html_report() const;      // report.html
   std::string pipeline_report() const;  // pipeline.json
   std::string dryrun_report() const;    // dryrun_7b.json
+  std::string experiment_report() const;  // experiment.json
+  std::string experiment_html() const;    // experiment.html
+  std::string experiment_run(const std::string& arm, int64_t seed) const;  // CKPT_DIR/experiment/<arm>/seed_<n>
 
  private:
   std::string root_, data_, reports_, ckpt_, cache_, logs_, tb_, student_tokenizer_, gpt2_dir_;

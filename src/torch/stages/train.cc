@@ -116,6 +116,7 @@ TrainStageResult run_train_stage(const Settings& s, const TrainStageOptions& opt
   const int64_t vocab = train_tokens.vocab_size();
   TrainOptions o = train_options_from_settings(s, role, vocab);
   o.resume = opts.resume;
+  if (opts.adjust) opts.adjust(o);
 
   TrainStageResult r;
   r.role_dir = o.role_dir();

@@ -4,6 +4,7 @@
 // role student_ce: the same student with CE only at the same budget, eval's ablation). KD input comes
 // only from the manifest that `collect` wrote (core/kd/kd_manifest.h), never from the folder's files.
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "torch/train/trainer.h"
@@ -14,6 +15,9 @@ class Settings;
 struct TrainStageOptions {
   std::string role = "student";  // student | student_ce | teacher
   bool resume = false;           // continue from the latest checkpoint of the role
+  // Changes to the options the settings give, before anything reads them (the experiment's arms: seed,
+  // checkpoint folder, loss weights, flip, precision).
+  std::function<void(TrainOptions&)> adjust;
 };
 
 struct TrainStageResult {

@@ -1,0 +1,275 @@
+#include "torch/stages/experiment.h"
+
+#include <cmath>
+#include <map>
+#include <sstream>
+
+#include "core/config/run_layout.h"
+#include "core/config/settings.h"
+#include "core/report/intervals.h"
+#include "core/report/report.h"
+#include "core/tokenizer/gpt2_bpe.h"
+#include "core/tokenizer/spm_tokenizer.h"
+#include "core/util/error.h"
+#include "core/util/fs.h"
+#include "core/util/log.h"
+#include "torch/eval/eval_quality.h"
+#include "torch/model/checkpoint.h"
+#include "torch/model/model_api.h"
+#include "torch/stages/held_out.h"
+#include "torch/stages/train.h"
+
+namespace bkd {
+namespace {
+using json = nlohmann::json;
+
+const std::vector<ExperimentArm>& all_arms() {
+  static const std::vector<ExperimentArm> arms = {
+      {"kd", "KD student: KL + CE + format loss, ternary, A8 -> A4 flip", [](TrainOptions&) {}},
+      {"ce", "the same token stream and loss without the KL term", [](TrainOptions& o) { o.loss.kd = 0.0; }},
+      {"a8", "KD, 8-bit activations throughout (no flip)", [](TrainOptions& o) { o.flip_enabled = false; }},
+      {"fp", "KD, full-precision weights and activations, same shape",
+       [](TrainOptions& o) {
+         o.model.bitlinear = false;
+         o.start_mode = QuantMode::FullPrecision;
+         o.flip_enabled = false;
+       }},
+  };
+  return arms;
+}
+
+struct RunScore {
+  double bpb = 0, top1 = 0, kl = 0;
+  json j;
+};
+
+// Trains (or finds finished) one arm at one seed and scores it; the score is kept beside the run and
+// reused while its checkpoint is the same.
+RunScore run_arm(const Settings& s, const RunLayout& layout, const ExperimentArm& arm, int64_t seed, int64_t budget,
+                 const HeldOut& h, const SpmTokenizer& spm, const EvalSettings& es) {
+  const std::string dir = layout.experiment_run(arm.name, seed);
+  TrainStageOptions t;
+  t.role = "student";
+  t.resume = true;  // an interrupted run continues
+  t.adjust = [&](TrainOptions& o) {
+    o.seed = uint64_t(seed);
+    o.budget_tokens = budget;
+    o.ckpt_dir = dir;
+    o.progress = false;
+    arm.apply(o);
+  };
+  const TrainStageResult tr = run_train_stage(s, t);
+  const std::string score_path = join_path(dir, "eval.json");
+  LoadedModel m = load_model(tr.role_dir);
+  RunScore r;
+  if (file_exists(score_path)) {
+    json cached = json::parse(read_file(score_path));
+    if (cached.value("checkpoint", "") == m.checkpoint && cached.value("chunks", size_t(0)) == h.chunks.size()) {
+      r.j = cached;
+    }
+  }
+  if (r.j.is_null()) {
+    torch::NoGradGuard ng;
+    const TextScore ts = score_texts(m, h.chunks, spm, spm.eos_id());
+    r.j = {{"arm", arm.name},
+           {"seed", seed},
+           {"checkpoint", m.checkpoint},
+           {"chunks", h.chunks.size()},
+           {"mode", to_string(m.mode)},
+           {"seen_tokens", m.state.value("seen_tokens", int64_t(0))},
+           {"bits_per_byte", ts.bits_per_byte()},
+           {"train_tokens_per_s", tr.already_finished ? json(nullptr) : json(tr.train.tokens_per_s)}};
+    if (!h.kd.empty()) {
+      const KdAgreement a = kd_agreement(m, h.kd, es.seq_len, es.batch);
+      r.j["top1_agreement"] = a.top1();
+      r.j["kl_teacher_student"] = a.kl();
+    }
+    write_file_atomic(score_path, r.j.dump(2) + "\n");
+  }
+  r.bpb = r.j["bits_per_byte"];
+  r.top1 = r.j.value("top1_agreement", std::nan(""));
+  r.kl = r.j.value("kl_teacher_student", std::nan(""));
+  log_info("experiment: " + arm.name + " seed " + std::to_string(seed) + ": " + std::to_string(r.bpb) + " bits/byte, top-1 " +
+           std::to_string(r.top1) + ", KL " + std::to_string(r.kl));
+  return r;
+}
+
+std::string fmt(double v, int digits = 4) {
+  if (!std::isfinite(v)) return "–";
+  char b[64];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
+}
+
+std::string interval_text(const Interval& i, int digits = 4) {
+  return fmt(i.mean, digits) + " [" + fmt(i.lo, digits) + ", " + fmt(i.hi, digits) + "]";
+}
+
+// One row per comparison: (name, arm a, arm b, meaning): the per-seed difference a - b.
+struct Comparison {
+  std::string name, a, b, meaning;
+};
+
+const std::vector<Comparison>& comparisons() {
+  static const std::vector<Comparison> c = {
+      {"kd_gain", "ce", "kd", "what KD buys: CE-only minus KD (positive: KD is better)"},
+      {"flip_cost", "kd", "a8", "what the A8->A4 flip costs: KD (flipped) minus KD trained A8 throughout"},
+      {"ternary_cost", "kd", "fp", "what ternary costs: ternary KD minus full-precision KD"},
+  };
+  return c;
+}
+
+// An SVG dot plot of bits per byte: each seed a dot, each arm's mean with its 95% interval.
+std::string svg_plot(const std::vector<std::string>& arms, const std::map<std::string, std::vector<double>>& values,
+                     const std::map<std::string, Interval>& iv, double teacher) {
+  double lo = 1e9, hi = -1e9;
+  for (const auto& a : arms) {
+    for (double v : values.at(a)) lo = std::min(lo, v), hi = std::max(hi, v);
+    lo = std::min(lo, iv.at(a).lo), hi = std::max(hi, iv.at(a).hi);
+  }
+  if (std::isfinite(teacher)) lo = std::min(lo, teacher), hi = std::max(hi, teacher);
+  const double pad = std::max(1e-3, (hi - lo) * 0.1);
+  lo -= pad, hi += pad;
+  const int W = 120 * int(arms.size()) + 80, H = 260;
+  auto y = [&](double v) { return 20.0 + (H - 50) * (hi - v) / (hi - lo); };
+  std::ostringstream o;
+  o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "' font-family='sans-serif' font-size='11'>";
+  o << "<line x1='60' y1='20' x2='60' y2='" << H - 30 << "' stroke='#888'/>";
+  for (int k = 0; k <= 4; ++k) {
+    const double v = lo + (hi - lo) * k / 4;
+    o << "<text x='55' y='" << y(v) + 4 << "' text-anchor='end'>" << fmt(v, 3) << "</text>";
+  }
+  if (std::isfinite(teacher))
+    o << "<line x1='60' x2='" << W - 10 << "' y1='" << y(teacher) << "' y2='" << y(teacher)
+      << "' stroke='#c44' stroke-dasharray='4 3'/><text x='" << W - 12 << "' y='" << y(teacher) - 4
+      << "' text-anchor='end' fill='#c44'>teacher</text>";
+  for (size_t i = 0; i < arms.size(); ++i) {
+    const double x = 100 + 120.0 * double(i);
+    const Interval& c = iv.at(arms[i]);
+    o << "<line x1='" << x << "' x2='" << x << "' y1='" << y(c.lo) << "' y2='" << y(c.hi) << "' stroke='#226' stroke-width='2'/>";
+    o << "<rect x='" << x - 8 << "' y='" << y(c.mean) - 1 << "' width='16' height='2' fill='#226'/>";
+    for (size_t k = 0; k < values.at(arms[i]).size(); ++k)
+      o << "<circle cx='" << x + 14 + 5 * double(k) << "' cy='" << y(values.at(arms[i])[k]) << "' r='3' fill='#8ab'/>";
+    o << "<text x='" << x << "' y='" << H - 12 << "' text-anchor='middle'>" << arms[i] << "</text>";
+  }
+  o << "<text x='10' y='12'>held-out bits per byte (lower is better): mean, 95% interval, seeds</text></svg>";
+  return o.str();
+}
+
+}  // namespace
+
+std::vector<ExperimentArm> experiment_arms(const std::string& list) {
+  std::vector<ExperimentArm> out;
+  std::stringstream in(list);
+  for (std::string name; std::getline(in, name, ',');) {
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    const ExperimentArm* found = nullptr;
+    for (const auto& a : all_arms())
+      if (a.name == name) found = &a;
+    if (!found) throw UsageError("EXPERIMENT_ARMS names an unknown arm '" + name + "'", "use any of kd, ce, a8, fp");
+    for (const auto& a : out)
+      if (a.name == name) throw UsageError("EXPERIMENT_ARMS names '" + name + "' twice");
+    out.push_back(*found);
+  }
+  if (out.empty()) throw UsageError("EXPERIMENT_ARMS is empty", "use for example kd,ce,a8,fp");
+  return out;
+}
+
+json run_experiment(const Settings& s) {
+  const RunLayout layout(s);
+  const EvalSettings es = EvalSettings::from(s);
+  const auto arms = experiment_arms(s.str("EXPERIMENT_ARMS"));
+  const int64_t seeds = s.i64("EXPERIMENT_SEEDS"), seed0 = s.i64("SEED");
+  const int64_t budget = s.i64("EXPERIMENT_BUDGET_TOKENS") > 0 ? s.i64("EXPERIMENT_BUDGET_TOKENS") : s.i64("BUDGET_TOKENS");
+  if (!file_exists(layout.student_tokenizer()))
+    throw Error("no student tokenizer at " + layout.student_tokenizer(), "run `make collect` (prepare, teacher, collect) first");
+  const auto spm_ptr = SpmTokenizer::load(layout.student_tokenizer());
+  const SpmTokenizer& spm = *spm_ptr;
+  Report rep("experiment", &s);
+  const HeldOut h = held_out_text(s, layout, es);
+  if (h.kd.empty()) log_warn("experiment: no held-out KD rows: top-1 agreement and KL are left out");
+
+  double teacher_bpb = std::nan("");
+  if (es.local_teacher) {
+    torch::NoGradGuard ng;
+    LoadedModel t = load_model(layout.role_checkpoints("teacher"));
+    auto gpt2 = Gpt2Bpe::load(layout.gpt2_encoder_json(), layout.gpt2_vocab_bpe());
+    teacher_bpb = score_texts(t, h.chunks, *gpt2, gpt2->eos_id()).bits_per_byte();
+  }
+
+  // Seed-major: after each seed every arm has one more run, so a cut-short experiment is balanced.
+  std::map<std::string, std::vector<double>> bpb, top1, kl;
+  json runs = json::array();
+  for (int64_t k = 0; k < seeds; ++k)
+    for (const auto& arm : arms) {
+      const RunScore r = run_arm(s, layout, arm, seed0 + k, budget, h, spm, es);
+      bpb[arm.name].push_back(r.bpb), top1[arm.name].push_back(r.top1), kl[arm.name].push_back(r.kl);
+      runs.push_back(r.j);
+    }
+
+  json per_arm = json::object();
+  std::map<std::string, Interval> bpb_iv;
+  std::vector<std::string> names;
+  for (const auto& arm : arms) {
+    names.push_back(arm.name);
+    bpb_iv[arm.name] = mean_interval(bpb[arm.name]);
+    per_arm[arm.name] = {{"what", arm.what},
+                         {"bits_per_byte", to_json(bpb_iv[arm.name])},
+                         {"top1_agreement", to_json(mean_interval(top1[arm.name]))},
+                         {"kl_teacher_student", to_json(mean_interval(kl[arm.name]))}};
+  }
+  json diffs = json::object();
+  for (const auto& c : comparisons()) {
+    if (!bpb.count(c.a) || !bpb.count(c.b)) continue;
+    diffs[c.name] = {{"meaning", c.meaning},
+                     {"bits_per_byte", to_json(paired_difference(bpb[c.a], bpb[c.b]))},
+                     {"top1_agreement", to_json(paired_difference(top1[c.a], top1[c.b]))},
+                     {"kl_teacher_student", to_json(paired_difference(kl[c.a], kl[c.b]))}};
+  }
+  if (std::isfinite(teacher_bpb) && bpb.count("kd")) {
+    std::vector<double> gap;
+    for (double v : bpb["kd"]) gap.push_back(v - teacher_bpb);
+    diffs["student_minus_teacher"] = {{"meaning", "KD student minus the teacher (one teacher: the interval is over student seeds)"},
+                                      {"bits_per_byte", to_json(mean_interval(gap))}};
+  }
+  rep.body() = {{"arms", per_arm},
+                {"differences", diffs},
+                {"teacher_bits_per_byte", std::isfinite(teacher_bpb) ? json(teacher_bpb) : json(nullptr)},
+                {"seeds", seeds},
+                {"first_seed", seed0},
+                {"budget_tokens", budget},
+                {"held_out", h.j},
+                {"runs", runs},
+                {"protocol",
+                 "every arm trains on the KD manifest's sequences; within a seed all arms share data order and initial "
+                 "weights; differences are per-seed (paired) with a 95% Student-t interval; a difference is claimed only "
+                 "when its interval excludes zero"}};
+  json out = rep.write(layout.experiment_report());
+
+  // The page: a table per arm, the differences, and the plot.
+  std::ostringstream html;
+  html << "<!doctype html><meta charset='utf-8'><title>bitnet-kde experiment</title><body style='font-family:sans-serif'>"
+       << "<h1>Controlled experiment</h1><p>" << seeds << " seeds per arm (SEED " << seed0 << ".." << seed0 + seeds - 1
+       << "), " << budget << " training tokens per run, " << h.chunks.size()
+       << " held-out chunks. Means with 95% Student-t intervals; differences are paired per seed.</p>"
+       << "<table border='1' cellpadding='4' style='border-collapse:collapse'><tr><th>arm</th><th>what</th>"
+       << "<th>bits/byte</th><th>top-1 agreement</th><th>KL(teacher‖student)</th></tr>";
+  for (const auto& arm : arms)
+    html << "<tr><td>" << arm.name << "</td><td>" << arm.what << "</td><td>" << interval_text(bpb_iv[arm.name]) << "</td><td>"
+         << interval_text(mean_interval(top1[arm.name]), 3) << "</td><td>" << interval_text(mean_interval(kl[arm.name]), 3)
+         << "</td></tr>";
+  if (std::isfinite(teacher_bpb)) html << "<tr><td>teacher</td><td>local teacher</td><td>" << fmt(teacher_bpb) << "</td><td></td><td></td></tr>";
+  html << "</table><h2>Differences (bits/byte)</h2><ul>";
+  for (auto it = diffs.begin(); it != diffs.end(); ++it) {
+    const json& d = it.value()["bits_per_byte"];
+    html << "<li><b>" << it.key() << "</b> (" << it.value()["meaning"].get<std::string>() << "): " << fmt(d["mean"].get<double>())
+         << " [" << fmt(d["ci95"][0].get<double>()) << ", " << fmt(d["ci95"][1].get<double>()) << "] — "
+         << (d["excludes_zero"].get<bool>() ? "the interval excludes zero" : "no difference shown") << "</li>";
+  }
+  html << "</ul>" << svg_plot(names, bpb, bpb_iv, teacher_bpb) << "</body>";
+  write_file_atomic(layout.experiment_html(), html.str());
+  return out;
+}
+
+}  // namespace bkd

@@ -1,0 +1,33 @@
+#pragma once
+// `bitnet-kde experiment`: the controlled comparison behind the README's claims. Every arm trains the
+// student on the same KD traces; within a seed every arm shares the data order and the initial
+// weights (SEED + i), so arms differ only in what the arm changes:
+//   kd  the default student (KL + CE + format loss, ternary, A8 -> A4 flip)
+//   ce  the same token stream and objective without the KL term (what KD buys)
+//   a8  KD with 8-bit activations throughout, no flip (what the flip costs, trained that way)
+//   fp  KD with full-precision weights and activations, same shape (what ternary costs)
+// Each run is scored on the same held-out chunks as eval (bits per byte, top-1 agreement and KL to the
+// teacher); arm differences are paired per seed and get a 95% t interval; a difference is called a
+// difference only when its interval excludes zero. Finished runs and their scores are reused, so an
+// interrupted experiment continues where it stopped. Writes REPORTS_DIR/experiment.json and .html.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace bkd {
+class Settings;
+struct TrainOptions;
+
+struct ExperimentArm {
+  std::string name, what;
+  std::function<void(TrainOptions&)> apply;
+};
+
+// The arms EXPERIMENT_ARMS names, in that order; UsageError for an unknown name or a repeat.
+std::vector<ExperimentArm> experiment_arms(const std::string& list);
+
+nlohmann::json run_experiment(const Settings& s);
+
+}  // namespace bkd

@@ -1,0 +1,104 @@
+// `bitnet-kde experiment` as a user runs it on the tiny preset: every arm x 3 seeds trains, the report
+// holds per-arm intervals and paired differences that agree with the runs, arms of one seed share the
+// data order and initial weights (kd and a8 are the same run until the flip; ce's CE at step 0 is kd's),
+// and a second call reuses the finished runs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "../core/test_util.h"
+#include "core/util/fs.h"
+
+namespace bkd {
+namespace {
+using json = nlohmann::json;
+
+std::vector<json> metrics(const std::string& run) {
+  std::vector<json> out;
+  std::istringstream in(read_file(run + "/student/metrics.jsonl"));
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+
+TEST(Experiment, ArmsBySeedsWithPairedIntervalsOnOneTokenStream) {
+  test::TempDir d;
+  test::make_sotu_project(d, 30,
+                          "TEACHER_BUDGET_TOKENS=8k\nKD_TARGET_TOKENS=4k\nEVAL_TOKENS=1k\nEXPERIMENT_BUDGET_TOKENS=6k\n"
+                          "THREADS=1\nTENSORBOARD=false\nFLIP_AT=0.5\n");
+  auto pre = test::run_cli(d.path(), "pipeline --until collect");
+  ASSERT_EQ(pre.exit_code, 0) << pre.output;
+  auto first = test::run_cli(d.path(), "experiment");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("kd_gain:"), std::string::npos) << first.output;
+  const json r = json::parse(read_file(d.file("drive/reports/experiment.json")));
+  ASSERT_EQ(r["runs"].size(), 12u);
+  for (const char* arm : {"kd", "ce", "a8", "fp"}) {
+    const json& a = r["arms"][arm]["bits_per_byte"];
+    EXPECT_EQ(a["n"], 3) << arm;
+    double sum = 0;
+    std::vector<double> v;
+    for (const auto& run : r["runs"])
+      if (run["arm"] == arm) v.push_back(run["bits_per_byte"].get<double>()), sum += v.back();
+    ASSERT_EQ(v.size(), 3u);
+    EXPECT_NEAR(a["mean"].get<double>(), sum / 3, 1e-12) << arm;
+    EXPECT_LE(a["ci95"][0].get<double>(), a["mean"].get<double>());
+    EXPECT_GE(a["ci95"][1].get<double>(), a["mean"].get<double>());
+  }
+  // kd_gain is CE-only minus KD, paired by seed.
+  auto bpb = [&](const std::string& arm, int64_t seed) {
+    for (const auto& run : r["runs"])
+      if (run["arm"] == arm && run["seed"] == seed) return run["bits_per_byte"].get<double>();
+    ADD_FAILURE() << "no run " << arm << " seed " << seed;
+    return 0.0;
+  };
+  double gain = 0;
+  for (int64_t seed = 42; seed < 45; ++seed) gain += (bpb("ce", seed) - bpb("kd", seed)) / 3;
+  EXPECT_NEAR(r["differences"]["kd_gain"]["bits_per_byte"]["mean"].get<double>(), gain, 1e-12);
+  EXPECT_TRUE(r["differences"].contains("flip_cost"));
+  EXPECT_TRUE(r["differences"].contains("ternary_cost"));
+  EXPECT_TRUE(r["differences"].contains("student_minus_teacher"));
+  EXPECT_TRUE(file_exists(d.file("drive/reports/experiment.html")));
+  EXPECT_NE(read_file(d.file("drive/reports/experiment.html")).find("<svg"), std::string::npos);
+
+  // One token stream and one initialization per seed: kd and a8 are the same run until kd flips;
+  // ce sees the same first batch with the same weights (its CE term equals kd's at step 0).
+  for (int64_t seed = 42; seed < 45; ++seed) {
+    const std::string base = d.file("drive/checkpoints/experiment/");
+    const auto kd = metrics(base + "kd/seed_" + std::to_string(seed));
+    const auto a8 = metrics(base + "a8/seed_" + std::to_string(seed));
+    const auto ce = metrics(base + "ce/seed_" + std::to_string(seed));
+    ASSERT_EQ(kd.size(), a8.size());
+    size_t same = 0;
+    for (size_t i = 0; i < kd.size() && kd[i]["mode"] == "a8"; ++i, ++same)
+      EXPECT_EQ(kd[i]["loss"].get<double>(), a8[i]["loss"].get<double>()) << "seed " << seed << " step " << i;
+    EXPECT_GT(same, 1u);
+    EXPECT_LT(same, kd.size());  // kd flipped, a8 did not
+    EXPECT_EQ(a8.back()["mode"], "a8");
+    EXPECT_EQ(kd[0]["ce"].get<double>(), ce[0]["ce"].get<double>()) << seed;
+    EXPECT_NE(kd[0]["loss"].get<double>(), ce[0]["loss"].get<double>()) << seed;  // ce has no KL term
+  }
+  // Different seeds: different data order or weights.
+  EXPECT_NE(metrics(d.file("drive/checkpoints/experiment/kd/seed_42"))[0]["loss"].get<double>(),
+            metrics(d.file("drive/checkpoints/experiment/kd/seed_43"))[0]["loss"].get<double>());
+
+  // A second call trains nothing and reports the same numbers.
+  auto second = test::run_cli(d.path(), "experiment");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(second.output.find(" parameters, mode "), std::string::npos) << second.output;  // the trainer never started
+  const json r2 = json::parse(read_file(d.file("drive/reports/experiment.json")));
+  EXPECT_EQ(r2["arms"], r["arms"]);
+}
+
+TEST(Experiment, UnknownArmIsAClearError) {
+  test::TempDir d;
+  test::make_sotu_project(d, 5, "EXPERIMENT_ARMS=kd,distill\n");
+  auto r = test::run_cli(d.path(), "experiment");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("unknown arm 'distill'"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace bkd
