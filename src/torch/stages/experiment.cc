@@ -56,6 +56,7 @@ RunScore run_arm(const Settings& s, const RunLayout& layout, const ExperimentArm
     o.budget_tokens = budget;
     o.ckpt_dir = dir;
     o.progress = false;
+    o.metric_sinks = false;  // the role's TensorBoard folder belongs to the pipeline's run
     arm.apply(o);
   };
   const TrainStageResult tr = run_train_stage(s, t);

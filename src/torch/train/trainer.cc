@@ -297,7 +297,7 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
 
   std::FILE* metrics = writer ? std::fopen(o.metrics_path().c_str(), "a") : nullptr;
   if (writer && !metrics) throw Error("cannot open " + o.metrics_path() + " for appending");
-  MetricSinks sinks(writer ? o.settings : nullptr, o.role, step);  // TensorBoard / W&B (none without settings)
+  MetricSinks sinks(writer && o.metric_sinks ? o.settings : nullptr, o.role, step);  // TensorBoard / W&B (none without settings)
   const bool show_progress = o.progress && writer;
   Progress progress("train " + o.role, uint64_t(std::max<int64_t>(0, o.budget_tokens - seen)), "tok");
   int64_t steps_this_call = 0;

@@ -43,6 +43,7 @@ struct TrainOptions {
   std::string ckpt_dir;           // CKPT_DIR: checkpoints go to <ckpt_dir>/<role>/, health beside
   bool resume = false;
   bool progress = true;
+  bool metric_sinks = true;  // TensorBoard / W&B for the role (the experiment's many runs write none)
   // Test hooks: stop (as if interrupted) after this many optimizer steps; poison gradients at steps.
   int64_t stop_after_steps = -1;
   std::vector<int64_t> inject_nonfinite_at;
