@@ -411,6 +411,11 @@ TEST(HttpTokenBucket, DisabledBucketNeverWaits) {
   for (int i = 0; i < 1000; ++i) ASSERT_EQ(b.acquire(1000), 0.0) << i;
 }
 
+// The temp file write_file_atomic would leave for `entry` (without a host tag: the older form).
+std::string temp_name(const std::string& entry, pid_t pid, int n, const std::string& host = "") {
+  return entry + ".tmp." + std::to_string(pid) + "." + std::to_string(n) + (host.empty() ? "" : "." + host);
+}
+
 pid_t pid_that_no_longer_runs() {
   const pid_t child = ::fork();
   if (child == 0) ::_exit(0);
@@ -426,8 +431,8 @@ TEST(ResponseCache, RemovesTempFilesOfKilledWriters) {
   const std::string dir = d.file("http");
   ensure_dir(dir + "/ab");
   const pid_t child = pid_that_no_longer_runs();
-  const std::string dead = dir + "/ab/abcd.json.tmp." + std::to_string(child) + ".12345";
-  const std::string live = dir + "/ab/abce.json.tmp." + std::to_string(::getpid()) + ".7";
+  const std::string dead = temp_name(dir + "/ab/abcd.json", child, 12345);
+  const std::string live = temp_name(dir + "/ab/abce.json", ::getpid(), 7);
   const std::string entry = dir + "/ab/abcf.json";
   for (const auto& f : {dead, live, entry}) write_file_atomic(f, "{}");
   ResponseCache cache(dir);
@@ -446,9 +451,9 @@ TEST(ResponseCache, SharedFolderKeepsOtherHostsTempFilesUntilTheyAreStale) {
   ensure_dir(dir + "/ab");
   const pid_t child = pid_that_no_longer_runs();
   const std::string other_host = host_tag() == "00000000" ? "00000001" : "00000000";
-  const std::string mine_dead = dir + "/ab/a1.json.tmp." + std::to_string(child) + ".5." + host_tag();
-  const std::string theirs_fresh = dir + "/ab/a2.json.tmp." + std::to_string(child) + ".6." + other_host;
-  const std::string theirs_stale = dir + "/ab/a3.json.tmp." + std::to_string(child) + ".7." + other_host;
+  const std::string mine_dead = temp_name(dir + "/ab/a1.json", child, 5, host_tag());
+  const std::string theirs_fresh = temp_name(dir + "/ab/a2.json", child, 6, other_host);
+  const std::string theirs_stale = temp_name(dir + "/ab/a3.json", child, 7, other_host);
   for (const auto& f : {mine_dead, theirs_fresh, theirs_stale}) write_file_atomic(f, "{}");
   std::filesystem::last_write_time(theirs_stale, std::filesystem::file_time_type::clock::now() - std::chrono::hours(25));
   ResponseCache cache(dir);

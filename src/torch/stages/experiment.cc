@@ -61,15 +61,17 @@ RunScore run_arm(const Settings& s, const RunLayout& layout, const ExperimentArm
   };
   const TrainStageResult tr = run_train_stage(s, t);
   const std::string score_path = join_path(dir, "eval.json");
-  LoadedModel m = load_model(tr.role_dir);
+  const auto checkpoint = latest_checkpoint(tr.role_dir);
+  if (!checkpoint) throw Error("experiment: no checkpoint in " + tr.role_dir + " after training");
   RunScore r;
   if (file_exists(score_path)) {
     json cached = json::parse(read_file(score_path));
-    if (cached.value("checkpoint", "") == m.checkpoint && cached.value("chunks", size_t(0)) == h.chunks.size()) {
+    if (cached.value("checkpoint", "") == *checkpoint && cached.value("chunks", size_t(0)) == h.chunks.size()) {
       r.j = cached;
     }
   }
-  if (r.j.is_null()) {
+  if (r.j.is_null()) {  // the model is loaded only to score it
+    LoadedModel m = load_model(*checkpoint);
     torch::NoGradGuard ng;
     const TextScore ts = score_texts(m, h.chunks, spm, spm.eos_id());
     r.j = {{"arm", arm.name},
