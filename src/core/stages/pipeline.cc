@@ -64,15 +64,18 @@ std::vector<std::string> pipeline_stage_names() { return kNames; }
 std::vector<PipelineStage> pipeline_stages(const Settings& s, const std::string& build_commit) {
   const RunLayout layout(s);
   const bool local = s.str("TEACHER_PROVIDER") == "local";
-  // The teacher's identity for the report stages: its checkpoint (local) or the prepared data (API).
-  auto teacher_time = [layout, local] {
+  const std::string hf_dir = s.str("TEACHER_MODEL_DIR");  // a Hugging Face teacher: nothing to pretrain
+  // The teacher's identity for the report stages: its checkpoint (local), its folder's config.json (a
+  // Hugging Face teacher) or the prepared data (API).
+  auto teacher_time = [layout, local, hf_dir] {
+    if (local && !hf_dir.empty()) return mtime(join_path(hf_dir, "config.json"));
     return local ? checkpoint_time(layout, "teacher") : mtime(layout.prepare_report());
   };
   std::vector<PipelineStage> st;
   st.push_back({"ensure-dirs", "ensure-dirs", {"ensure-dirs"}, nullptr});
   st.push_back({"prepare", "prepare", {"prepare"}, nullptr});
   // Training stages resume an interrupted run (a fresh run when there is no checkpoint).
-  if (local) st.push_back({"teacher-pretrain", "teacher pretraining", {"train", "--role", "teacher", "--resume"}, nullptr});
+  if (local && hf_dir.empty()) st.push_back({"teacher-pretrain", "teacher pretraining", {"train", "--role", "teacher", "--resume"}, nullptr});
   st.push_back({"teacher", "teacher baseline", {"teacher"}, [&s, layout, teacher_time](std::string& why) {
                   return report_current(s, layout.teacher_baseline_report(), {teacher_time()}, why);
                 }});

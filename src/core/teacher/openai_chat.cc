@@ -227,7 +227,19 @@ void fill_unscored_first_token(const std::string& text, Scoring& s) {
   s.tokens[0].text = token_display_text(s.tokens[0].bytes);
 }
 
-Scoring parse_prompt_logprobs(const json& reply, int top_k) {
+namespace {
+// A candidate's bytes from its id through the server model's tokenizer.
+void bytes_from_id(const Tokenizer& tok, TokenCandidate& c) {
+  if (c.id < 0 || c.id >= tok.vocab_size())
+    throw Error("the server scored token id " + std::to_string(c.id) + ", outside the " + std::to_string(tok.vocab_size()) +
+                    " ids of TEACHER_TOKENIZER",
+                "TEACHER_TOKENIZER must be the tokenizer of the model the server runs (or unset it)");
+  c.bytes = tok.continuation_bytes(c.id);
+  c.text = token_display_text(c.bytes);
+}
+}  // namespace
+
+Scoring parse_prompt_logprobs(const json& reply, int top_k, const Tokenizer* tokenizer) {
   if (!reply.is_object() || !reply.contains("choices") || !reply["choices"].is_array() || reply["choices"].empty())
     throw Error("completion reply has no `choices`");
   const json& c = reply["choices"][0];
@@ -267,6 +279,7 @@ Scoring parse_prompt_logprobs(const json& reply, int top_k) {
                         ? v["decoded_token"].get<std::string>()
                         : "";
         cand.bytes = bytes_from_display_text(cand.text);
+        if (tokenizer) bytes_from_id(*tokenizer, cand);
         int rank = v.is_object() && v.contains("rank") && v["rank"].is_number_integer() ? v["rank"].get<int>() : 0;
         if (cand.id == t.id) {
           static_cast<TokenCandidate&>(t) = cand;
@@ -284,11 +297,26 @@ Scoring parse_prompt_logprobs(const json& reply, int top_k) {
         if (!std::isnan(cand.logprob)) t.top.push_back(cand);
       }
     }
+    // An actual token the map leaves out still has its bytes; the first (unscored, maybe a BOS the
+    // server added) is left to fill_unscored_first_token.
+    if (tokenizer && i > 0 && t.bytes.empty() && t.text.empty()) bytes_from_id(*tokenizer, t);
     s.tokens.push_back(std::move(t));
   }
   fill_log_other_from_topk(s.tokens);
   return s;
 }
+
+namespace {
+// With a local tokenizer, the scored ids must spell the text after the first token (which may be a
+// BOS the server added): a tokenizer of another model would put every row out of line with the text.
+void check_ids_spell_text(const std::string& text, const Scoring& s) {
+  std::string tail;
+  for (size_t i = 1; i < s.tokens.size(); ++i) tail += s.tokens[i].bytes;
+  if (tail.size() > text.size() || text.compare(text.size() - tail.size(), tail.size(), tail) != 0)
+    throw Error("the server's token ids, decoded with TEACHER_TOKENIZER, do not spell the text that was scored",
+                "TEACHER_TOKENIZER must be the tokenizer of the model the server runs (or unset it)");
+}
+}  // namespace
 
 OpenAiProvider::OpenAiProvider(OpenAiProfile profile, std::string model, ProviderContext ctx)
     : profile_(std::move(profile)), model_(std::move(model)), ctx_(std::move(ctx)) {
@@ -321,11 +349,12 @@ Scoring OpenAiProvider::score(const std::string& text, int top_k) {
   if (!resp.ok()) throw_provider_error(profile_.name, model_, profile_.key_setting, hr, resp);
   Scoring s;
   try {
-    s = parse_prompt_logprobs(json::parse(resp.body), top_k);
+    s = parse_prompt_logprobs(json::parse(resp.body), top_k, ctx_.teacher_tokenizer.get());
   } catch (const Error& e) {
     throw Error(profile_.name + " (" + url_for_display(hr.url) + "): " + e.what(), e.hint());
   }
   fill_unscored_first_token(text, s);
+  if (ctx_.teacher_tokenizer) check_ids_spell_text(text, s);
   s.latency_s = resp.elapsed_s;
   return s;
 }

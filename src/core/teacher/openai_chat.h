@@ -44,7 +44,9 @@ nlohmann::json build_prompt_logprobs_request(const std::string& model, const std
 // vLLM (and `serve`) send prompt_logprobs[0] = null: nothing predicts the first token, and its text
 // comes with no entry. It is what the scored text holds before the other tokens' bytes.
 void fill_unscored_first_token(const std::string& text, Scoring& s);
-Scoring parse_prompt_logprobs(const nlohmann::json& reply, int top_k);
+// With `tokenizer` (the server model's, TEACHER_TOKENIZER), every token's and candidate's bytes are
+// those of its id; an id outside the tokenizer is an error naming TEACHER_TOKENIZER.
+Scoring parse_prompt_logprobs(const nlohmann::json& reply, int top_k, const Tokenizer* tokenizer = nullptr);
 
 class OpenAiProvider : public Provider {
  public:

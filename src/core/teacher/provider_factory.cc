@@ -3,10 +3,12 @@
 #include "core/config/run_layout.h"
 #include "core/config/settings.h"
 #include "core/http/url.h"
+#include "core/model/hf_config.h"
 #include "core/teacher/anthropic_provider.h"
 #include "core/teacher/gemini_provider.h"
 #include "core/teacher/local_provider.h"
 #include "core/teacher/openai_chat.h"
+#include "core/tokenizer/hf_folder_tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
@@ -74,10 +76,16 @@ HttpOptions http_options_from_settings(const Settings& s) {
   return o;
 }
 
+std::string teacher_model_id(const Settings& s) {
+  const std::string dir = s.str("TEACHER_MODEL_DIR");
+  if (s.str("TEACHER_PROVIDER") != "local" || dir.empty()) return s.str("TEACHER_MODEL");
+  return s.str("TEACHER_MODEL") + "@" + hf_folder_identity(dir).substr(0, 16);
+}
+
 ProviderSpec provider_spec_from_settings(const Settings& s) {
   ProviderSpec spec;
   spec.provider = s.str("TEACHER_PROVIDER");
-  spec.model = s.str("TEACHER_MODEL");
+  spec.model = teacher_model_id(s);
   return spec;
 }
 
@@ -122,6 +130,7 @@ std::unique_ptr<Provider> make_provider(const Settings& s, const ProviderSpec& s
     ctx.http = std::make_shared<HttpClient>(o);
   }
   if (spec.use_cache_dirs) ctx.capability_dir = RunLayout(s).capability_cache();
+  if (const std::string dir = s.str("TEACHER_TOKENIZER"); !dir.empty()) ctx.teacher_tokenizer = load_hf_folder_tokenizer(dir);
 
   if (spec.provider == "gemini") return std::make_unique<GeminiProvider>(base_url, key, spec.model, ctx);
   if (spec.provider == "anthropic") return std::make_unique<AnthropicProvider>(base_url, key, spec.model, ctx);

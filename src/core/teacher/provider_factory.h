@@ -32,6 +32,10 @@ struct ProviderSpec {
   std::shared_ptr<HttpClient> http;                 // shared client; built from settings when null
 };
 
+// The teacher's model id in KD traces, manifests and caches: TEACHER_MODEL, and for a Hugging Face
+// teacher (TEACHER_PROVIDER=local with TEACHER_MODEL_DIR) "@" and 16 hex digits of the folder's content
+// identity (hf_config.h), so traces of another model put in the same folder never pass for its own.
+std::string teacher_model_id(const Settings& s);
 ProviderSpec provider_spec_from_settings(const Settings& s);
 // Throws UsageError for an unknown provider, a missing key (naming the variable), or an external
 // base URL while SKIP_EXTERNAL is set — all before any request.

@@ -7,12 +7,17 @@
 #include "core/http/http_client.h"
 #include "core/teacher/capability_store.h"
 #include "core/teacher/provider.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace bkd {
 
 struct ProviderContext {
   std::shared_ptr<HttpClient> http;
   std::string capability_dir;  // CACHE_DIR/capabilities; empty: do not store probes
+  // A local copy of the server model's tokenizer (TEACHER_TOKENIZER): scored candidates take their
+  // bytes from their ids through it, not from the reply's display text (vLLM's decoded_token is "\uFFFD"
+  // for a partial UTF-8 token and raw "Ġ..." for byte-level vocabularies). nullptr: the text is used.
+  std::shared_ptr<const Tokenizer> teacher_tokenizer;
 };
 
 // Throws: 401 -> key rejected (names key_setting); 403/400 about logprobs -> UsageError listing the

@@ -33,4 +33,30 @@ inline void set_autocast(at::DeviceType d, at::ScalarType dtype, bool on) {
 }
 #endif
 
+// Inference under autocast to `dtype` on `device` for the guard's lifetime (nothing for float32):
+// a model whose matrices are stored in bf16 runs its float32 norms and activations through them.
+class InferenceAutocast {
+ public:
+  InferenceAutocast(const at::Device& device, at::ScalarType dtype)
+      : type_(device.is_cuda() ? at::kCUDA : at::kCPU), on_(dtype != at::kFloat) {
+    if (!on_) return;
+    prev_enabled_ = autocast_enabled(type_);
+    prev_dtype_ = autocast_dtype(type_);
+    set_autocast(type_, dtype, true);
+  }
+  ~InferenceAutocast() {
+    if (!on_) return;
+    set_autocast(type_, prev_dtype_, prev_enabled_);
+    if (!prev_enabled_) at::autocast::clear_cache();
+  }
+  InferenceAutocast(const InferenceAutocast&) = delete;
+  InferenceAutocast& operator=(const InferenceAutocast&) = delete;
+
+ private:
+  at::DeviceType type_;
+  bool on_;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
+
 }  // namespace bkd

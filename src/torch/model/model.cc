@@ -47,36 +47,51 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
 
 torch::Tensor relu2_gate(const torch::Tensor& g, const torch::Tensor& u) { return Relu2GateFn::apply(g, u); }
 
-BlockImpl::BlockImpl(const ModelConfig& c, int64_t layer_index) {
-  const int64_t D = c.d_model, F = c.ffn_dim, KV = c.n_kv_heads * c.head_dim();
+BlockImpl::BlockImpl(const ModelConfig& c, int64_t layer_index, WeightInit init) {
+  const int64_t D = c.d_model, F = c.ffn_dim, Q = c.q_dim(), KV = c.kv_dim(), hd = c.head_dim();
   const double std = 0.02, out_std = 0.02 / std::sqrt(2.0 * double(c.n_layers));
-  attn_norm = register_parameter("attn_norm", torch::ones({D}));
-  wq = register_parameter("wq", normal_init({D, D}, std));
-  wk = register_parameter("wk", normal_init({KV, D}, std));
-  wv = register_parameter("wv", normal_init({KV, D}, std));
-  attn_sub_norm = register_parameter("attn_sub_norm", torch::ones({D}));
-  wo = register_parameter("wo", normal_init({D, D}, out_std));
-  ffn_norm = register_parameter("ffn_norm", torch::ones({D}));
-  w_gate = register_parameter("w_gate", normal_init({F, D}, std));
-  w_up = register_parameter("w_up", normal_init({F, D}, std));
-  ffn_sub_norm = register_parameter("ffn_sub_norm", torch::ones({F}));
-  w_down = register_parameter("w_down", normal_init({D, F}, out_std));
+  const bool random = init == WeightInit::Random;
+  auto matrix = [&](int64_t out, int64_t in, double s) { return random ? normal_init({out, in}, s) : torch::empty({out, in}); };
+  auto ones = [&](int64_t n) { return random ? torch::ones({n}) : torch::empty({n}); };
+  auto zeros = [&](int64_t n) { return random ? torch::zeros({n}) : torch::empty({n}); };
+  attn_norm = register_parameter("attn_norm", ones(D));
+  wq = register_parameter("wq", matrix(Q, D, std));
+  wk = register_parameter("wk", matrix(KV, D, std));
+  wv = register_parameter("wv", matrix(KV, D, std));
+  if (c.qkv_bias) {
+    bq = register_parameter("bq", zeros(Q));
+    bk = register_parameter("bk", zeros(KV));
+    bv = register_parameter("bv", zeros(KV));
+  }
+  if (c.qk_norm) {
+    q_norm = register_parameter("q_norm", ones(hd));
+    k_norm = register_parameter("k_norm", ones(hd));
+  }
+  if (c.sub_norm) attn_sub_norm = register_parameter("attn_sub_norm", ones(Q));
+  wo = register_parameter("wo", matrix(D, Q, out_std));
+  if (c.o_bias) bo = register_parameter("bo", zeros(D));
+  ffn_norm = register_parameter("ffn_norm", ones(D));
+  w_gate = register_parameter("w_gate", matrix(F, D, std));
+  w_up = register_parameter("w_up", matrix(F, D, std));
+  if (c.sub_norm) ffn_sub_norm = register_parameter("ffn_sub_norm", ones(F));
+  w_down = register_parameter("w_down", matrix(D, F, out_std));
 }
 
-TransformerImpl::TransformerImpl(const ModelConfig& cfg, QuantMode mode) : cfg_(cfg), mode_(mode) {
+TransformerImpl::TransformerImpl(const ModelConfig& cfg, QuantMode mode, WeightInit init) : cfg_(cfg), mode_(mode) {
   cfg_.validate();
   if (!cfg_.bitlinear && mode != QuantMode::FullPrecision)
     throw Error("model config has bitlinear=false but quantization mode is " + to_string(mode),
                 "use mode fp for a full-precision model");
-  embed = register_parameter("embed", normal_init({cfg_.vocab_size, cfg_.d_model}, 0.02));
-  if (!cfg_.tie_embeddings)
-    lm_head = register_parameter("lm_head", normal_init({cfg_.vocab_size, cfg_.d_model}, 0.02));
+  const bool random = init == WeightInit::Random;
+  auto table = [&] { return random ? normal_init({cfg_.vocab_size, cfg_.d_model}, 0.02) : torch::empty({cfg_.vocab_size, cfg_.d_model}); };
+  embed = register_parameter("embed", table());
+  if (!cfg_.tie_embeddings) lm_head = register_parameter("lm_head", table());
   layers = register_module("layers", torch::nn::ModuleList());
-  for (int64_t i = 0; i < cfg_.n_layers; ++i) layers->push_back(Block(cfg_, i));
-  final_norm = register_parameter("final_norm", torch::ones({cfg_.d_model}));
+  for (int64_t i = 0; i < cfg_.n_layers; ++i) layers->push_back(Block(cfg_, i, init));
+  final_norm = register_parameter("final_norm", random ? torch::ones({cfg_.d_model}) : torch::empty({cfg_.d_model}));
 
-  const int64_t half = cfg_.head_dim() / 2;
-  torch::Tensor inv = torch::pow(cfg_.rope_theta, -torch::arange(0, half, torch::kDouble) * 2.0 / double(cfg_.head_dim()));
+  const std::vector<double> inv_freq = rope_inv_freq(cfg_);
+  torch::Tensor inv = torch::tensor(inv_freq, torch::kDouble);
   torch::Tensor ang = torch::outer(torch::arange(0, cfg_.max_seq_len, torch::kDouble), inv);
   rope_cos_ = register_buffer("rope_cos", ang.cos().to(torch::kFloat));
   rope_sin_ = register_buffer("rope_sin", ang.sin().to(torch::kFloat));
@@ -107,7 +122,7 @@ torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& 
                                              const torch::Tensor& cos, const torch::Tensor& sin, torch::Tensor* k_cache,
                                              torch::Tensor* v_cache) {
   const int64_t B = x.size(0), T = x.size(1), H = cfg_.n_heads, HKV = cfg_.n_kv_heads, hd = cfg_.head_dim();
-  const int64_t D = cfg_.d_model, KV = HKV * hd;
+  const int64_t Q = cfg_.q_dim(), KV = cfg_.kv_dim();
   const bool quant = mode_ != QuantMode::FullPrecision;
   // Every quantized matmul input comes straight from a norm: norm and quantizer run as one pass.
   const double eps = cfg_.norm_eps;
@@ -122,10 +137,13 @@ torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& 
 
   // Attention: one matmul for q, k, v (each weight keeps its own ternary scale).
   torch::Tensor a = in_norm(x, b.attn_norm);
-  torch::Tensor qkv = torch::linear(a, torch::cat({weight(b.wq), weight(b.wk), weight(b.wv)}, 0));
-  auto parts = qkv.split_with_sizes({D, KV, KV}, -1);
-  torch::Tensor q = apply_rope(parts[0].view({B, T, H, hd}).transpose(1, 2), cos, sin);
-  torch::Tensor k = apply_rope(parts[1].view({B, T, HKV, hd}).transpose(1, 2), cos, sin);
+  torch::Tensor qkv_bias = cfg_.qkv_bias ? torch::cat({b.bq, b.bk, b.bv}) : torch::Tensor();
+  torch::Tensor qkv = torch::linear(a, torch::cat({weight(b.wq), weight(b.wk), weight(b.wv)}, 0), qkv_bias);
+  auto parts = qkv.split_with_sizes({Q, KV, KV}, -1);
+  torch::Tensor q = parts[0].view({B, T, H, hd}), k = parts[1].view({B, T, HKV, hd});
+  if (cfg_.qk_norm) q = rms_norm(q, b.q_norm, eps), k = rms_norm(k, b.k_norm, eps);  // per head, before RoPE
+  q = apply_rope(q.transpose(1, 2), cos, sin);
+  k = apply_rope(k.transpose(1, 2), cos, sin);
   torch::Tensor v = parts[2].view({B, T, HKV, hd}).transpose(1, 2);
   if (k_cache) {
     if (k_cache->defined()) k = torch::cat({*k_cache, k}, 2), v = torch::cat({*v_cache, v}, 2);
@@ -138,8 +156,8 @@ torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& 
     v = v.unsqueeze(2).expand({B, HKV, rep, Tk, hd}).reshape({B, H, Tk, hd});
   }
   torch::Tensor probs = attention_softmax(torch::matmul(q, k.transpose(-2, -1)), mask, 1.0 / std::sqrt(double(hd)));
-  torch::Tensor att = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, D});
-  torch::Tensor h = x + torch::linear(out_norm(att, b.attn_sub_norm), weight(b.wo));
+  torch::Tensor att = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, Q});
+  torch::Tensor h = x + torch::linear(cfg_.sub_norm ? out_norm(att, b.attn_sub_norm) : att, weight(b.wo), b.bo);
 
   // Gated FFN (squared ReLU, or SiLU): one matmul for gate and up.
   torch::Tensor f = in_norm(h, b.ffn_norm);
@@ -147,7 +165,7 @@ torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& 
   auto gparts = gu.chunk(2, -1);
   torch::Tensor inner = cfg_.ffn_activation == FfnActivation::Silu ? torch::silu(gparts[0]) * gparts[1]
                                                                    : relu2_gate(gparts[0], gparts[1]);
-  return h + torch::linear(out_norm(inner, b.ffn_sub_norm), weight(b.w_down));
+  return h + torch::linear(cfg_.sub_norm ? out_norm(inner, b.ffn_sub_norm) : inner, weight(b.w_down));
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& key_valid) {

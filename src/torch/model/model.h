@@ -16,6 +16,8 @@
 //   TernaryA4: a4 on the inputs of wq/wk/wv and w_gate/w_up; a8 on the inputs of wo and w_down.
 // Parameter names: embed, lm_head (untied only), final_norm, layers.<i>.{attn_norm, wq, wk, wv,
 // attn_sub_norm, wo, ffn_norm, w_gate, w_up, ffn_sub_norm, w_down}; linear weights are [out, in].
+// Hugging Face teachers (model_config.h) may drop the SubLNs and add layers.<i>.{bq, bk, bv, bo,
+// q_norm, k_norm}: q = q_norm(wq a + bq) per head before RoPE, likewise k; wq is [n_heads * head_dim, d].
 #include <torch/torch.h>
 
 #include <vector>
@@ -24,10 +26,17 @@
 
 namespace bkd {
 
+// How a new model's weights start: drawn at random (training from scratch), or left uninitialized
+// for a loader that overwrites every one (a large Hugging Face teacher is not drawn first).
+enum class WeightInit { Random, Uninitialized };
+
 struct BlockImpl : torch::nn::Module {
-  BlockImpl(const ModelConfig& cfg, int64_t layer_index);
+  BlockImpl(const ModelConfig& cfg, int64_t layer_index, WeightInit init = WeightInit::Random);
   torch::Tensor attn_norm, wq, wk, wv, attn_sub_norm, wo;
   torch::Tensor ffn_norm, w_gate, w_up, ffn_sub_norm, w_down;
+  // Hugging Face teachers only (undefined otherwise; ModelConfig says which exist).
+  torch::Tensor bq, bk, bv, bo;  // qkv_bias, o_bias
+  torch::Tensor q_norm, k_norm;  // qk_norm: [head_dim] gains shared by every head
 };
 TORCH_MODULE(Block);
 
@@ -42,7 +51,7 @@ struct KvCache {
 class TransformerImpl : public torch::nn::Module {
  public:
   // Weights are initialized from torch's default generator (seed it first for reproducibility).
-  TransformerImpl(const ModelConfig& cfg, QuantMode mode);
+  TransformerImpl(const ModelConfig& cfg, QuantMode mode, WeightInit init = WeightInit::Random);
 
   // ids: [B, T] int64. key_valid: optional [B, T] bool, false for padding keys (a query always sees
   // itself, so padded rows stay finite). Returns logits [B, T, vocab] (bf16 under autocast).

@@ -14,7 +14,11 @@
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/sysinfo.h"
+#include "torch/model/autocast_compat.h"
 #include "torch/model/checkpoint.h"
+#include "torch/model/hf_model.h"
+#include "core/model/hf_config.h"
+#include "core/tokenizer/hf_folder_tokenizer.h"
 #include "torch/kernels/topk_scoring.h"
 #include "torch/train/trainer.h"  // keep_freed_memory
 
@@ -60,14 +64,15 @@ torch::Tensor model_ids(const LoadedModel& m, const std::vector<int32_t>& ids, s
       throw Error("forward_logits: token id " + std::to_string(id) + " is outside the vocabulary of " +
                   std::to_string(m.vocab_size()));
   torch::Tensor t = torch::tensor(std::vector<int64_t>(ids.begin() + int64_t(from), ids.end()), torch::kLong);
-  return m.vocab_map.to_model(t.view({1, -1}));
+  return m.vocab_map.to_model(t.view({1, -1})).to(m.device);
 }
 }  // namespace
 
 torch::Tensor forward_model_logits(LoadedModel& m, const std::vector<int32_t>& ids) {
   torch::Tensor t = model_ids(m, ids);
   torch::NoGradGuard ng;
-  return m.model->forward(t).select(0, 0).to(torch::kFloat).contiguous();
+  InferenceAutocast ac(m.device, m.weight_dtype);
+  return m.model->forward(t).select(0, 0).to(torch::kCPU, torch::kFloat).contiguous();
 }
 
 torch::Tensor IncrementalDecoder::next_logits(const std::vector<int32_t>& context) {
@@ -81,13 +86,14 @@ torch::Tensor IncrementalDecoder::next_logits(const std::vector<int32_t>& contex
   cache_.truncate(int64_t(p));
   torch::Tensor logits;
   try {
+    InferenceAutocast ac(m_.device, m_.weight_dtype);
     logits = m_.model->forward_cached(fresh, cache_);
   } catch (...) {
     reset();
     throw;
   }
   tokens_ = context;
-  torch::Tensor last = logits.select(0, 0).narrow(0, logits.size(1) - 1, 1).to(torch::kFloat);
+  torch::Tensor last = logits.select(0, 0).narrow(0, logits.size(1) - 1, 1).to(torch::kCPU, torch::kFloat);
   return m_.vocab_map.expand_logits(last).select(0, 0).contiguous();
 }
 
@@ -125,11 +131,15 @@ namespace {
 
 class TorchTeacher : public LocalLanguageModel {
  public:
-  TorchTeacher(LoadedModel m, std::unique_ptr<Gpt2Bpe> tok, std::string name)
-      : m_(std::move(m)), tok_(std::move(tok)), name_(std::move(name)) {
+  // The logits callers see cover the tokenizer's ids: a Hugging Face model's embedding is often padded
+  // past its vocabulary (Qwen3: 151936 rows, 151669 tokens), and ids without a token are neither
+  // candidates nor part of the normalizer.
+  TorchTeacher(LoadedModel m, std::unique_ptr<Tokenizer> tok, std::string name)
+      : m_(std::move(m)), tok_(std::move(tok)), name_(std::move(name)), vocab_(tok_->vocab_size()) {
     if (tok_->vocab_size() > m_.vocab_size())
-      throw Error("teacher checkpoint " + m_.checkpoint + " has vocabulary " + std::to_string(m_.vocab_size()) +
-                  " but the GPT-2 tokenizer has " + std::to_string(tok_->vocab_size()));
+      throw Error("teacher " + m_.checkpoint + " has vocabulary " + std::to_string(m_.vocab_size()) + " but its " +
+                  tok_->kind() + " tokenizer has " + std::to_string(tok_->vocab_size()),
+                  "the tokenizer does not belong to the model");
     const VocabMap& map = m_.vocab_map;
     if (map.enabled()) {
       classes_.kept = int64_t(map.kept.size());
@@ -142,26 +152,28 @@ class TorchTeacher : public LocalLanguageModel {
       classes_.rare_ids = rare_ids_.data();
       classes_.log_rare_count = float(std::log(double(std::max<int64_t>(1, map.rare_count()))));
     } else {
-      classes_.kept = m_.config.vocab_size;
+      classes_.kept = vocab_;
     }
   }
   std::string name() const override { return name_; }
   const Tokenizer& tokenizer() const override { return *tok_; }
-  int32_t vocab_size() const override { return int32_t(m_.vocab_size()); }
+  int32_t vocab_size() const override { return int32_t(vocab_); }
   int32_t eos_id() const override { return tok_->eos_id(); }
   int32_t max_context() const override { return int32_t(m_.config.max_seq_len); }
   std::vector<float> next_logits(const std::vector<int32_t>& context) override {
+    check_ids(context);
     std::lock_guard<std::mutex> lock(decode_mu_);
     torch::Tensor last = decoder_.next_logits(context);  // greedy decoding extends the context: one token a call
-    return std::vector<float>(last.data_ptr<float>(), last.data_ptr<float>() + last.numel());
+    return std::vector<float>(last.data_ptr<float>(), last.data_ptr<float>() + vocab_);
   }
   std::vector<std::vector<float>> sequence_logits(const std::vector<int32_t>& tokens) override {
     if (int64_t(tokens.size()) > m_.config.max_seq_len) return LocalLanguageModel::sequence_logits(tokens);
+    check_ids(tokens);
     torch::Tensor l = forward_logits(m_, tokens);
     std::vector<std::vector<float>> rows(size_t(l.size(0)));
     for (int64_t i = 0; i < l.size(0); ++i) {
       const float* p = l[i].data_ptr<float>();
-      rows[size_t(i)].assign(p, p + l.size(1));
+      rows[size_t(i)].assign(p, p + vocab_);
     }
     return rows;
   }
@@ -170,10 +182,11 @@ class TorchTeacher : public LocalLanguageModel {
   // parallel on LibTorch's intra-op pool, no [T, V] temporaries.
   bool score_top_k(const std::vector<int32_t>& tokens, int k, TopKScores& out) override {
     if (tokens.size() < 2 || int64_t(tokens.size()) > m_.config.max_seq_len || k <= 0) return false;
+    check_ids(tokens);
     torch::NoGradGuard ng;
     torch::Tensor l = forward_model_logits(m_, tokens);  // row i predicts tokens[i + 1]
     const int64_t rows = l.size(0) - 1, classes = l.size(1);
-    const int64_t kk = std::min<int64_t>(k, m_.vocab_size());
+    const int64_t kk = std::min<int64_t>(k, vocab_);
     out.k = int(kk);
     out.ids.assign(size_t(rows * kk), 0);
     out.logprobs.assign(size_t(rows * kk), 0.0);
@@ -192,24 +205,57 @@ class TorchTeacher : public LocalLanguageModel {
   }
 
  private:
+  // Ids the model has rows for but the tokenizer no token: an error, not a silent score.
+  void check_ids(const std::vector<int32_t>& ids) const {
+    for (int32_t id : ids)
+      if (id < 0 || id >= vocab_)
+        throw Error("teacher " + name_ + ": token id " + std::to_string(id) + " is outside its tokenizer's " +
+                    std::to_string(vocab_) + " ids");
+  }
   LoadedModel m_;
   IncrementalDecoder decoder_{m_};
   std::mutex decode_mu_;
-  std::unique_ptr<Gpt2Bpe> tok_;
+  std::unique_ptr<Tokenizer> tok_;
   std::string name_;
+  int64_t vocab_;                  // the tokenizer's ids: the columns callers see
   RowClasses classes_;             // points into m_.vocab_map.kept and rare_ids_
   std::vector<int64_t> class_of_;  // external id -> model class (empty: identity)
   std::vector<int32_t> rare_ids_;  // external ids of the rare class, ascending
 };
+
+torch::Device teacher_device(const Settings& s) {
+  const std::string d = s.str("DEVICE");
+  if (d == "cuda" && !torch::cuda::is_available())
+    throw Error("DEVICE=cuda but LibTorch sees no CUDA device", "set DEVICE=cpu or auto, or build against a CUDA LibTorch");
+  return (d == "cuda" || (d == "auto" && torch::cuda::is_available())) ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+}
+
 }  // namespace
 
-std::unique_ptr<LocalLanguageModel> make_torch_teacher(const Settings& s, const std::string& model_name) {
+LocalTeacherModel load_local_teacher(const Settings& s) {
+  LocalTeacherModel t;
+  if (const std::string dir = s.str("TEACHER_MODEL_DIR"); !dir.empty()) {
+    HfLoadOptions o;
+    o.device = teacher_device(s);
+    o.weight_dtype = hf_weight_dtype(s.str("TEACHER_DTYPE"), o.device);
+    t.tokenizer = load_hf_folder_tokenizer(dir);  // first: it fails faster than the weights load
+    t.model = load_hf_model(dir, o);
+    const int64_t bos = read_hf_config(dir).bos_id;
+    t.bos = bos >= 0 && bos < t.tokenizer->vocab_size() ? int32_t(bos) : t.tokenizer->eos_id();
+    return t;
+  }
   const RunLayout layout(s);
-  const std::string dir = layout.role_checkpoints("teacher");
-  if (!latest_checkpoint(dir)) return nullptr;
-  LoadedModel m = load_model(dir);
-  auto tok = Gpt2Bpe::load(layout.gpt2_encoder_json(), layout.gpt2_vocab_bpe());
-  return std::make_unique<TorchTeacher>(std::move(m), std::move(tok), model_name);
+  t.model = load_model(layout.role_checkpoints("teacher"));
+  t.tokenizer = Gpt2Bpe::load(layout.gpt2_encoder_json(), layout.gpt2_vocab_bpe());
+  t.bos = t.tokenizer->eos_id();
+  return t;
+}
+
+
+std::unique_ptr<LocalLanguageModel> make_torch_teacher(const Settings& s, const std::string& model_name) {
+  if (s.str("TEACHER_MODEL_DIR").empty() && !latest_checkpoint(RunLayout(s).role_checkpoints("teacher"))) return nullptr;
+  LocalTeacherModel t = load_local_teacher(s);
+  return std::make_unique<TorchTeacher>(std::move(t.model), std::move(t.tokenizer), model_name);
 }
 
 }  // namespace bkd

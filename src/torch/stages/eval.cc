@@ -78,22 +78,23 @@ double baseline_tps(const RunLayout& layout, json& source) {
   throw Error("the teacher baseline " + path + " has no decode speed", "run `bitnet-kde teacher` again");
 }
 
-TeacherEval eval_teacher(const RunLayout& layout, const EvalSettings& es, const HeldOut& h) {
+TeacherEval eval_teacher(const Settings& s, const RunLayout& layout, const EvalSettings& es, const HeldOut& h) {
   TeacherEval t;
   t.j = {{"provider", es.teacher_provider}};
   std::optional<DecodeTiming> timed;
   if (es.local_teacher) {
-    LoadedModel m = load_model(layout.role_checkpoints("teacher"));
-    auto gpt2 = Gpt2Bpe::load(layout.gpt2_encoder_json(), layout.gpt2_vocab_bpe());
-    const TextScore ts = score_texts(m, h.chunks, *gpt2, gpt2->eos_id());
+    LocalTeacherModel teacher = load_local_teacher(s);
+    LoadedModel& m = teacher.model;
+    const Tokenizer& tok = *teacher.tokenizer;
+    const TextScore ts = score_texts(m, h.chunks, tok, teacher.bos);
     t.bpb = ts.bits_per_byte();
     t.bytes_per_token = ts.tokens > 0 ? double(ts.bytes) / double(ts.tokens) : kNaN;
     t.memory = double(model_bytes(m));
     t.j["checkpoint"] = m.checkpoint;
     t.j["quality"] = score_json(ts);
     t.j["parameters"] = m.config.parameter_count();
-    t.j["memory"] = {{"bytes", t.memory}, {"method", "measured: parameters and buffers of the loaded teacher (float32)"}};
-    const auto [prompt, n_new] = decode_setup(es, gpt2->encode_ids(h.chunks.front()), m.config.max_seq_len);
+    t.j["memory"] = {{"bytes", t.memory}, {"method", "measured: parameters and buffers of the loaded teacher"}};
+    const auto [prompt, n_new] = decode_setup(es, tok.encode_ids(h.chunks.front()), m.config.max_seq_len);
     timed = measure_torch_decode_tps(m, prompt, n_new);
     t.j["decode"] = timing_json(*timed);
   } else {
@@ -255,7 +256,7 @@ json run_eval(const Settings& s) {
   json& b = report.body();
   const HeldOut h = held_out_text(s, layout, es);
   b["held_out"] = h.j;
-  const TeacherEval teacher = eval_teacher(layout, es, h);
+  const TeacherEval teacher = eval_teacher(s, layout, es, h);
   b["teacher"] = teacher.j;
 
   // Students: the KD student and, when trained, the CE-only ablation at the same budget.

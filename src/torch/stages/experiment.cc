@@ -196,9 +196,8 @@ json run_experiment(const Settings& s) {
   double teacher_bpb = std::nan("");
   if (es.local_teacher) {
     torch::NoGradGuard ng;
-    LoadedModel t = load_model(layout.role_checkpoints("teacher"));
-    auto gpt2 = Gpt2Bpe::load(layout.gpt2_encoder_json(), layout.gpt2_vocab_bpe());
-    teacher_bpb = score_texts(t, h.chunks, *gpt2, gpt2->eos_id()).bits_per_byte();
+    LocalTeacherModel t = load_local_teacher(s);
+    teacher_bpb = score_texts(t.model, h.chunks, *t.tokenizer, t.bos).bits_per_byte();
   }
 
   // Seed-major: after each seed every arm has one more run, so a cut-short experiment is balanced.

@@ -108,6 +108,10 @@ TrainStageResult run_train_stage(const Settings& s, const TrainStageOptions& opt
     throw UsageError("unknown role '" + role + "'", "use --role student, student_ce or teacher");
   const RunLayout layout(s);
   const bool teacher = role == "teacher";
+  if (teacher && !s.str("TEACHER_MODEL_DIR").empty())
+    throw UsageError("TEACHER_MODEL_DIR is set: the teacher is the Hugging Face model in " + s.str("TEACHER_MODEL_DIR") +
+                         ", and there is no teacher to train",
+                     "unset TEACHER_MODEL_DIR to train the project's own teacher");
   const std::string tok_path = layout.token_file(Split::Train, teacher ? TokenSide::Teacher : TokenSide::Student);
   if (!file_exists(tok_path))
     throw Error("tokenized training split " + tok_path + " does not exist",
