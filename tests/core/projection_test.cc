@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "core/data/corpus.h"
 #include "core/tokenizer/gpt2_bpe.h"
@@ -209,4 +210,51 @@ TEST(Projection, WholeGpt2VocabularyCoverage) {
   // (and the empty end-of-text marker, if any) go to Other.
   EXPECT_GE(mapped, n - partial_utf8 - empty - 1);
   EXPECT_GT(mapped, n * 9 / 10);
+}
+
+// KD_MID_TOKEN: a student token that starts inside the teacher token " the" after " t" gets the
+// teacher's distribution there conditioned on " t": " the" and " they" continue it (0.5 and 0.2 of
+// 0.7), " a" does not; each goes to the first student subtoken of what follows " t".
+TEST(Projection, MidTokenRowsConditionOnTheBytesAlreadyEmitted) {
+  const std::string text = " the People";
+  // Hand-made spans: the student splits " the" after " t" (its ids do not matter for the soft target).
+  const std::vector<TokenSpan> st = {{1, 0, 2}, {2, 2, 4}, {3, 4, 11}};
+  const std::vector<TokenSpan> tt = {{10, 0, 4}, {11, 4, 11}};
+  std::vector<GeneratedToken> teacher = {teacher_token({cand(" the", 0.5), cand(" they", 0.2), cand(" a", 0.2)}),
+                                         teacher_token({cand(" People", 0.9)})};
+  StudentProjector off(student());
+  ProjectionStats s_off;
+  auto without = off.project(text, st, tt, teacher, 0, &s_off);
+  EXPECT_FALSE(without[1].kd_valid);
+  EXPECT_EQ(without[1].reason, KdInvalid::NoTeacherToken);
+
+  StudentProjector on(student(), true);
+  ProjectionStats s_on;
+  auto with = on.project(text, st, tt, teacher, 0, &s_on);
+  ASSERT_TRUE(with[1].kd_valid);
+  EXPECT_EQ(s_on.mid_token, 1);
+  EXPECT_EQ(s_on.no_teacher_token, 0);
+  EXPECT_EQ(s_on.kd_positions, 3);
+  const int32_t he = on.first_subtoken("he"), hey = on.first_subtoken("hey");
+  ASSERT_GE(he, 0);
+  ASSERT_GE(hey, 0);
+  std::map<int32_t, double> want;  // log-sum-exp merge when both remainders start with the same token
+  want[he] += 0.5 / 0.7;
+  want[hey] += 0.2 / 0.7;
+  ASSERT_EQ(with[1].ids.size(), want.size());
+  for (size_t k = 0; k < with[1].ids.size(); ++k)
+    EXPECT_NEAR(std::exp(with[1].logprobs[k]), want[with[1].ids[k]], 1e-6) << with[1].ids[k];
+  EXPECT_NEAR(total_mass(with[1]), 1.0, 1e-6);
+  EXPECT_LT(std::exp(with[1].other_logprob), 1e-9);  // " a" does not continue " t": not in the normalizer
+  // The aligned rows are those of the projector without mid-token rows.
+  for (size_t p : {size_t(0), size_t(2)}) {
+    EXPECT_EQ(with[p].ids, without[p].ids);
+    EXPECT_EQ(with[p].logprobs, without[p].logprobs);
+  }
+  // No candidate continues the bytes emitted: CE only, as before.
+  teacher[0].top = {cand(" a", 0.6), cand(" an", 0.3)};
+  ProjectionStats s_none;
+  auto none = on.project(text, st, tt, teacher, 0, &s_none);
+  EXPECT_FALSE(none[1].kd_valid);
+  EXPECT_EQ(s_none.no_teacher_token, 1);
 }

@@ -136,6 +136,36 @@ TEST_P(HfTeacherForward, MatchesTheIndependentReference) {
   }
 }
 
+
+// Opt-in (transformers is not packaged for Debian 12, so CI skips it): the same tiny folders through the
+// real transformers library in float64, eager attention. transformers computes RoPE's inv_freq, cos and
+// sin in float32 even for a float64 model (~1e-7 relative on the angles), which the float32 bound
+// covers many times over.
+TEST_P(HfTeacherForward, MatchesTransformersWhereInstalled) {
+  if (std::system((python() + " -c 'import transformers' >/dev/null 2>&1").c_str()) != 0)
+    GTEST_SKIP() << python() << " has no transformers (set BKD_TEST_PYTHON to a Python that has it)";
+  test::TempDir d;
+  const std::string dir = d.path() + "/model";
+  make_tiny_model(GetParam().family, dir, GetParam().args);
+  LoadedModel m = load_hf_model(dir);
+  const std::vector<int32_t> ids = random_ids(m.config.vocab_size, 30, 11);
+  std::string list;
+  for (int32_t id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
+  const auto r = test::run_command(python() + " '" + tool("hf_transformers_logits.py") + "' --model '" + dir + "' --ids " +
+                                   list + " --out '" + d.path() + "/hf' 2>&1");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string bytes = read_file(d.path() + "/hf.bin");
+  std::vector<double> ref(bytes.size() / sizeof(double));
+  std::memcpy(ref.data(), bytes.data(), ref.size() * sizeof(double));
+  ASSERT_EQ(int64_t(ref.size()), int64_t(ids.size()) * m.config.vocab_size);
+  const Comparison c = compare(forward_logits(m, ids), ref, m.config.vocab_size);
+  const double bound = float32_bound(m.config, ids.size(), c.scale);
+  std::printf("[transformers %s %s] top-1 %lld/%lld, max |diff| %.3g, bound %.3g\n", GetParam().family, GetParam().args,
+              (long long)c.agree, (long long)c.rows, c.worst, bound);
+  EXPECT_LT(c.worst, bound);
+  EXPECT_EQ(c.agree, c.rows);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Families, HfTeacherForward,
     ::testing::Values(FamilyCase{"llama", "--dtype fp32 --untied --rope-scaling llama3 --attention-bias"},
@@ -262,7 +292,7 @@ TEST(HfTeacherCli, TeacherCollectTrainAndEvalRunOnATinyQwen3) {
   make_tiny_model("qwen3", model, "--dtype bf16 --tied --vocab 151936");
   for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
     write_file_atomic(model + "/" + f, read_file(tok_dir + "/" + f));
-  test::make_sotu_project(d, 6, "TEACHER_MODEL_DIR=" + model + "\nKD_TARGET_TOKENS=3000\nBUDGET_TOKENS=6000\nEVAL_TOKENS=1500\n");
+  test::make_sotu_project(d, 6, "TEACHER_MODEL_DIR=" + model + "\nTOP_K=64\nKD_TARGET_TOKENS=3000\nBUDGET_TOKENS=6000\nEVAL_TOKENS=1500\n");
 
   auto run = [&](const std::string& args) {
     const auto r = test::run_cli(d.path(), args);
@@ -280,9 +310,22 @@ TEST(HfTeacherCli, TeacherCollectTrainAndEvalRunOnATinyQwen3) {
   std::printf("[hf teacher collect] %s\n", acc.dump().c_str());
   EXPECT_NE(collect["manifest"]["model"].get<std::string>().find("@"), std::string::npos)
       << "the teacher's name must carry the folder's identity";
+  EXPECT_EQ(collect["manifest"]["k"].get<int>(), 64) << "TOP_K=64 from a local teacher";
   EXPECT_GT(acc["rows_kd"].get<int64_t>(), 1000);
   EXPECT_EQ(acc["rows_misaligned"].get<int64_t>(), 0);
   EXPECT_EQ(acc["rows_invalid"].get<int64_t>(), 0);
+  // KD_MID_TOKEN: rows inside a teacher token get its distribution conditioned on the bytes emitted.
+  run("prepare --set DRIVE_ROOT=" + d.file("drive_mid"));
+  run("collect --set KD_MID_TOKEN=true --set DRIVE_ROOT=" + d.file("drive_mid"));
+  const auto mid = nlohmann::json::parse(read_file(d.file("drive_mid/reports/collect.json")));
+  const auto& macc = mid["manifest"]["row_accounting"];
+  std::printf("[hf teacher collect, KD_MID_TOKEN] %s; mid-token rows %s\n", macc.dump().c_str(),
+              mid["this_run"]["mid_token_rows"].dump().c_str());
+  EXPECT_EQ(mid["manifest"]["projection"], "mid-token");
+  EXPECT_GT(mid["this_run"]["mid_token_rows"].get<int64_t>(), 0);
+  EXPECT_LT(macc["rows_no_teacher_boundary"].get<int64_t>(), acc["rows_no_teacher_boundary"].get<int64_t>());
+  EXPECT_EQ(macc["rows"], acc["rows"]);
+
   run("train");
   run("eval");
   const auto eval = nlohmann::json::parse(read_file(d.file("drive/reports/mini_evaluation_report.json")));

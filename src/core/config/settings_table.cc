@@ -39,8 +39,8 @@ const std::vector<SettingSpec> kSpecs = {
     {"TEACHER_MODEL", T::String, "local-teacher", "teacher", "model name at the provider (local: the teacher checkpoint's name)", false, -kInf, kInf, nullptr, true},
     {"TEACHER_MODEL_DIR", T::Path, "", "teacher", "a Hugging Face model folder (config.json + *.safetensors + tokenizer; Llama, Mistral, Qwen2, Qwen3) as the local teacher instead of training one; empty: the project's own teacher"},
     {"TEACHER_TOKENIZER", T::Path, "", "teacher", "a Hugging Face model folder holding the server model's tokenizer (tokenizer.json or tokenizer.model): vLLM scoring then takes each candidate's bytes from its id, not from decoded_token; empty: decoded_token"},
-    {"TEACHER_DTYPE", T::Enum, "auto", "teacher", "weights of a TEACHER_MODEL_DIR teacher: auto = bf16 on CUDA, fp32 on CPU", false, -kInf, kInf, "auto|fp32|bf16"},
-    {"TOP_K", T::Int, "20", "teacher", "top-K candidates kept per position", false, 1, 20},
+    {"TEACHER_DTYPE", T::Enum, "auto", "teacher", "weights of a TEACHER_MODEL_DIR teacher: auto = bf16 on CUDA, on CPUs with bf16 dot products (AVX512-BF16, AMX) and where fp32 would fill half the RAM; fp32 otherwise", false, -kInf, kInf, "auto|fp32|bf16"},
+    {"TOP_K", T::Int, "20", "teacher", "top-K candidates kept per position (a teacher that gives fewer lowers it, with a warning: OpenAI-style APIs 20, local teachers their vocabulary)", false, 1, 256},
     {"TEACHER_TEMPERATURE", T::Float, "0", "teacher", "sampling temperature for generation (0 = greedy)", false, 0, 2},
     {"MAX_NEW_TOKENS", T::Int, "64", "teacher", "tokens generated per prompt", false, 1, 8192},
     {"BASELINE_PROMPTS", T::Int, "16", "teacher", "prompts in the greedy baseline report", false, 1, 100000},
@@ -65,6 +65,7 @@ const std::vector<SettingSpec> kSpecs = {
 
     // ---- KD collection -------------------------------------------------------------------------
     {"KD_MODE", T::Enum, "score", "collect", "score: teacher scores corpus text; generate: teacher continues prompts", false, -kInf, kInf, "score|generate"},
+    {"KD_MID_TOKEN", T::Bool, "false", "collect", "a student token that starts inside a teacher token gets that teacher position's distribution conditioned on the bytes already emitted (candidates that continue them, renormalized) instead of CE only; off until the experiment measures it (docs/FORMAT.md)"},
     {"KD_TARGET_TOKENS", T::Int, "600k", "collect", "student positions to collect", false, 1, 1e12},
     {"KD_SHARD_ROWS", T::Int, "1M", "collect", "rows per shard before a new one is started", false, 1000, 1e10},
     {"PARQUET_ROW_GROUP_ROWS", T::Int, "65536", "collect", "rows per Parquet row group", false, 1, 1e9},

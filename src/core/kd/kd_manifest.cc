@@ -26,7 +26,8 @@ std::string worker_flag(int worker, int workers) {
 
 json KdIdentity::to_json() const {
   return {{"plan_hash", plan_hash}, {"teacher", teacher}, {"model", model}, {"mode", mode},
-          {"k_requested", k_requested}, {"k", k}, {"student_tokenizer_hash", student_tokenizer_hash}};
+          {"k_requested", k_requested}, {"k", k}, {"student_tokenizer_hash", student_tokenizer_hash},
+          {"projection", projection}};
 }
 
 KdIdentity KdIdentity::from_json(const json& m, const std::string& where) {
@@ -39,6 +40,7 @@ KdIdentity KdIdentity::from_json(const json& m, const std::string& where) {
     id.k_requested = field(m, "k_requested", where).get<int>();
     id.k = field(m, "k", where).get<int>();
     id.student_tokenizer_hash = field(m, "student_tokenizer_hash", where).get<std::string>();
+    id.projection = m.value("projection", std::string());  // manifests from before KD_MID_TOKEN: ""
   } catch (const json::exception& e) {
     throw Error(where + ": a field has the wrong type (" + e.what() + ")", "run `bitnet-kde collect --restart`");
   }
@@ -55,6 +57,7 @@ std::vector<std::string> KdIdentity::differences(const KdIdentity& want) const {
   cmp("mode (KD_MODE)", mode, want.mode);
   cmp("K (TOP_K)", std::to_string(k_requested), std::to_string(want.k_requested));
   cmp("student tokenizer hash", student_tokenizer_hash, want.student_tokenizer_hash);
+  cmp("projection (KD_MID_TOKEN)", projection, want.projection);
   if (plan_hash != want.plan_hash)
     d.push_back("the planned sequences differ (another training split, SEQ_LEN, KD_TARGET_TOKENS or PROMPT_TOKENS)");
   return d;

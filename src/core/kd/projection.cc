@@ -19,6 +19,13 @@ double log_add(double a, double b) {
   return m + std::log(std::exp(a - m) + std::exp(b - m));
 }
 
+// The teacher token whose bytes hold offset s strictly inside them (begin < s < end), or n.
+size_t covering_token(const std::vector<TokenSpan>& spans, size_t n, uint32_t s) {
+  for (size_t i = 0; i < spans.size() && i < n; ++i)
+    if (spans[i].begin < s && s < spans[i].end) return i;
+  return n;
+}
+
 }  // namespace
 
 void ProjectionStats::add(const ProjectionStats& o) {
@@ -32,6 +39,7 @@ void ProjectionStats::add(const ProjectionStats& o) {
   candidates += o.candidates;
   merged += o.merged;
   to_other += o.to_other;
+  mid_token += o.mid_token;
   sum_other_mass += o.sum_other_mass;
   sum_topk_mass += o.sum_topk_mass;
 }
@@ -63,7 +71,50 @@ size_t valid_utf8_prefix(const std::string& s) {
   return good;
 }
 
-StudentProjector::StudentProjector(const SpmTokenizer& student) : student_(student) {}
+StudentProjector::StudentProjector(const SpmTokenizer& student, bool mid_token_rows)
+    : student_(student), mid_token_rows_(mid_token_rows) {}
+
+bool StudentProjector::project_mid_token(const GeneratedToken& t, const std::string& prefix, ProjectedPosition& pos,
+                                         ProjectionStats& st) {
+  std::vector<std::pair<int32_t, double>> merged;
+  double norm = -INFINITY, other = -INFINITY;
+  for (const auto& c : t.top) {
+    if (std::isnan(c.logprob) || is_missing_logprob(c.logprob) || !std::isfinite(c.logprob)) continue;
+    if (c.bytes.size() <= prefix.size() || c.bytes.compare(0, prefix.size(), prefix) != 0) continue;
+    norm = log_add(norm, c.logprob);
+    ++st.candidates;
+    const int32_t id = first_subtoken(c.bytes.substr(prefix.size()));
+    if (id < 0) {
+      other = log_add(other, c.logprob);
+      ++st.to_other;
+      continue;
+    }
+    auto m = std::find_if(merged.begin(), merged.end(), [&](const auto& e) { return e.first == id; });
+    if (m != merged.end()) {
+      m->second = log_add(m->second, c.logprob);
+      ++st.merged;
+    } else {
+      merged.emplace_back(id, c.logprob);
+    }
+  }
+  if (norm == -INFINITY) return false;
+  std::stable_sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  double top_mass = 0;
+  for (const auto& [id, lp] : merged) {
+    pos.ids.push_back(id);
+    pos.logprobs.push_back(static_cast<float>(std::min(0.0, lp - norm)));
+    top_mass += std::exp(lp - norm);
+  }
+  const double other_mass = other == -INFINITY ? 0.0 : std::min(1.0, std::exp(other - norm));
+  pos.other_logprob = static_cast<float>(std::log(std::max(other_mass, 1e-13)));
+  pos.kd_valid = true;
+  pos.reason = KdInvalid::None;
+  ++st.kd_positions;
+  ++st.mid_token;
+  st.sum_other_mass += other_mass;
+  st.sum_topk_mass += top_mass;
+  return true;
+}
 
 int32_t StudentProjector::compute_first_subtoken(const std::string& bytes) const {
   if (bytes.empty()) return -1;
@@ -114,6 +165,13 @@ std::vector<ProjectedPosition> StudentProjector::project(const std::string& text
     ++st.in_range;
     auto it = teacher_at.find(student[p].begin);
     if (it == teacher_at.end()) {
+      if (mid_token_rows_) {
+        const size_t i = covering_token(teacher_spans, teacher.size(), student[p].begin);
+        if (i < teacher.size()) {
+          const uint32_t b = teacher_spans[i].begin;
+          if (project_mid_token(teacher[i], text.substr(b, student[p].begin - b), pos, st)) continue;
+        }
+      }
       pos.reason = KdInvalid::NoTeacherToken;
       ++st.no_teacher_token;
       continue;

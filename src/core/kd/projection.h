@@ -7,7 +7,14 @@
 //     neutral continuation context, and its first student token receives the candidate's log-prob;
 //   - log-sum-exp dedup: candidates that land on the same student token merge;
 //   - candidates that encode to nothing, or whose first student token depends on bytes the candidate
-//     does not have (it ends inside a UTF-8 character), go to Other, in log space.
+//     does not have (it ends inside a UTF-8 character), go to Other, in log space;
+//   - mid-token rows (KD_MID_TOKEN, off by default): a student token that starts inside teacher token
+//     i, after the bytes P = text[begin_i, s) of it, gets the distribution of teacher position i
+//     conditioned on P: the candidates whose bytes start with P and go on past it, each projected by
+//     the first student subtoken of what follows P, their log-probs renormalized over those candidates
+//     (log-sum-exp). The teacher's own Other is left out of the conditioning (how much of it continues
+//     P is unknown); a candidate that continues P but whose remainder has no certain first subtoken
+//     stays in the normalizer and goes to Other. No candidate continuing P: CE only, as before.
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -44,6 +51,7 @@ struct ProjectionStats {
   int64_t candidates = 0;         // teacher candidates projected
   int64_t merged = 0;             // candidates merged into an earlier one by log-sum-exp
   int64_t to_other = 0;           // candidates that went to Other
+  int64_t mid_token = 0;          // kd positions derived inside a teacher token (KD_MID_TOKEN)
   double sum_other_mass = 0;      // over kd positions
   double sum_topk_mass = 0;       // over kd positions
   void add(const ProjectionStats& o);
@@ -53,7 +61,7 @@ struct ProjectionStats {
 
 class StudentProjector {
  public:
-  explicit StudentProjector(const SpmTokenizer& student);
+  explicit StudentProjector(const SpmTokenizer& student, bool mid_token_rows = false);
 
   // The student token a candidate string starts with, or -1 when it goes to Other. Cached; thread-safe.
   int32_t first_subtoken(const std::string& candidate_bytes);
@@ -73,7 +81,11 @@ class StudentProjector {
 
  private:
   int32_t compute_first_subtoken(const std::string& bytes) const;
+  // Fills `pos` from teacher token `t` conditioned on the bytes `prefix` already emitted; false when no
+  // candidate continues them.
+  bool project_mid_token(const GeneratedToken& t, const std::string& prefix, ProjectedPosition& pos, ProjectionStats& st);
   const SpmTokenizer& student_;
+  bool mid_token_rows_;
   std::mutex mu_;
   std::unordered_map<std::string, int32_t> cache_;
 };

@@ -196,7 +196,7 @@ void write_shards(const KdTraceDir& traces, const CollectOptions& opts, const Co
                   const std::vector<const KdSequence*>& mine, size_t next, Teacher& teacher,
                   const SpmTokenizer& student, const KdShardMeta& meta, json& manifest, WriteTotals& totals) {
   const std::string manifest_path = traces.manifest(opts.worker, opts.workers);
-  StudentProjector projector(student);
+  StudentProjector projector(student, cs.mid_token);
   Progress progress("collect", mine.size() - std::min(mine.size(), next), "seqs");
   // The teacher works on sequence i + 1 while this thread projects and writes sequence i (one provider
   // call at a time, in plan order; nothing reaches a shard out of order, so resume is unchanged).
@@ -285,6 +285,7 @@ CollectSettings CollectSettings::from(const Settings& s) {
   c.sample_seed = static_cast<uint64_t>(s.i64("SAMPLE_SEED"));
   c.teacher_provider = s.str("TEACHER_PROVIDER");
   c.teacher_model = teacher_model_id(s);
+  c.mid_token = s.flag("KD_MID_TOKEN");
   c.writer = KdWriterOptions::from_settings(s);
   return c;
 }
@@ -298,6 +299,7 @@ nlohmann::json projection_stats_json(const ProjectionStats& st) {
   j["dedup_merges"] = st.merged;
   j["dedup_merge_rate"] = st.candidates ? double(st.merged) / double(st.candidates) : 0.0;
   j["candidates_to_other"] = st.to_other;
+  j["mid_token_rows"] = st.mid_token;
   return j;
 }
 
@@ -359,6 +361,7 @@ KdIdentity expected_kd_identity(const Settings& s) {
   id.mode = mode_name(cs.generate);
   id.k_requested = cs.top_k;
   id.student_tokenizer_hash = plan.student_tokenizer_hash;
+  id.projection = cs.mid_token ? "mid-token" : "";
   return id;
 }
 
@@ -395,6 +398,7 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   id.k_requested = cs.top_k;
   id.k = teacher.k;
   id.student_tokenizer_hash = plan.student_tokenizer_hash;
+  id.projection = cs.mid_token ? "mid-token" : "";
 
   size_t next = 0;
   json manifest = resume_manifest(traces, opts, id, next);
@@ -411,6 +415,7 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   meta.student_tokenizer_hash = id.student_tokenizer_hash;
   meta.extra["mode"] = id.mode;
   meta.extra["plan_hash"] = id.plan_hash;
+  if (cs.mid_token) meta.extra["projection"] = id.projection;
   meta.extra["worker"] = std::to_string(opts.worker) + "/" + std::to_string(opts.workers);
   if (cs.generate) meta.extra["teacher_instruction"] = kContinuationInstruction;
 

@@ -33,6 +33,7 @@ struct CollectSettings {
   uint64_t seed = 0;
   uint64_t sample_seed = 0;  // SAMPLE_SEED: the document order plans are drawn in (in_sample_order)
   std::string teacher_provider, teacher_model;
+  bool mid_token = false;  // KD_MID_TOKEN: rows inside a teacher token get its conditioned distribution
   KdWriterOptions writer;
   static CollectSettings from(const Settings& s);
 };

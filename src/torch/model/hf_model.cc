@@ -9,6 +9,7 @@
 #include "core/model/hf_config.h"
 #include "core/util/error.h"
 #include "core/util/log.h"
+#include "core/util/sysinfo.h"
 #include "torch/train/trainer.h"  // keep_freed_memory
 
 namespace bkd {
@@ -57,10 +58,16 @@ bool is_matrix(const std::string& param) {
 
 }  // namespace
 
-torch::ScalarType hf_weight_dtype(const std::string& setting, const torch::Device& device) {
+torch::ScalarType hf_weight_dtype(const std::string& setting, const torch::Device& device, int64_t parameters) {
   if (setting == "fp32") return torch::kFloat;
   if (setting == "bf16") return torch::kBFloat16;
-  if (setting == "auto") return device.is_cuda() ? torch::kBFloat16 : torch::kFloat;
+  if (setting == "auto") {
+    if (device.is_cuda()) return torch::kBFloat16;
+    const CpuFeatures& f = cpu_features();
+    const bool native_bf16 = f.avx512bf16 || f.amx_bf16;
+    const bool too_big = double(parameters) * 4.0 > 0.5 * double(total_ram_bytes());
+    return native_bf16 || too_big ? torch::kBFloat16 : torch::kFloat;
+  }
   throw Error("TEACHER_DTYPE=" + setting + " is not a weight type", "use auto, fp32 or bf16");
 }
 

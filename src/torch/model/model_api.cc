@@ -237,10 +237,11 @@ LocalTeacherModel load_local_teacher(const Settings& s) {
   if (const std::string dir = s.str("TEACHER_MODEL_DIR"); !dir.empty()) {
     HfLoadOptions o;
     o.device = teacher_device(s);
-    o.weight_dtype = hf_weight_dtype(s.str("TEACHER_DTYPE"), o.device);
+    const HfModelInfo info = read_hf_config(dir);
+    o.weight_dtype = hf_weight_dtype(s.str("TEACHER_DTYPE"), o.device, info.config.parameter_count());
     t.tokenizer = load_hf_folder_tokenizer(dir);  // first: it fails faster than the weights load
     t.model = load_hf_model(dir, o);
-    const int64_t bos = read_hf_config(dir).bos_id;
+    const int64_t bos = info.bos_id;
     t.bos = bos >= 0 && bos < t.tokenizer->vocab_size() ? int32_t(bos) : t.tokenizer->eos_id();
     return t;
   }
