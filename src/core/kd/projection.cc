@@ -74,6 +74,24 @@ size_t valid_utf8_prefix(const std::string& s) {
 StudentProjector::StudentProjector(const SpmTokenizer& student, bool mid_token_rows)
     : student_(student), mid_token_rows_(mid_token_rows) {}
 
+void StudentProjector::add_candidate(const std::string& bytes, double logprob,
+                                     std::vector<std::pair<int32_t, double>>& merged, double& other, ProjectionStats& st) {
+  ++st.candidates;
+  const int32_t id = first_subtoken(bytes);
+  if (id < 0) {
+    other = log_add(other, logprob);
+    ++st.to_other;
+    return;
+  }
+  auto m = std::find_if(merged.begin(), merged.end(), [&](const auto& e) { return e.first == id; });
+  if (m != merged.end()) {
+    m->second = log_add(m->second, logprob);
+    ++st.merged;
+  } else {
+    merged.emplace_back(id, logprob);
+  }
+}
+
 bool StudentProjector::project_mid_token(const GeneratedToken& t, const std::string& prefix, ProjectedPosition& pos,
                                          ProjectionStats& st) {
   std::vector<std::pair<int32_t, double>> merged;
@@ -82,20 +100,7 @@ bool StudentProjector::project_mid_token(const GeneratedToken& t, const std::str
     if (std::isnan(c.logprob) || is_missing_logprob(c.logprob) || !std::isfinite(c.logprob)) continue;
     if (c.bytes.size() <= prefix.size() || c.bytes.compare(0, prefix.size(), prefix) != 0) continue;
     norm = log_add(norm, c.logprob);
-    ++st.candidates;
-    const int32_t id = first_subtoken(c.bytes.substr(prefix.size()));
-    if (id < 0) {
-      other = log_add(other, c.logprob);
-      ++st.to_other;
-      continue;
-    }
-    auto m = std::find_if(merged.begin(), merged.end(), [&](const auto& e) { return e.first == id; });
-    if (m != merged.end()) {
-      m->second = log_add(m->second, c.logprob);
-      ++st.merged;
-    } else {
-      merged.emplace_back(id, c.logprob);
-    }
+    add_candidate(c.bytes.substr(prefix.size()), c.logprob, merged, other, st);
   }
   if (norm == -INFINITY) return false;
   std::stable_sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
@@ -202,20 +207,7 @@ std::vector<ProjectedPosition> StudentProjector::project(const std::string& text
     merged.clear();
     for (const auto& c : t.top) {
       if (std::isnan(c.logprob) || is_missing_logprob(c.logprob)) continue;
-      ++st.candidates;
-      const int32_t id = first_subtoken(c.bytes);
-      if (id < 0) {
-        other = log_add(other, c.logprob);
-        ++st.to_other;
-        continue;
-      }
-      auto m = std::find_if(merged.begin(), merged.end(), [&](const auto& e) { return e.first == id; });
-      if (m != merged.end()) {
-        m->second = log_add(m->second, c.logprob);
-        ++st.merged;
-      } else {
-        merged.emplace_back(id, c.logprob);
-      }
+      add_candidate(c.bytes, c.logprob, merged, other, st);
     }
     std::stable_sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     // Total mass never exceeds 1: rounding in provider values is absorbed by capping Other.

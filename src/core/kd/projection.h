@@ -81,6 +81,10 @@ class StudentProjector {
 
  private:
   int32_t compute_first_subtoken(const std::string& bytes) const;
+  // One candidate onto its first student subtoken: merged by log-sum-exp with an earlier one there,
+  // or into `other` when it has no certain first subtoken.
+  void add_candidate(const std::string& bytes, double logprob, std::vector<std::pair<int32_t, double>>& merged,
+                     double& other, ProjectionStats& st);
   // Fills `pos` from teacher token `t` conditioned on the bytes `prefix` already emitted; false when no
   // candidate continues them.
   bool project_mid_token(const GeneratedToken& t, const std::string& prefix, ProjectedPosition& pos, ProjectionStats& st);
