@@ -16,7 +16,11 @@
 #include <unistd.h>
 
 #include "../core/test_util.h"
+#include "core/config/settings.h"
 #include "core/model/hf_config.h"
+#include "core/serve/openai_server.h"
+#include "core/teacher/local_model.h"
+#include "core/teacher/local_provider.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "torch/model/hf_model.h"
@@ -314,6 +318,30 @@ TEST(HfTeacherCli, TeacherCollectTrainAndEvalRunOnATinyQwen3) {
   EXPECT_GT(acc["rows_kd"].get<int64_t>(), 1000);
   EXPECT_EQ(acc["rows_misaligned"].get<int64_t>(), 0);
   EXPECT_EQ(acc["rows_invalid"].get<int64_t>(), 0);
+  // The same teacher behind `serve`'s OpenAI-compatible API, scored over HTTP the way vLLM is, with
+  // TEACHER_TOKENIZER decoding the candidates' ids: every row lines up, as many rows carry KD.
+  {
+    LoadOptions lo;
+    lo.env_file = d.file(".env");  // the project's, written above
+    lo.use_process_env = false;
+    lo.env = {{"PRESET", "tiny"}, {"DRIVE_ROOT", d.file("drive")}, {"TEACHER_MODEL_DIR", model}};
+    std::shared_ptr<LocalLanguageModel> lm = make_torch_teacher(Settings::load(lo), "hf-served");
+    OpenAiServer server(std::make_shared<LocalProvider>(lm), ServeOptions{});
+    server.start();
+    const std::string http = "--set DRIVE_ROOT=" + d.file("drive_http") +
+                             " --set TEACHER_PROVIDER=openai-compatible --set TEACHER_MODEL=hf-served --set TOP_K=20"
+                             " --set OPENAI_COMPAT_BASE_URL=" + server.base_url() + " --set TEACHER_TOKENIZER=" + model +
+                             " --set REQUESTS_PER_MIN=0";
+    run("prepare " + http);
+    run("collect " + http);
+    const auto h = nlohmann::json::parse(read_file(d.file("drive_http/reports/collect.json")));
+    const auto& hacc = h["manifest"]["row_accounting"];
+    std::printf("[hf teacher over HTTP] %s\n", hacc.dump().c_str());
+    EXPECT_EQ(hacc["rows_misaligned"].get<int64_t>(), 0);
+    EXPECT_EQ(hacc["rows_invalid"].get<int64_t>(), 0);
+    EXPECT_EQ(hacc["rows_kd"], acc["rows_kd"]) << "the same teacher scored in process and over HTTP";
+  }
+
   // KD_MID_TOKEN: rows inside a teacher token get its distribution conditioned on the bytes emitted.
   run("prepare --set DRIVE_ROOT=" + d.file("drive_mid"));
   run("collect --set KD_MID_TOKEN=true --set DRIVE_ROOT=" + d.file("drive_mid"));
