@@ -75,25 +75,37 @@ void expect_engine_matches_torch(QuantMode mode, bool tied, FfnActivation act) {
     e.forward(tokens.data(), T, logits.data(), true);
 
     const float* r = ref.data_ptr<float>();
+    const int64_t V = c.vocab_size;
     double worst = 0, scale = 0;
-    int64_t agree = 0;
-    for (int64_t i = 0; i < T * c.vocab_size; ++i) {
+    int64_t agree = 0, clear_flips = 0;
+    for (int64_t i = 0; i < T * V; ++i) {
       worst = std::max(worst, std::fabs(static_cast<double>(logits[i]) - r[i]));
       scale = std::max(scale, std::fabs(static_cast<double>(r[i])));
     }
-    for (int64_t t = 0; t < T; ++t)
-      agree += argmax(logits.data() + t * c.vocab_size, c.vocab_size) == argmax(r + t * c.vocab_size, c.vocab_size);
+    for (int64_t t = 0; t < T; ++t) {
+      const float* mine = logits.data() + t * V;
+      const float* theirs = r + t * V;
+      const int32_t a = argmax(mine, V), b = argmax(theirs, V);
+      double d = 0;  // this position's largest difference
+      for (int64_t v = 0; v < V; ++v) d = std::max(d, std::fabs(static_cast<double>(mine[v]) - theirs[v]));
+      agree += a == b;
+      // With every logit within d, the engine can pick another token only when the reference ranks
+      // it within 2d of its best: any other flip is a real disagreement.
+      clear_flips += a != b && static_cast<double>(theirs[b]) - theirs[a] > 2 * d;
+    }
     std::printf("[parity %s %s, kernels %s] argmax agreement %lld/%lld, max |logit diff| %.3g (max |logit| %.3g)\n",
                 to_string(mode).c_str(), tied ? "tied" : "untied", ks->name, static_cast<long long>(agree),
                 static_cast<long long>(T), worst, scale);
-    EXPECT_GE(static_cast<double>(agree) / static_cast<double>(T), 0.995);
-    // Same quantized integers on both sides; the rest is float rounding order (~1e-6 relative).
-    // SiLU is the exception: LibTorch's vectorized exp and std::exp differ in the last bit, so an
-    // activation within rounding of an 8-bit code boundary can take the neighbouring code. One code
-    // step is max|x| / 127 of that input, which moves the logits by at most ~1/127 of their scale;
-    // allow two such events (~0.4 are expected here: ~29k w_down inputs, ~1.5e-5 chance each).
-    const double bound = act == FfnActivation::Silu ? 2.0 / 127.0 * scale : 1e-3 * scale + 1e-6;
-    EXPECT_LT(worst, bound);
+    EXPECT_EQ(clear_flips, 0);
+    // Same quantized integers on both sides; the rest is float rounding order (~1e-6 relative). But
+    // both sides compute each quantizer's input in their own summation order (LibTorch's BLAS, which
+    // differs between CPUs and ISAs, vs the engine's kernel set; for SiLU also LibTorch's vectorized
+    // exp vs std::exp), so an activation within rounding of an 8-bit code boundary can take the
+    // neighbouring code on one side, with either activation. One code step is max|x| / 127 of that
+    // input and moves the logits by at most ~1/127 of their scale; allow two such events (~0.4 are
+    // expected: ~29k w_down inputs, ~1.5e-5 chance each). A wrong code, scale or sum moves them by
+    // O(scale), and near-tie flips are the only flips such an event can cause (checked above).
+    EXPECT_LT(worst, 2.0 / 127.0 * scale + 1e-6);
   }
 }
 
@@ -199,9 +211,10 @@ TEST_P(HeldOutParity, ExportedStudentMatchesTorchOnHeldOutText) {
     //    outside it. (A position threshold failed on another CPU: one event 28 positions before a
     //    window's end is 1.1% of 2560 positions.)
     EXPECT_GT(2 * p.windows_within, p.windows);
-    // 3. Whatever an event moves stays small against the logits: one code step in one of D
-    //    activations moves a logit by a small fraction of its scale.
-    EXPECT_LT(p.max_abs_diff, 1e-3 * p.max_abs_logit);
+    // 3. Whatever an event moves stays small against the logits: one code step is max|x| / 127 of
+    //    one activation and moves a logit by at most ~1/127 of the logits' scale; allow two events
+    //    at one position (the check above bounds how many windows they may touch).
+    EXPECT_LT(p.max_abs_diff, 2.0 / 127.0 * p.max_abs_logit);
   }
   std::filesystem::remove_all(dir);
 }
