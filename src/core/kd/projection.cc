@@ -19,11 +19,14 @@ double log_add(double a, double b) {
   return m + std::log(std::exp(a - m) + std::exp(b - m));
 }
 
-// The teacher token whose bytes hold offset s strictly inside them (begin < s < end), or n.
+// The teacher token whose bytes hold offset s strictly inside them (begin < s < end), or n. Teacher
+// tokens follow each other through the text, so the last one that begins before s is the candidate.
 size_t covering_token(const std::vector<TokenSpan>& spans, size_t n, uint32_t s) {
-  for (size_t i = 0; i < spans.size() && i < n; ++i)
-    if (spans[i].begin < s && s < spans[i].end) return i;
-  return n;
+  const auto end = spans.begin() + std::min(spans.size(), n);
+  const auto after = std::upper_bound(spans.begin(), end, s, [](uint32_t v, const TokenSpan& t) { return v <= t.begin; });
+  if (after == spans.begin()) return n;
+  const size_t i = size_t(after - spans.begin()) - 1;
+  return spans[i].begin < s && s < spans[i].end ? i : n;
 }
 
 }  // namespace

@@ -33,24 +33,27 @@ inline void set_autocast(at::DeviceType d, at::ScalarType dtype, bool on) {
 }
 #endif
 
-// Inference under autocast to `dtype` on `device` for the guard's lifetime (nothing for float32):
-// a model whose matrices are stored in bf16 runs its float32 norms and activations through them.
-class InferenceAutocast {
+// Autocast to `dtype` on one device type for the guard's lifetime, or nothing when `on` is false;
+// the previous state comes back after it. Training wraps its forward pass in it; a model whose
+// matrices are stored in bf16 runs its float32 norms and activations through them.
+class AutocastGuard {
  public:
-  InferenceAutocast(const at::Device& device, at::ScalarType dtype)
-      : type_(device.is_cuda() ? at::kCUDA : at::kCPU), on_(dtype != at::kFloat) {
+  AutocastGuard(at::DeviceType type, at::ScalarType dtype, bool on) : type_(type), on_(on) {
     if (!on_) return;
     prev_enabled_ = autocast_enabled(type_);
     prev_dtype_ = autocast_dtype(type_);
     set_autocast(type_, dtype, true);
   }
-  ~InferenceAutocast() {
+  // Inference on `device` with weights of `weight_dtype`: autocast unless they are float32.
+  AutocastGuard(const at::Device& device, at::ScalarType weight_dtype)
+      : AutocastGuard(device.is_cuda() ? at::kCUDA : at::kCPU, weight_dtype, weight_dtype != at::kFloat) {}
+  ~AutocastGuard() {
     if (!on_) return;
     set_autocast(type_, prev_dtype_, prev_enabled_);
     if (!prev_enabled_) at::autocast::clear_cache();
   }
-  InferenceAutocast(const InferenceAutocast&) = delete;
-  InferenceAutocast& operator=(const InferenceAutocast&) = delete;
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
 
  private:
   at::DeviceType type_;

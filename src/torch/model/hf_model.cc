@@ -48,14 +48,6 @@ OpenFiles open_weight_files(const std::string& dir) {
   return o;
 }
 
-bool is_matrix(const std::string& param) {
-  for (const char* m : {"embed", "lm_head", ".wq", ".wk", ".wv", ".wo", ".w_gate", ".w_up", ".w_down"}) {
-    const std::string s(m);
-    if (param.size() >= s.size() && param.compare(param.size() - s.size(), s.size(), s) == 0) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 torch::ScalarType hf_weight_dtype(const std::string& setting, const torch::Device& device, int64_t parameters) {
@@ -117,7 +109,8 @@ LoadedModel load_hf_model(const std::string& dir, const HfLoadOptions& opts) {
     // The mapping is read-only; from_blob never writes, and .to() copies out of it.
     torch::Tensor src = torch::from_blob(const_cast<uint8_t*>(t.data), t.shape,
                                          torch::TensorOptions().dtype(stored_type(t, n.hf_name, f.path())));
-    const torch::ScalarType want = is_matrix(n.param_name) ? opts.weight_dtype : torch::kFloat;
+    // Matrices (embeddings, projections, head) take the weight type; gains and biases stay float32.
+    const torch::ScalarType want = n.shape.size() == 2 ? opts.weight_dtype : torch::kFloat;
     auto it = params.find(n.param_name);
     if (it == params.end()) throw Error("internal: the transformer has no parameter " + n.param_name);
     it->second.set_data(src.to(opts.device, want, /*non_blocking=*/false, /*copy=*/true));

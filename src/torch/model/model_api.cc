@@ -16,6 +16,7 @@
 #include "core/util/sysinfo.h"
 #include "torch/model/autocast_compat.h"
 #include "torch/model/checkpoint.h"
+#include "torch/model/device.h"
 #include "torch/model/hf_model.h"
 #include "core/model/hf_config.h"
 #include "core/tokenizer/hf_folder_tokenizer.h"
@@ -71,7 +72,7 @@ torch::Tensor model_ids(const LoadedModel& m, const std::vector<int32_t>& ids, s
 torch::Tensor forward_model_logits(LoadedModel& m, const std::vector<int32_t>& ids) {
   torch::Tensor t = model_ids(m, ids);
   torch::NoGradGuard ng;
-  InferenceAutocast ac(m.device, m.weight_dtype);
+  AutocastGuard ac(m.device, m.weight_dtype);
   return m.model->forward(t).select(0, 0).to(torch::kCPU, torch::kFloat).contiguous();
 }
 
@@ -86,7 +87,7 @@ torch::Tensor IncrementalDecoder::next_logits(const std::vector<int32_t>& contex
   cache_.truncate(int64_t(p));
   torch::Tensor logits;
   try {
-    InferenceAutocast ac(m_.device, m_.weight_dtype);
+    AutocastGuard ac(m_.device, m_.weight_dtype);
     logits = m_.model->forward_cached(fresh, cache_);
   } catch (...) {
     reset();
@@ -223,20 +224,13 @@ class TorchTeacher : public LocalLanguageModel {
   std::vector<int32_t> rare_ids_;  // external ids of the rare class, ascending
 };
 
-torch::Device teacher_device(const Settings& s) {
-  const std::string d = s.str("DEVICE");
-  if (d == "cuda" && !torch::cuda::is_available())
-    throw Error("DEVICE=cuda but LibTorch sees no CUDA device", "set DEVICE=cpu or auto, or build against a CUDA LibTorch");
-  return (d == "cuda" || (d == "auto" && torch::cuda::is_available())) ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-}
-
 }  // namespace
 
 LocalTeacherModel load_local_teacher(const Settings& s) {
   LocalTeacherModel t;
   if (const std::string dir = s.str("TEACHER_MODEL_DIR"); !dir.empty()) {
     HfLoadOptions o;
-    o.device = teacher_device(s);
+    o.device = resolve_device(s.str("DEVICE"));
     const HfModelInfo info = read_hf_config(dir);
     o.weight_dtype = hf_weight_dtype(s.str("TEACHER_DTYPE"), o.device, info.config.parameter_count());
     t.tokenizer = load_hf_folder_tokenizer(dir);  // first: it fails faster than the weights load

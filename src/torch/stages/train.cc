@@ -15,6 +15,7 @@
 #include "core/util/log.h"
 #include "core/util/sysinfo.h"
 #include "torch/model/checkpoint.h"
+#include "torch/model/device.h"
 #include "torch/model/vocab_map.h"
 #include "torch/dist/dist_group.h"
 #include "torch/dist/rank_slice_source.h"
@@ -146,7 +147,7 @@ TrainStageResult run_train_stage(const Settings& s, const TrainStageOptions& opt
   const LaunchEnv env = launch_env_from_environment();
   std::unique_ptr<DistGroup> dist;
   if (env.distributed()) {
-    const bool cuda = o.device == "cuda" || (o.device == "auto" && torch::cuda::is_available());
+    const bool cuda = wants_cuda(o.device);
     if (cuda) o.cuda_index = env.local_rank;
     // THREADS=0 (all cores) shares the machine's cores between the ranks that run on it.
     if (o.threads == 0) o.threads = std::max(1, cpu_cores() / env.local_world_size);

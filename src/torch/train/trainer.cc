@@ -23,36 +23,12 @@
 #include "torch/model/checkpoint.h"
 #include "torch/train/health.h"
 #include "torch/model/autocast_compat.h"
+#include "torch/model/device.h"
 #include "torch/train/loss_scaler.h"
 #include "torch/model/model.h"
 #include "torch/dist/dist_group.h"
 
 namespace bkd {
-namespace {
-
-// Autocast for the forward pass only; losses run in float32 outside it.
-class AutocastScope {
- public:
-  AutocastScope(bool cpu_bf16, bool cuda_fp16) : prev_cpu_(autocast_enabled(at::kCPU)),
-                                                   prev_cuda_(autocast_enabled(at::kCUDA)) {
-    if (cpu_bf16) {
-      set_autocast(at::kCPU, at::kBFloat16, true);
-    }
-    if (cuda_fp16) {
-      set_autocast(at::kCUDA, at::kHalf, true);
-    }
-  }
-  ~AutocastScope() {
-    set_autocast_enabled(at::kCPU, prev_cpu_);
-    set_autocast_enabled(at::kCUDA, prev_cuda_);
-    if (!prev_cpu_ && !prev_cuda_) at::autocast::clear_cache();
-  }
-
- private:
-  bool prev_cpu_, prev_cuda_;
-};
-
-}  // namespace
 
 void keep_freed_memory() {
 #ifdef __GLIBC__
@@ -138,11 +114,9 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
   if (o.ckpt_dir.empty()) throw UsageError("no checkpoint directory given", "set CKPT_DIR");
   at::set_num_threads(o.threads > 0 ? o.threads : cpu_cores());
 
-  const bool cuda = o.device == "cuda" || (o.device == "auto" && torch::cuda::is_available());
+  const torch::Device device = resolve_device(o.device, o.cuda_index);
+  const bool cuda = device.is_cuda();
   if (!cuda) keep_freed_memory();  // the step tensors live in host memory only on the CPU
-  if (o.device == "cuda" && !torch::cuda::is_available())
-    throw UsageError("DEVICE=cuda but this LibTorch build sees no CUDA device", "set DEVICE=cpu or auto");
-  const torch::Device device = cuda ? torch::Device(torch::kCUDA, int8_t(o.cuda_index)) : torch::Device(torch::kCPU);
   // Data parallel: every rank runs this loop on its slice; rank 0 alone writes checkpoints, health and
   // metrics. Gradients and per-step statistics are summed over ranks before anything decides.
   const int world = o.world_size(), rank = o.dist ? o.dist->rank() : 0;
@@ -335,7 +309,9 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
       torch::Tensor logits;
       phase("forward");
       {
-        AutocastScope ac(bf16 && !cuda, fp16 && cuda);
+        // Autocast for the forward pass only; losses run in float32 outside it.
+        AutocastGuard cpu_ac(at::kCPU, at::kBFloat16, bf16 && !cuda);
+        AutocastGuard cuda_ac(at::kCUDA, at::kHalf, fp16 && cuda);
         logits = model->forward(b.inputs, b.key_valid);
       }
       phase("losses");
