@@ -31,18 +31,20 @@ void setup_dryrun(CLI::App& app, Cli& cli) {
                 j["weight_bytes"]["ternary_packed"].get<double>() / 1e9,
                 (j["weight_bytes"]["embedding"].get<double>() + j["weight_bytes"]["lm_head"].get<double>()) / 1e9);
     for (const char* m : {"a8", "a4"})
-      std::printf("  %s: prefill %.1f ms/token, decode %.1f ms/token (%s, %d threads)\n", m,
-                  j[m]["prefill_s_per_token"].get<double>() * 1e3, j[m]["decode_s_per_token"].get<double>() * 1e3,
+      std::printf("  %s: prefill %.1f ms/token (%s, %d threads)\n", m, j[m]["prefill_s_per_token"].get<double>() * 1e3,
                   j[m]["kernels"].get<std::string>().c_str(), j[m]["threads"].get<int>());
-    std::printf("  read bandwidth %.1f GB/s -> floor %.1f ms/token; decode/floor %.2f (target <= %.2f: %s)\n",
-                b["read_gbps"].get<double>(), b["floor_s_per_token"].get<double>() * 1e3,
-                b["decode_to_floor_ratio"].get<double>(), b["target_ratio"].get<double>(),
-                b["target_met"].get<bool>() ? "met" : "MISSED");
-    std::printf("  each step vs a probe just before it: median %.2f, best %.2f; CPU time per byte vs the probe: median %.2f\n",
-                b["paired_step_to_floor_ratio_median"].get<double>(), b["paired_step_to_floor_ratio_best"].get<double>(),
-                b["cpu_time_per_byte_ratio_median"].get<double>());
-    std::printf("  best decode step / floor %.2f; 1-min load average %.1f before, %.1f after (machine has %d cores)\n",
-                b["decode_best_step_to_floor_ratio"].get<double>(), b["load_average_1min_before"].get<double>(),
+    std::printf("  decode vs the bandwidth floor, each step paired with a probe of the same bytes just before it (%d pairs per mode):\n",
+                b["pairs_per_mode"].get<int>());
+    for (const auto& v : b["per_threads"])
+      std::printf("    %d thread%s: decode %.1f / %.1f ms/token (a8 / a4, median), probe %.1f GB/s -> floor %.1f ms; "
+                  "median step/floor %.2f / %.2f, CPU time per byte vs probe %.2f / %.2f (target <= %.2f: %s)\n",
+                  v["threads"].get<int>(), v["threads"].get<int>() == 1 ? "" : "s",
+                  v["a8"]["decode_s_per_token_median"].get<double>() * 1e3, v["a4"]["decode_s_per_token_median"].get<double>() * 1e3,
+                  v["a8"]["probe_gbps_median"].get<double>(), v["a8"]["floor_s_per_token_median"].get<double>() * 1e3,
+                  v["a8"]["step_to_floor_ratio_median"].get<double>(), v["a4"]["step_to_floor_ratio_median"].get<double>(),
+                  v["a8"]["cpu_time_per_byte_ratio_median"].get<double>(), v["a4"]["cpu_time_per_byte_ratio_median"].get<double>(),
+                  b["target_ratio"].get<double>(), v["target_met"].get<bool>() ? "met" : "MISSED");
+    std::printf("  1-min load average %.1f before, %.1f after (machine has %d cores)\n", b["load_average_1min_before"].get<double>(),
                 b["load_average_1min_after"].get<double>(), j["_meta"]["machine"]["cores"].get<int>());
     std::printf("  peak RSS %.2f GB (target <= %.2f GB: %s)\n", j["memory"]["peak_rss_gb"].get<double>(),
                 j["memory"]["target_gb"].get<double>(), j["memory"]["target_met"].get<bool>() ? "met" : "MISSED");

@@ -90,7 +90,21 @@ TEST(EngineDryrun, SmallShapeRunPassesItsChecksAndReportsEveryField) {
       EXPECT_GT(v.get<double>(), 0.5);  // 4-bit noise, not garbage
       EXPECT_LE(v.get<double>(), 1.0 + 1e-9);
     }
-    EXPECT_GT(j["bandwidth"]["read_gbps"].get<double>(), 0.0);
+    // Timing at 1 thread and at the configured 2, each with a probe/step pair per decode step.
+    const auto& per = j["bandwidth"]["per_threads"];
+    ASSERT_EQ(per.size(), 2u);
+    EXPECT_EQ(per[0]["threads"].get<int>(), 1);
+    EXPECT_EQ(per[1]["threads"].get<int>(), 2);
+    for (const auto& v : per)
+      for (const char* mode : {"a8", "a4"}) {
+        EXPECT_EQ(v[mode]["step_to_floor_ratios"].size(), 2u);
+        EXPECT_GT(v[mode]["probe_gbps_median"].get<double>(), 0.0);
+        EXPECT_GT(v[mode]["step_to_floor_ratio_median"].get<double>(), 0.0);
+      }
+    // The probe streams the packed weights and the head table: every byte a step reads but one
+    // embedding row and the KV cache.
+    const double head = static_cast<double>(j["weight_bytes"]["embedding"].get<int64_t>());  // tied
+    EXPECT_EQ(j["bandwidth"]["probe_bytes"].get<double>(), static_cast<double>(ternary) + head - (bits == 8 ? c.vocab_size * 4 : 0));
     EXPECT_GT(j["memory"]["peak_rss_bytes"].get<int64_t>(), 0);
   }
 }

@@ -123,7 +123,7 @@ const std::vector<SettingSpec> kSpecs = {
     {"EXPERIMENT_BUDGET_TOKENS", T::Int, "256k", "eval", "`experiment`: training tokens per run (0 = BUDGET_TOKENS)", false, 0, 1e15},
     {"EXPERIMENT_ARMS", T::String, "kd,ce,a8,fp", "eval", "`experiment`: arms, comma-separated: kd (the default student), ce (the same token stream, CE only), a8 (KD, 8-bit activations throughout, no flip), fp (KD, full-precision weights and activations: the same shape without ternary)"},
     {"DRYRUN_PROMPT_TOKENS", T::Int, "16", "dryrun", "prompt length of the 7B-shaped forward pass", false, 1, 4096},
-    {"DRYRUN_DECODE_TOKENS", T::Int, "4", "dryrun", "decode steps of the 7B-shaped dry-run", false, 0, 4096},
+    {"DRYRUN_DECODE_TOKENS", T::Int, "8", "dryrun", "decode steps of the 7B-shaped dry-run per mode and thread count (each paired with a bandwidth probe; the verdict is their median)", false, 0, 4096},
     {"DRYRUN_EMBED_BITS", T::Enum, "8", "dryrun", "bits of the dry-run embeddings and LM head", false, -kInf, kInf, "8|16"},
 
     // ---- serving -------------------------------------------------------------------------------

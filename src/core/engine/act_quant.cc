@@ -8,7 +8,7 @@
 namespace bkd {
 const char* to_string(ActBits b) { return b == ActBits::A8 ? "a8" : "a4"; }
 
-void quantize_acts(ActBits bits, const float* x, int64_t rows, int64_t cols, int64_t x_stride, QuantizedActs* out) {
+void shape_acts(ActBits bits, int64_t rows, int64_t cols, QuantizedActs* out) {
   out->bits = bits;
   out->rows = rows;
   out->cols = cols;
@@ -16,23 +16,29 @@ void quantize_acts(ActBits bits, const float* x, int64_t rows, int64_t cols, int
   out->q.resize(static_cast<size_t>(rows * out->cols_padded));
   out->mult.resize(static_cast<size_t>(rows));
   out->sum.resize(static_cast<size_t>(rows));
-  for (int64_t m = 0; m < rows; ++m) {
-    const float* xr = x + m * x_stride;
-    int8_t* q = out->q.data() + m * out->cols_padded;
-    int32_t sum = 0;
-    if (bits == ActBits::A8) {
-      const float s = a8_row_scale(xr, cols);
-      for (int64_t k = 0; k < cols; ++k) sum += q[k] = static_cast<int8_t>(a8_code(xr[k], s));
-      out->mult[m] = 1.0f / s;
-    } else {
-      const float b = a4_row_mean(xr, cols);
-      const float pre = a4_pre_scale(b);
-      for (int64_t k = 0; k < cols; ++k) sum += q[k] = static_cast<int8_t>(a4_code(xr[k], pre));
-      out->mult[m] = a4_code_value(b);
-    }
-    std::memset(q + cols, 0, static_cast<size_t>(out->cols_padded - cols));
-    out->sum[m] = sum;
+}
+
+void quantize_act_row(const float* xr, int64_t m, QuantizedActs* out) {
+  const int64_t cols = out->cols;
+  int8_t* q = out->q.data() + m * out->cols_padded;
+  int32_t sum = 0;
+  if (out->bits == ActBits::A8) {
+    const float s = a8_row_scale(xr, cols);
+    for (int64_t k = 0; k < cols; ++k) sum += q[k] = static_cast<int8_t>(a8_code(xr[k], s));
+    out->mult[m] = 1.0f / s;
+  } else {
+    const float b = a4_row_mean(xr, cols);
+    const float pre = a4_pre_scale(b);
+    for (int64_t k = 0; k < cols; ++k) sum += q[k] = static_cast<int8_t>(a4_code(xr[k], pre));
+    out->mult[m] = a4_code_value(b);
   }
+  std::memset(q + cols, 0, static_cast<size_t>(out->cols_padded - cols));
+  out->sum[m] = sum;
+}
+
+void quantize_acts(ActBits bits, const float* x, int64_t rows, int64_t cols, int64_t x_stride, QuantizedActs* out) {
+  shape_acts(bits, rows, cols, out);
+  for (int64_t m = 0; m < rows; ++m) quantize_act_row(x + m * x_stride, m, out);
 }
 
 void fake_quant_row(ActBits bits, const float* x, int64_t cols, float* out) {

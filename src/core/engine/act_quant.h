@@ -28,6 +28,12 @@ struct QuantizedActs {
 // x is (rows, cols) with row stride x_stride floats.
 void quantize_acts(ActBits bits, const float* x, int64_t rows, int64_t cols, int64_t x_stride, QuantizedActs* out);
 
+// Shapes `out` for rows x cols (contents undefined until each row is quantized).
+void shape_acts(ActBits bits, int64_t rows, int64_t cols, QuantizedActs* out);
+// Quantizes one row of cols floats into row m of an already shaped `out` (what quantize_acts does
+// for every row; the engine calls it right after normalizing the row, while it is in L1).
+void quantize_act_row(const float* x, int64_t m, QuantizedActs* out);
+
 // One row of fake quantization in floats (the value training sees): for tests and references.
 void fake_quant_row(ActBits bits, const float* x, int64_t cols, float* out);
 

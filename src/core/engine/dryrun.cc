@@ -4,7 +4,6 @@
 #include <cmath>
 #include <limits>
 #include <fstream>
-#include <functional>
 #include <ctime>
 #include <map>
 #include <string>
@@ -136,33 +135,40 @@ double load_average() {
   return l;
 }
 
-// One streaming read of every packed projection (the bandwidth probe), timed in wall and CPU time.
-struct ProbeSample {
-  double gbps = 0, wall_s = 0, cpu_s = 0;
-};
-using ProbeFn = std::function<ProbeSample()>;
-
 struct ModeResult {
   nlohmann::json json;
   std::vector<float> final_hidden;
   std::vector<int32_t> generated;
-  double decode_s_per_token = 0, decode_best_s = 0;
-  std::vector<double> steps, step_cpu, probe_gbps, probe_cpu, probe_wall;  // per decode step
+  int threads = 0;
+  // Per decode step: its wall and CPU time, and those of the bandwidth probe run just before it.
+  std::vector<double> steps, step_cpu, probe_s, probe_cpu;
+  uint64_t probe_bytes = 0;
   bool codes_ok = true, acc_ok = true, finite = true;
 };
 
+double median(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// A prompt forward pass, then decode steps, each paired with a bandwidth probe run just before it
+// on the same engine (Engine::stream_weights: the same bytes, regions and threads as the step, no
+// arithmetic), so the two see the same machine (on a shared machine the load changes from second to
+// second). With `observe`, the prompt pass also gathers per-projection statistics.
 ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOptions& o, const std::vector<int32_t>& prompt,
-                    const ProbeFn& probe) {
+                    int threads, bool observe) {
   EngineOptions eo;
   eo.mode = mode;
-  eo.threads = o.threads;
+  eo.threads = threads;
   eo.max_seq_len = o.prompt_tokens + o.decode_tokens + 1;
   Engine eng(model, eo);
   StatsObserver obs;
-  eng.set_observer(&obs);
+  if (observe) eng.set_observer(&obs);
   const int64_t V = model.cfg.vocab_size;
   std::vector<float> logits(static_cast<size_t>(V));
   ModeResult r;
+  r.threads = eng.threads();
 
   Timer t;
   eng.forward(prompt.data(), static_cast<int64_t>(prompt.size()), logits.data());
@@ -170,32 +176,22 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
   r.final_hidden = obs.final_hidden;
   // Decode steps are timed without the observer (its scans would add to the per-token time).
   eng.set_observer(nullptr);
-  // Each step is paired with a bandwidth probe just before it, so the two see the same machine
-  // (on a shared machine the load changes from second to second).
-  std::vector<double> steps, step_cpu, probe_gbps, probe_cpu, probe_wall;
   for (int64_t i = 0; i < o.decode_tokens; ++i) {
     const int32_t next = argmax(logits.data(), V);
     r.generated.push_back(next);
-    const ProbeSample ps = probe();
-    probe_gbps.push_back(ps.gbps);
-    probe_cpu.push_back(ps.cpu_s);
-    probe_wall.push_back(ps.wall_s);
-    const double cpu0 = process_cpu_seconds();
+    double cpu0 = process_cpu_seconds();
+    t.reset();
+    r.probe_bytes = eng.stream_weights();
+    r.probe_s.push_back(t.seconds());
+    r.probe_cpu.push_back(process_cpu_seconds() - cpu0);
+    cpu0 = process_cpu_seconds();
     t.reset();
     eng.forward(&next, 1, logits.data());
-    steps.push_back(t.seconds());
-    step_cpu.push_back(process_cpu_seconds() - cpu0);
+    r.steps.push_back(t.seconds());
+    r.step_cpu.push_back(process_cpu_seconds() - cpu0);
   }
-  r.steps = steps;
-  r.step_cpu = step_cpu;
-  r.probe_gbps = probe_gbps;
-  r.probe_cpu = probe_cpu;
-  r.probe_wall = probe_wall;
   r.generated.push_back(argmax(logits.data(), V));
-  double sum = 0;
-  for (double s : steps) sum += s;
-  r.decode_s_per_token = steps.empty() ? 0 : sum / static_cast<double>(steps.size());
-  r.decode_best_s = steps.empty() ? 0 : *std::min_element(steps.begin(), steps.end());
+  if (!observe) return r;
 
   nlohmann::json layers = nlohmann::json::array();
   for (int64_t l = 0; l < model.cfg.n_layers; ++l) {
@@ -225,6 +221,7 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
     layers.push_back(lj);
   }
   r.finite = obs.finite;
+  const double decode_s = median(r.steps);
   r.json = {{"mode", to_string(mode)},
             {"kernels", eng.kernels().name},
             {"threads", eng.threads()},
@@ -233,45 +230,16 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
             {"prefill_s_per_token", prefill_s / static_cast<double>(prompt.size())},
             {"prefill_tokens_per_s", static_cast<double>(prompt.size()) / prefill_s},
             {"decode_steps", o.decode_tokens},
-            {"decode_step_seconds", steps},
-            {"decode_step_cpu_seconds", step_cpu},
-            {"paired_probe_gbps", probe_gbps},
-            {"decode_s_per_token", r.decode_s_per_token},
-            {"decode_best_step_seconds", r.decode_best_s},
-            {"decode_tokens_per_s", r.decode_s_per_token > 0 ? 1.0 / r.decode_s_per_token : 0.0},
+            {"decode_step_seconds", r.steps},
+            {"decode_step_cpu_seconds", r.step_cpu},
+            {"decode_s_per_token_median", decode_s},
+            {"decode_tokens_per_s", decode_s > 0 ? 1.0 / decode_s : 0.0},
             {"greedy_tokens", r.generated},
             {"a4_codes_in_range", r.codes_ok},
             {"int32_no_overflow", r.acc_ok},
             {"all_finite", r.finite},
             {"layers", layers}};
   return r;
-}
-
-// Best-of-3 read bandwidth over the packed weights themselves (they are far larger than the caches).
-double measure_read_gbps(const PackedModel& m, ThreadPool& pool, const KernelSet& k, std::vector<double>* reps) {
-  std::vector<const TernaryMatrix*> mats;
-  for (const auto& l : m.layers)
-    for (const TernaryMatrix* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) mats.push_back(t);
-  const uint64_t total = m.ternary_bytes();
-  double best = 0;
-  // One chunk per tensor and thread share: each chunk streams a contiguous slice.
-  const int64_t parts = pool.size();
-  const int64_t chunks = static_cast<int64_t>(mats.size()) * parts;
-  std::vector<uint64_t> sink(static_cast<size_t>(chunks));
-  for (int rep = 0; rep < 3; ++rep) {
-    Timer t;
-    pool.run(chunks, [&](int64_t c) {
-      const TernaryMatrix* mat = mats[static_cast<size_t>(c / parts)];
-      int64_t b, e;
-      split_range(static_cast<int64_t>(mat->bytes()), parts, c % parts, 4096, &b, &e);
-      if (b < e) sink[c] += k.read_bytes(mat->packed.data() + b, e - b);
-    });
-    reps->push_back(static_cast<double>(total) / t.seconds() / 1e9);
-    best = std::max(best, reps->back());
-  }
-  volatile uint64_t keep = sink[0];
-  (void)keep;
-  return best;
 }
 
 double cosine(const float* a, const float* b, int64_t n) {
@@ -350,41 +318,24 @@ nlohmann::json run_dryrun(const DryrunOptions& o) {
   log_info("dryrun: built random packed model in " + std::to_string(build_s) + " s (" +
            std::to_string(model.ternary_bytes() / 1000000) + " MB ternary)");
 
-  const KernelSet& k = best_kernels();
-  std::vector<double> probe_reps;
   const double load_before = load_average();
-  const double gbps = measure_read_gbps(model, pool, k, &probe_reps);
-  log_info("dryrun: read bandwidth " + std::to_string(gbps) + " GB/s with " + std::to_string(pool.size()) + " threads");
-
   std::vector<int32_t> prompt(static_cast<size_t>(o.prompt_tokens));
   SplitMix rng{mix(o.seed, 0x70726f6d7074ull)};
   for (auto& t : prompt) t = static_cast<int32_t>(rng.next() % static_cast<uint64_t>(shape.vocab_size));
 
-  std::vector<const TernaryMatrix*> mats;
-  for (const auto& l : model.layers)
-    for (const TernaryMatrix* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) mats.push_back(t);
-  std::vector<uint64_t> sink(mats.size() * static_cast<size_t>(pool.size()));
-  const ProbeFn probe = [&] {
-    const int64_t parts = pool.size(), chunks = static_cast<int64_t>(mats.size()) * parts;
-    const double cpu0 = process_cpu_seconds();
-    Timer pt;
-    pool.run(chunks, [&](int64_t c) {
-      const TernaryMatrix* mat = mats[static_cast<size_t>(c / parts)];
-      int64_t b, e;
-      split_range(static_cast<int64_t>(mat->bytes()), parts, c % parts, 4096, &b, &e);
-      if (b < e) sink[static_cast<size_t>(c)] += k.read_bytes(mat->packed.data() + b, e - b);
-    });
-    ProbeSample ps;
-    ps.wall_s = pt.seconds();
-    ps.cpu_s = process_cpu_seconds() - cpu0;
-    ps.gbps = static_cast<double>(model.ternary_bytes()) / ps.wall_s / 1e9;
-    return ps;
-  };
-
-  log_info("dryrun: A8 forward pass");
-  const ModeResult a8 = run_mode(model, QuantMode::TernaryA8, o, prompt, probe);
-  log_info("dryrun: A4 forward pass");
-  const ModeResult a4 = run_mode(model, QuantMode::TernaryA4, o, prompt, probe);
+  // Statistics and agreement at the configured thread count; timing at every count of
+  // timing_threads (1 and the configured count).
+  const int threads = pool.size();
+  log_info("dryrun: A8 forward pass, " + std::to_string(threads) + " threads");
+  const ModeResult a8 = run_mode(model, QuantMode::TernaryA8, o, prompt, threads, true);
+  log_info("dryrun: A4 forward pass, " + std::to_string(threads) + " threads");
+  const ModeResult a4 = run_mode(model, QuantMode::TernaryA4, o, prompt, threads, true);
+  std::vector<std::pair<ModeResult, ModeResult>> timings;
+  if (threads > 1) {
+    log_info("dryrun: A8 and A4 decode timing, 1 thread");
+    timings.emplace_back(run_mode(model, QuantMode::TernaryA8, o, prompt, 1, false),
+                         run_mode(model, QuantMode::TernaryA4, o, prompt, 1, false));
+  }
 
   // Agreement: cosine of the final hidden states (the head's input) per prompt position.
   std::vector<double> cos;
@@ -395,35 +346,53 @@ nlohmann::json run_dryrun(const DryrunOptions& o) {
   int64_t same = 0;
   for (size_t i = 0; i < a8.generated.size(); ++i) same += a8.generated[i] == a4.generated[i];
 
-  // Bandwidth floor of one decode step: every packed weight, the head table and one embedding
-  // row, plus the KV cache read at the mean decode position.
+  // Bytes of one decode step: every packed weight, the head table and one embedding row, plus the
+  // KV cache read at the mean decode position. The floor of a step is these bytes at the bandwidth
+  // its paired probe reached (the probe streams the weights and the head: all but ~1% of them).
   const int64_t KV = shape.n_kv_heads * shape.head_dim();
   const double mean_pos = static_cast<double>(o.prompt_tokens) + static_cast<double>(o.decode_tokens) / 2.0;
   const double kv_bytes = 2.0 * static_cast<double>(shape.n_layers) * mean_pos * static_cast<double>(KV) * 4.0;
   const double embed_row = static_cast<double>(model.embed.bytes()) / static_cast<double>(shape.vocab_size);
   const double head_bytes = static_cast<double>(model.head().bytes());
   const double bytes_per_token = static_cast<double>(model.ternary_bytes()) + head_bytes + embed_row + kv_bytes;
-  const double floor_s = bytes_per_token / (gbps * 1e9);
-  const double worst_decode = std::max(a8.decode_s_per_token, a4.decode_s_per_token);
-  const double ratio = o.decode_tokens > 0 ? worst_decode / floor_s : 0.0;
-  // Best step vs best probe: both the least disturbed window, for a machine shared with other work.
-  const double best_ratio = o.decode_tokens > 0 ? std::max(a8.decode_best_s, a4.decode_best_s) / floor_s : 0.0;
-  // Paired figures: each step against the probe run just before it (same load), in wall time and in
-  // CPU time per byte (what the step costs when it does get the CPU; the probe's CPU time includes
-  // its memory stalls, so this ratio is 1 for a kernel that only streams).
-  std::vector<double> paired, cpu_ratio;
-  for (const ModeResult* mr : {&a8, &a4})
-    for (size_t i = 0; i < mr->steps.size(); ++i) {
-      paired.push_back(mr->steps[i] / (bytes_per_token / (mr->probe_gbps[i] * 1e9)));
-      const double probe_cpu_per_byte = mr->probe_cpu[i] / static_cast<double>(model.ternary_bytes());
-      if (probe_cpu_per_byte > 0) cpu_ratio.push_back(mr->step_cpu[i] / bytes_per_token / probe_cpu_per_byte);
+
+  // Per thread count: each step against the probe just before it, in wall time (the verdict: the
+  // median over the pairs of each mode, the worse mode) and in CPU time per byte (what a step costs
+  // when it does get the CPU; the probe's CPU time includes its memory stalls, so this ratio is 1 for
+  // a kernel that only streams).
+  auto verdict = [&](const ModeResult& m8, const ModeResult& m4) {
+    nlohmann::json v = {{"threads", m8.threads}};
+    double worst = 0;
+    for (const ModeResult* mr : {&m8, &m4}) {
+      std::vector<double> ratio, cpu_ratio, gbps;
+      for (size_t i = 0; i < mr->steps.size(); ++i) {
+        const double probe_gbps = static_cast<double>(mr->probe_bytes) / mr->probe_s[i] / 1e9;
+        gbps.push_back(probe_gbps);
+        ratio.push_back(mr->steps[i] / (bytes_per_token / (probe_gbps * 1e9)));
+        const double probe_cpu_per_byte = mr->probe_cpu[i] / static_cast<double>(mr->probe_bytes);
+        if (probe_cpu_per_byte > 0) cpu_ratio.push_back(mr->step_cpu[i] / bytes_per_token / probe_cpu_per_byte);
+      }
+      const double med = median(ratio);
+      worst = std::max(worst, med);
+      v[mr == &m8 ? "a8" : "a4"] = {{"step_seconds", mr->steps},
+                                    {"probe_gbps", gbps},
+                                    {"step_to_floor_ratios", ratio},
+                                    {"step_to_floor_ratio_median", med},
+                                    {"cpu_time_per_byte_ratios", cpu_ratio},
+                                    {"cpu_time_per_byte_ratio_median", median(cpu_ratio)},
+                                    {"decode_s_per_token_median", median(mr->steps)},
+                                    {"probe_gbps_median", median(gbps)},
+                                    {"floor_s_per_token_median", bytes_per_token / (median(gbps) * 1e9)}};
     }
-  auto median = [](std::vector<double> v) {
-    if (v.empty()) return 0.0;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+    v["decode_to_floor_ratio"] = worst;
+    v["target_met"] = o.decode_tokens == 0 || worst <= o.max_decode_floor_ratio;
+    return v;
   };
-  auto minimum = [](const std::vector<double>& v) { return v.empty() ? 0.0 : *std::min_element(v.begin(), v.end()); };
+  nlohmann::json per_threads = nlohmann::json::array();
+  for (const auto& [m8, m4] : timings) per_threads.push_back(verdict(m8, m4));
+  per_threads.push_back(verdict(a8, a4));
+  bool bandwidth_met = true;
+  for (const auto& v : per_threads) bandwidth_met = bandwidth_met && v["target_met"].get<bool>();
   const uint64_t peak = peak_rss_bytes();
 
   j["build_seconds"] = build_s;
@@ -438,23 +407,15 @@ nlohmann::json run_dryrun(const DryrunOptions& o) {
                  {"peak_rss_gb", static_cast<double>(peak) / 1e9},
                  {"target_gb", o.max_rss_gb},
                  {"target_met", static_cast<double>(peak) / 1e9 <= o.max_rss_gb}};
-  j["bandwidth"] = {{"read_gbps", gbps},
-                    {"read_gbps_probes", probe_reps},
-                    {"decode_best_step_to_floor_ratio", best_ratio},
-                    {"paired_step_to_floor_ratios", paired},
-                    {"paired_step_to_floor_ratio_median", median(paired)},
-                    {"paired_step_to_floor_ratio_best", minimum(paired)},
-                    {"cpu_time_per_byte_ratios", cpu_ratio},
-                    {"cpu_time_per_byte_ratio_median", median(cpu_ratio)},
+  j["bandwidth"] = {{"kernels", best_kernels().name},
+                    {"decode_bytes_per_token", bytes_per_token},
+                    {"probe_bytes", a8.probe_bytes},
+                    {"pairs_per_mode", o.decode_tokens},
+                    {"per_threads", per_threads},
                     {"load_average_1min_before", load_before},
                     {"load_average_1min_after", load_average()},
-                    {"threads", pool.size()},
-                    {"decode_bytes_per_token", bytes_per_token},
-                    {"floor_s_per_token", floor_s},
-                    {"decode_s_per_token_worst_mode", worst_decode},
-                    {"decode_to_floor_ratio", ratio},
                     {"target_ratio", o.max_decode_floor_ratio},
-                    {"target_met", o.decode_tokens == 0 || ratio <= o.max_decode_floor_ratio}};
+                    {"target_met", bandwidth_met}};
   j["a8"] = a8.json;
   j["a4"] = a4.json;
   j["agreement"] = {{"final_hidden_cosine_per_position", cos},

@@ -19,12 +19,12 @@ ModelConfig llama7b_shape();
 struct DryrunOptions {
   ModelConfig shape = llama7b_shape();
   int64_t prompt_tokens = 16;
-  int64_t decode_tokens = 4;
+  int64_t decode_tokens = 8;  // decode steps per mode and thread count: the probe/step pairs
   int embed_bits = 8;  // 8 or 16
-  int threads = 0;     // 0: one per online CPU
+  int threads = 0;     // 0: one per online CPU; above 1, decode is also timed with 1 thread
   uint64_t seed = 42;
   double max_rss_gb = 2.5;             // target: peak RSS
-  double max_decode_floor_ratio = 1.5;  // target: decode time / bandwidth floor
+  double max_decode_floor_ratio = 1.25;  // target: median decode step / its paired floor, worse mode
 };
 
 // Random ternary model in packed form: codes uniform over {-1, 0, +1}, scale 1 / sqrt(2/3 * in)

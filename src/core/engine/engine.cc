@@ -9,11 +9,22 @@
 namespace bkd {
 namespace {
 constexpr int64_t kRowAlign = 16;  // chunks start on whole 4-row kernel tiles
+// Regions of attention tasks: at most this many chunks per thread (the size of the score scratch).
+constexpr int64_t kMaxChunksPerThread = 16;
 
-// Chunks for `rows` rows of work: a few per thread so a late thread costs little, none smaller
-// than kRowAlign rows.
-int64_t row_chunks(int64_t rows, int threads) {
-  return std::max<int64_t>(1, std::min<int64_t>(16 * threads, rows / kRowAlign));
+// Chunks for `rows` output rows whose work is `work_bytes` (work_chunks in thread_pool.h), none
+// smaller than kRowAlign rows.
+int64_t row_chunks(int64_t rows, int64_t work_bytes, int threads) {
+  return std::max<int64_t>(1, std::min<int64_t>(work_chunks(work_bytes, threads), rows / kRowAlign));
+}
+
+// out = x / rms(x) * gain, the sum of squares in double (the training side's order is irrelevant:
+// the tolerance of the parity tests covers float rounding).
+void rms_norm_row(const float* x, int64_t d, const float* gain, float eps, float* out) {
+  double ss = 0;
+  for (int64_t k = 0; k < d; ++k) ss += static_cast<double>(x[k]) * x[k];
+  const float r = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(d)) + eps);
+  for (int64_t k = 0; k < d; ++k) out[k] = x[k] * r * gain[k];
 }
 }  // namespace
 
@@ -27,6 +38,7 @@ Engine::Engine(const PackedModel& model, EngineOptions opts)
   const int64_t KV = c.n_kv_heads * c.head_dim(), hd = c.head_dim(), half = hd / 2;
   k_cache_.assign(static_cast<size_t>(c.n_layers * max_seq_ * KV), 0.0f);
   v_cache_.assign(k_cache_.size(), 0.0f);
+  scores_.assign(static_cast<size_t>(kMaxChunksPerThread * pool_.size() * max_seq_), 0.0f);
   // Same construction as the training side: angles in double, cos/sin rounded to float.
   rope_cos_.resize(static_cast<size_t>(max_seq_ * half));
   rope_sin_.resize(rope_cos_.size());
@@ -66,32 +78,35 @@ void Engine::ensure_capacity(int64_t rows) {
   acc_.resize(sz(std::max({D + 2 * KV, 2 * F, D})));
 }
 
-void Engine::rms_norm_rows(const float* x, int64_t rows, int64_t d, const std::vector<float>& gain, float* out) {
+void Engine::norm_quantize(const float* x, int64_t rows, int64_t d, const std::vector<float>& gain, ActBits bits) {
   const float eps = static_cast<float>(model_.cfg.norm_eps);
+  shape_acts(bits, rows, d, &qa_);
+  float* o = h_.data();  // one row of scratch
   for (int64_t m = 0; m < rows; ++m) {
-    const float* xr = x + m * d;
-    float* o = out + m * d;
-    double ss = 0;
-    for (int64_t k = 0; k < d; ++k) ss += static_cast<double>(xr[k]) * xr[k];
-    const float r = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(d)) + eps);
-    for (int64_t k = 0; k < d; ++k) o[k] = xr[k] * r * gain[k];
+    rms_norm_row(x + m * d, d, gain.data(), eps, o);
+    quantize_act_row(o, m, &qa_);
   }
 }
 
-void Engine::bitlinear(int64_t layer, const std::vector<Projection>& projs, const QuantizedActs& x) {
-  int64_t total = 0;
-  std::vector<int64_t> row_off, acc_off;
-  for (const Projection& p : projs) {
-    row_off.push_back(total);
-    acc_off.push_back(total * x.rows);
-    total += p.w->rows;
+void Engine::bitlinear(int64_t layer, std::initializer_list<Projection> list, const QuantizedActs& x) {
+  constexpr size_t kMaxProjs = 3;
+  const Projection* projs = list.begin();
+  const size_t np = list.size();
+  if (np > kMaxProjs) throw Error("internal: a fused BitLinear region takes at most 3 projections");
+  int64_t total = 0, bytes = 0, row_off[kMaxProjs], acc_off[kMaxProjs];
+  for (size_t j = 0; j < np; ++j) {
+    row_off[j] = total;
+    acc_off[j] = total * x.rows;
+    total += projs[j].w->rows;
+    bytes += static_cast<int64_t>(projs[j].w->bytes());
   }
   const TernaryKernelFn fn = kernels_->ternary_for(x);
-  const int64_t chunks = row_chunks(total, pool_.size());
+  // A GEMM over x.rows tokens does x.rows times a GEMV's arithmetic.
+  const int64_t chunks = row_chunks(total, bytes * x.rows, pool_.size());
   pool_.run(chunks, [&](int64_t c) {
     int64_t b, e;
     split_range(total, chunks, c, kRowAlign, &b, &e);
-    for (size_t j = 0; j < projs.size(); ++j) {
+    for (size_t j = 0; j < np; ++j) {
       const int64_t rows = projs[j].w->rows;
       const int64_t n0 = std::max(b, row_off[j]) - row_off[j], n1 = std::min(e, row_off[j] + rows) - row_off[j];
       if (n0 >= n1) continue;
@@ -108,33 +123,72 @@ void Engine::bitlinear(int64_t layer, const std::vector<Projection>& projs, cons
     }
   });
   if (observer_)
-    for (size_t j = 0; j < projs.size(); ++j)
+    for (size_t j = 0; j < np; ++j)
       observer_->on_bitlinear(layer, projs[j].name, x, *projs[j].w, acc_.data() + acc_off[j], projs[j].w->rows);
+}
+
+uint64_t Engine::stream_weights() {
+  const int threads = pool_.size();
+  probe_sink_.assign(static_cast<size_t>(16 * threads), 0);
+  uint64_t total_bytes = 0;
+  auto stream_group = [&](std::initializer_list<const TernaryMatrix*> group) {
+    int64_t total = 0, bytes = 0;
+    for (const TernaryMatrix* w : group) total += w->rows, bytes += static_cast<int64_t>(w->bytes());
+    const int64_t chunks = row_chunks(total, bytes, threads);
+    pool_.run(chunks, [&](int64_t c) {
+      int64_t b, e, off = 0;
+      split_range(total, chunks, c, kRowAlign, &b, &e);
+      for (const TernaryMatrix* w : group) {
+        const int64_t n0 = std::max(b, off) - off, n1 = std::min(e, off + w->rows) - off;
+        if (n0 < n1) probe_sink_[c % probe_sink_.size()] += kernels_->read_bytes(w->row(n0), (n1 - n0) * w->row_bytes());
+        off += w->rows;
+      }
+    });
+    total_bytes += static_cast<uint64_t>(bytes);
+  };
+  for (const PackedLayer& L : model_.layers) {
+    stream_group({&L.wq, &L.wk, &L.wv});
+    stream_group({&L.wo});
+    stream_group({&L.w_gate, &L.w_up});
+    stream_group({&L.w_down});
+  }
+  const EmbeddingTable& t = model_.head();
+  const int64_t row_bytes = static_cast<int64_t>(t.cols * t.element_bytes());
+  const int64_t chunks = row_chunks(t.rows, static_cast<int64_t>(t.bytes()), threads);
+  pool_.run(chunks, [&](int64_t c) {
+    int64_t b, e;
+    split_range(t.rows, chunks, c, kRowAlign, &b, &e);
+    if (b < e) probe_sink_[c % probe_sink_.size()] += kernels_->read_bytes(t.row_data(b), (e - b) * row_bytes);
+  });
+  return total_bytes + static_cast<uint64_t>(t.rows * row_bytes);
 }
 
 void Engine::attention(int64_t layer, int64_t rows) {
   const ModelConfig& c = model_.cfg;
   const int64_t D = c.d_model, H = c.n_heads, hd = c.head_dim(), KV = c.n_kv_heads * hd, group = H / c.n_kv_heads;
-  const float* kc = k_cache_.data() + layer * max_seq_ * KV;
-  const float* vc = v_cache_.data() + layer * max_seq_ * KV;
+  const float* kt = k_cache_.data() + layer * max_seq_ * KV;  // [kv_head][hd][pos]
+  const float* vc = v_cache_.data() + layer * max_seq_ * KV;  // [pos][kv_dim]
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   const int64_t tasks = rows * H;
-  const int64_t chunks = std::min<int64_t>(tasks, 8 * pool_.size());
-  pool_.run(chunks, [&](int64_t c) {
+  // Each task reads its keys and values up to its position: ~2 * (pos + rows) * hd floats.
+  const int64_t work = tasks * (pos_ + rows) * hd * 2 * static_cast<int64_t>(sizeof(float));
+  const int64_t chunks = std::min<int64_t>({tasks, work_chunks(work, pool_.size()), kMaxChunksPerThread * pool_.size()});
+  pool_.run(chunks, [&](int64_t ci) {
     int64_t b, e;
-    split_range(tasks, chunks, c, 1, &b, &e);
-    std::vector<float> scores(static_cast<size_t>(pos_ + rows));
+    split_range(tasks, chunks, ci, 1, &b, &e);
+    float* scores = scores_.data() + ci * max_seq_;
     for (int64_t task = b; task < e; ++task) {
       const int64_t m = task / H, h = task % H, p = pos_ + m, g = h / group;
       const float* q = q_.data() + m * D + h * hd;
-      float mx = -INFINITY;
-      for (int64_t j = 0; j <= p; ++j) {
-        const float* k = kc + j * KV + g * hd;
-        float s = 0;
-        for (int64_t i = 0; i < hd; ++i) s += q[i] * k[i];
-        scores[j] = s * scale;
-        mx = std::max(mx, scores[j]);
+      const float* kg = kt + g * hd * max_seq_;
+      std::fill(scores, scores + p + 1, 0.0f);
+      for (int64_t i = 0; i < hd; ++i) {
+        const float qi = q[i];
+        const float* kr = kg + i * max_seq_;
+        for (int64_t j = 0; j <= p; ++j) scores[j] += qi * kr[j];
       }
+      float mx = -INFINITY;
+      for (int64_t j = 0; j <= p; ++j) mx = std::max(mx, scores[j] *= scale);
       float sum = 0;
       for (int64_t j = 0; j <= p; ++j) sum += scores[j] = std::exp(scores[j] - mx);
       float* out = att_.data() + m * D + h * hd;
@@ -150,7 +204,7 @@ void Engine::attention(int64_t layer, int64_t rows) {
 
 void Engine::head(const float* h, int64_t rows, float* logits) {
   const EmbeddingTable& t = model_.head();
-  const int64_t chunks = row_chunks(t.rows, pool_.size());
+  const int64_t chunks = row_chunks(t.rows, static_cast<int64_t>(t.bytes()) * rows, pool_.size());
   pool_.run(chunks, [&](int64_t c) {
     HeadArgs a;
     a.table = &t;
@@ -184,8 +238,7 @@ void Engine::forward(const int32_t* tokens, int64_t n, float* logits, bool all_l
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const PackedLayer& L = model_.layers[l];
     // Attention block.
-    rms_norm_rows(x_.data(), n, D, L.attn_norm, h_.data());
-    quantize_acts(in_bits, h_.data(), n, D, D, &qa_);
+    norm_quantize(x_.data(), n, D, L.attn_norm, in_bits);
     bitlinear(l, {{"wq", &L.wq, q_.data(), D}, {"wk", &L.wk, k_.data(), KV}, {"wv", &L.wv, v_.data(), KV}}, qa_);
     for (int64_t m = 0; m < n; ++m) {
       const int64_t p = pos_ + m;
@@ -203,18 +256,17 @@ void Engine::forward(const int32_t* tokens, int64_t n, float* logits, bool all_l
       };
       rotate(q_.data() + m * D, c.n_heads);
       rotate(k_.data() + m * KV, c.n_kv_heads);
-      std::copy_n(k_.data() + m * KV, KV, k_cache_.data() + (l * max_seq_ + p) * KV);
+      float* kt = k_cache_.data() + l * max_seq_ * KV;  // [kv_head][hd][pos]: column p
+      for (int64_t i = 0; i < KV; ++i) kt[i * max_seq_ + p] = k_[m * KV + i];
       std::copy_n(v_.data() + m * KV, KV, v_cache_.data() + (l * max_seq_ + p) * KV);
     }
     attention(l, n);
-    rms_norm_rows(att_.data(), n, D, L.attn_sub_norm, h_.data());
-    quantize_acts(ActBits::A8, h_.data(), n, D, D, &qa_);
+    norm_quantize(att_.data(), n, D, L.attn_sub_norm, ActBits::A8);
     bitlinear(l, {{"wo", &L.wo, q_.data(), D}}, qa_);
     for (int64_t i = 0; i < n * D; ++i) x_[i] += q_[i];
 
     // Gated FFN: relu(g)^2 * u, or silu(g) * u.
-    rms_norm_rows(x_.data(), n, D, L.ffn_norm, h_.data());
-    quantize_acts(in_bits, h_.data(), n, D, D, &qa_);
+    norm_quantize(x_.data(), n, D, L.ffn_norm, in_bits);
     bitlinear(l, {{"w_gate", &L.w_gate, gate_.data(), F}, {"w_up", &L.w_up, up_.data(), F}}, qa_);
     if (model_.cfg.ffn_activation == FfnActivation::Silu) {
       for (int64_t i = 0; i < n * F; ++i) gate_[i] = gate_[i] / (1.0f + std::exp(-gate_[i])) * up_[i];
@@ -224,13 +276,13 @@ void Engine::forward(const int32_t* tokens, int64_t n, float* logits, bool all_l
         gate_[i] = r * r * up_[i];
       }
     }
-    rms_norm_rows(gate_.data(), n, F, L.ffn_sub_norm, h_.data());
-    quantize_acts(ActBits::A8, h_.data(), n, F, F, &qa_);
+    norm_quantize(gate_.data(), n, F, L.ffn_sub_norm, ActBits::A8);
     bitlinear(l, {{"w_down", &L.w_down, q_.data(), D}}, qa_);
     for (int64_t i = 0; i < n * D; ++i) x_[i] += q_[i];
   }
 
-  rms_norm_rows(x_.data(), n, D, model_.final_norm, final_.data());
+  const float eps = static_cast<float>(c.norm_eps);
+  for (int64_t m = 0; m < n; ++m) rms_norm_row(x_.data() + m * D, D, model_.final_norm.data(), eps, final_.data() + m * D);
   if (observer_) observer_->on_final_hidden(final_.data(), n, D);
   pos_ += n;
   if (!logits) return;

@@ -5,6 +5,7 @@
 // kernels and a fork-join thread pool. Tokens are appended at position() and later calls continue
 // the same sequence until reset().
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -52,6 +53,10 @@ class Engine {
   int threads() const { return pool_.size(); }
   QuantMode mode() const { return opts_.mode; }
   void set_observer(ForwardObserver* o) { observer_ = o; }
+  // The bandwidth probe of the dry-run: streams every weight byte a one-token forward reads (each
+  // projection group's packed rows, then the head table) through the kernel set's read kernel, in
+  // the same regions, chunks and threads as forward() uses, and no arithmetic. Returns the bytes read.
+  uint64_t stream_weights();
 
  private:
   struct Projection {
@@ -60,8 +65,10 @@ class Engine {
     float* out;
     int64_t out_stride;
   };
-  void bitlinear(int64_t layer, const std::vector<Projection>& projs, const QuantizedActs& x);
-  void rms_norm_rows(const float* x, int64_t rows, int64_t d, const std::vector<float>& gain, float* out);
+  // One region for the projections that share an input (q|k|v, gate|up): their rows are one range.
+  void bitlinear(int64_t layer, std::initializer_list<Projection> projs, const QuantizedActs& x);
+  // RMSNorm of each row followed by its activation quantizer, row by row while the row is in L1.
+  void norm_quantize(const float* x, int64_t rows, int64_t d, const std::vector<float>& gain, ActBits bits);
   void attention(int64_t layer, int64_t rows);
   void head(const float* h, int64_t rows, float* logits);
 
@@ -71,7 +78,12 @@ class Engine {
   ThreadPool pool_;
   ForwardObserver* observer_ = nullptr;
   int64_t max_seq_ = 0, pos_ = 0;
-  std::vector<float> k_cache_, v_cache_;  // [layer][pos][kv_dim]
+  // K is stored transposed, [layer][kv_head][head_dim][pos], so a query's scores over all positions
+  // are contiguous multiply-adds (vectorized, each score summed in head_dim order); V is
+  // [layer][pos][kv_dim].
+  std::vector<float> k_cache_, v_cache_;
+  std::vector<float> scores_;  // attention scratch: [chunk][max_seq]
+  std::vector<uint64_t> probe_sink_;  // keeps stream_weights()' reads live
   std::vector<float> rope_cos_, rope_sin_;  // [pos][head_dim / 2]
   // Scratch for up to `cap_` tokens.
   int64_t cap_ = 0;

@@ -56,7 +56,7 @@ void ThreadPool::drain(uint32_t gen) {
   }
 }
 
-void ThreadPool::run(int64_t n, const std::function<void(int64_t)>& fn) {
+void ThreadPool::run(int64_t n, ChunkFn fn) {
   if (n <= 0) return;
   if (n > kMaxChunks) throw Error("thread pool region of " + std::to_string(n) + " chunks exceeds the limit");
   if (workers_.empty() || n == 1) {

@@ -1,0 +1,98 @@
+// Packed-engine decode and prefill at the cpu preset's student shape (vocab 8000, d 256, 6 layers,
+// 8 heads, FFN 704, tied fp32 table: what `eval` times), 1 and 2 threads, A8 and A4. Weights are
+// random in packed form: the kernels have no data-dependent branches, so speed does not depend on
+// what the weights learned. A decode step is one token at context 64 (the KV cache rewound each
+// iteration), the head included; prefill is 128 prompt tokens from an empty cache.
+// Prints the table; writes JSON to engine_decode_bench.json unless --benchmark_out is given.
+// Side by side with another build: run both binaries under the same flags (docs/ENGINE.md).
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "core/engine/dryrun.h"
+#include "core/engine/engine.h"
+#include "bench_main.h"
+
+namespace bkd {
+namespace {
+
+constexpr int64_t kPrompt = 128, kContext = 64;
+
+ModelConfig cpu_preset_student() {
+  ModelConfig c;
+  c.vocab_size = 8000;
+  c.d_model = 256;
+  c.n_layers = 6;
+  c.n_heads = 8;
+  c.n_kv_heads = 8;
+  c.ffn_dim = 704;
+  c.max_seq_len = 256;
+  c.tie_embeddings = true;
+  c.bitlinear = true;
+  return c;
+}
+
+const PackedModel& model() {
+  static const PackedModel m = [] {
+    ThreadPool pool(1);
+    return make_random_packed_model(cpu_preset_student(), TableFormat::F32, 7, pool);
+  }();
+  return m;
+}
+
+std::vector<int32_t> tokens(int64_t n) {
+  std::vector<int32_t> t(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) t[i] = static_cast<int32_t>((i * 7919) % 8000);
+  return t;
+}
+
+void set_tok_per_s(benchmark::State& st, int64_t tokens_per_iter) {
+  st.counters["tok/s"] = benchmark::Counter(static_cast<double>(tokens_per_iter), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+EngineOptions options(QuantMode mode, int threads) {
+  EngineOptions o;
+  o.mode = mode;
+  o.threads = threads;
+  return o;
+}
+
+void decode(benchmark::State& st, QuantMode mode, int threads) {
+  Engine e(model(), options(mode, threads));
+  const auto t = tokens(kContext + 1);
+  std::vector<float> logits(8000);
+  e.forward(t.data(), kContext, logits.data());
+  for (auto _ : st) {
+    e.rewind(kContext);
+    e.forward(&t[kContext], 1, logits.data());
+  }
+  set_tok_per_s(st, 1);
+}
+
+void prefill(benchmark::State& st, QuantMode mode, int threads) {
+  Engine e(model(), options(mode, threads));
+  const auto t = tokens(kPrompt);
+  std::vector<float> logits(8000);
+  for (auto _ : st) {
+    e.reset();
+    e.forward(t.data(), kPrompt, logits.data());
+  }
+  set_tok_per_s(st, kPrompt);
+}
+
+void register_all() {
+  for (QuantMode mode : {QuantMode::TernaryA8, QuantMode::TernaryA4})
+    for (int threads : {1, 2}) {
+      const std::string p = std::string(to_string(mode)) + "/threads:" + std::to_string(threads);
+      benchmark::RegisterBenchmark((p + "/decode_ctx64").c_str(), decode, mode, threads)
+          ->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(0.5);
+      benchmark::RegisterBenchmark((p + "/prefill128").c_str(), prefill, mode, threads)
+          ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+    }
+}
+
+}  // namespace
+}  // namespace bkd
+
+int main(int argc, char** argv) { return bkd::run_benchmarks(argc, argv, "engine_decode_bench.json", bkd::register_all); }
