@@ -1,18 +1,30 @@
-// Student decode and prefill tokens/s, side by side in one run: the packed engine (A8, A4) vs the
-// LibTorch eager forward of the same model (fp32, and bf16 under CPU autocast), 2 threads each.
-// Shape: the default `cpu` preset student (vocab 8000, d 256, 6 layers, 8 heads, FFN 704).
-// The LibTorch model has no KV cache, so its decode step is one forward over the whole context;
-// the engine's decode step is one token against its cache. Prints the table; writes JSON to
-// engine_vs_torch_bench.json unless --benchmark_out is given.
-#include <ATen/autocast_mode.h>
+// The packed engine vs LibTorch on the same student, side by side in one run: decode and prefill
+// tokens/s at 1 and 2 threads, A8 and A4.
+//   engine       the packed engine (integer ternary kernels, its own KV cache, fp32 head table)
+//   torch_fp32   the LibTorch model with its KV cache (forward_cached), fake-quant in fp32, the
+//                ternary matrices quantized once (cache_weights_for_inference)
+//   torch_bf16   the same under CPU autocast to bf16
+// Decode: one token at context 64 (each side's cache cut back to 64 every iteration), next-token
+// logits included. Prefill: 128 prompt tokens from an empty cache with the logits of every position
+// on both sides (the same work: torch's forward_cached returns them all).
+//
+// usage: engine_vs_torch_bench [--ckpt DIR] [google benchmark flags]
+// --ckpt: a student checkpoint (step_N) or role folder (its latest), e.g. CKPT_DIR/student; left out,
+// the cpu preset's student shape with random weights (speed does not depend on what they learned).
+// Prints the table; writes JSON to engine_vs_torch_bench.json unless --benchmark_out is given.
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include <memory>
+#include <dlfcn.h>
+
+#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "core/engine/engine.h"
+#include "core/util/error.h"
+#include "torch/model/autocast_compat.h"
+#include "torch/model/checkpoint.h"
 #include "torch/model/engine_export.h"
 #include "torch/model/model.h"
 #include "../bench_main.h"
@@ -21,9 +33,9 @@ namespace bkd {
 namespace {
 
 constexpr int64_t kPrompt = 128, kContext = 64;
-constexpr int kThreads = 2;
+std::string g_ckpt;  // --ckpt
 
-ModelConfig shape() {
+ModelConfig cpu_preset_student() {
   ModelConfig c;
   c.vocab_size = 8000;
   c.d_model = 256;
@@ -38,11 +50,25 @@ ModelConfig shape() {
 struct Models {
   Transformer torch_model{nullptr};
   PackedModel packed;
+  std::string source;
   Models() {
-    torch::manual_seed(1);
-    torch_model = Transformer(shape(), QuantMode::TernaryA8);
+    if (g_ckpt.empty()) {
+      torch::manual_seed(1);
+      torch_model = Transformer(cpu_preset_student(), QuantMode::TernaryA8);
+      source = "cpu preset student shape, random weights";
+    } else {
+      // A role folder stands for its latest step_N.
+      StudentCheckpoint ck = load_student_checkpoint(latest_checkpoint(g_ckpt).value_or(g_ckpt));
+      torch_model = ck.model;
+      source = ck.dir;
+    }
     torch_model->eval();
-    packed = pack_model(float_weights_of(torch_model));
+    packed = pack_model(float_weights_of(torch_model), TableFormat::F32);
+    torch_model->set_quant_mode(QuantMode::TernaryA8);
+    const ModelConfig& c = torch_model->config();
+    if (c.max_seq_len < kPrompt) throw Error("the student's context is shorter than the bench's 128-token prompt");
+    std::printf("student: %s (d %lld, %lld layers, vocab %lld)\n", source.c_str(), static_cast<long long>(c.d_model),
+                static_cast<long long>(c.n_layers), static_cast<long long>(c.vocab_size));
   }
 };
 Models& models() {
@@ -51,65 +77,75 @@ Models& models() {
 }
 
 std::vector<int32_t> tokens(int64_t n) {
+  const int64_t V = models().torch_model->config().vocab_size;
   std::vector<int32_t> t(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) t[i] = static_cast<int32_t>((i * 7919) % 8000);
+  for (int64_t i = 0; i < n; ++i) t[i] = static_cast<int32_t>((i * 7919) % V);
   return t;
+}
+
+torch::Tensor ids_of(const std::vector<int32_t>& t, int64_t from, int64_t n) {
+  torch::Tensor ids = torch::empty({1, n}, torch::kLong);
+  for (int64_t i = 0; i < n; ++i) ids[0][i] = t[from + i];
+  return ids;
 }
 
 void set_tok_per_s(benchmark::State& st, int64_t tokens_per_iter) {
   st.counters["tok/s"] = benchmark::Counter(static_cast<double>(tokens_per_iter), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-struct Autocast {
-  explicit Autocast(bool on) : on_(on) {
-    if (on_) {
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
-    }
-  }
-  ~Autocast() {
-    if (on_) {
-      at::autocast::set_cpu_enabled(false);
-      at::autocast::clear_cache();
-    }
-  }
-  bool on_;
-};
-
-void torch_forward(benchmark::State& st, QuantMode mode, bool bf16, int64_t len, bool decode) {
-  torch::set_num_threads(kThreads);
+// LibTorch at its best for inference: `threads` intra-op threads and as many OpenBLAS threads (Debian's
+// LibTorch calls OpenBLAS, whose own pool otherwise spins on every core), no autograd, and the
+// ternary matrices quantized once instead of per forward (cache_weights_for_inference).
+Transformer& torch_model_for(QuantMode mode, int threads) {
+  torch::set_num_threads(threads);
+  using SetThreads = void (*)(int);
+  if (auto set_blas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_blas(threads);
   Transformer& m = models().torch_model;
-  m->set_quant_mode(mode);
-  torch::NoGradGuard ng;
-  Autocast ac(bf16);
-  const auto t = tokens(len);
-  torch::Tensor ids = torch::empty({1, len}, torch::kLong);
-  for (int64_t i = 0; i < len; ++i) ids[0][i] = t[i];
-  for (auto _ : st) benchmark::DoNotOptimize(m->forward(ids));
-  set_tok_per_s(st, decode ? 1 : len);
+  if (m->quant_mode() != mode || !m->layers[0]->as<BlockImpl>()->cached_qkv.defined()) {
+    m->set_quant_mode(mode);
+    m->cache_weights_for_inference();
+  }
+  return m;
 }
 
-void engine_prefill(benchmark::State& st, QuantMode mode) {
-  EngineOptions o;
-  o.mode = mode;
-  o.threads = kThreads;
-  Engine e(models().packed, o);
-  const auto t = tokens(kPrompt);
-  std::vector<float> logits(static_cast<size_t>(shape().vocab_size));
+void torch_decode(benchmark::State& st, QuantMode mode, bool bf16, int threads) {
+  Transformer& m = torch_model_for(mode, threads);
+  torch::NoGradGuard ng;
+  AutocastGuard ac(at::kCPU, at::kBFloat16, bf16);
+  const auto t = tokens(kContext + 1);
+  KvCache cache;
+  m->forward_cached(ids_of(t, 0, kContext), cache);
+  const torch::Tensor next = ids_of(t, kContext, 1);
   for (auto _ : st) {
-    e.reset();
-    e.forward(t.data(), kPrompt, logits.data());
+    cache.truncate(kContext);
+    benchmark::DoNotOptimize(m->forward_cached(next, cache));
+  }
+  set_tok_per_s(st, 1);
+}
+
+void torch_prefill(benchmark::State& st, QuantMode mode, bool bf16, int threads) {
+  Transformer& m = torch_model_for(mode, threads);
+  torch::NoGradGuard ng;
+  AutocastGuard ac(at::kCPU, at::kBFloat16, bf16);
+  const torch::Tensor ids = ids_of(tokens(kPrompt), 0, kPrompt);
+  for (auto _ : st) {
+    KvCache cache;
+    benchmark::DoNotOptimize(m->forward_cached(ids, cache));
   }
   set_tok_per_s(st, kPrompt);
 }
 
-void engine_decode(benchmark::State& st, QuantMode mode) {
+EngineOptions engine_options(QuantMode mode, int threads) {
   EngineOptions o;
   o.mode = mode;
-  o.threads = kThreads;
-  Engine e(models().packed, o);
+  o.threads = threads;
+  return o;
+}
+
+void engine_decode(benchmark::State& st, QuantMode mode, int threads) {
+  Engine e(models().packed, engine_options(mode, threads));
   const auto t = tokens(kContext + 1);
-  std::vector<float> logits(static_cast<size_t>(shape().vocab_size));
+  std::vector<float> logits(static_cast<size_t>(models().packed.cfg.vocab_size));
   e.forward(t.data(), kContext, logits.data());
   for (auto _ : st) {
     e.rewind(kContext);
@@ -118,22 +154,50 @@ void engine_decode(benchmark::State& st, QuantMode mode) {
   set_tok_per_s(st, 1);
 }
 
-void register_all() {
-  for (QuantMode mode : {QuantMode::TernaryA8, QuantMode::TernaryA4}) {
-    const std::string m = to_string(mode);
-    benchmark::RegisterBenchmark(("engine/" + m + "/decode_ctx64").c_str(), engine_decode, mode)->Unit(benchmark::kMillisecond)->UseRealTime();
-    benchmark::RegisterBenchmark(("engine/" + m + "/prefill128").c_str(), engine_prefill, mode)->Unit(benchmark::kMillisecond)->UseRealTime();
-    for (bool bf16 : {false, true}) {
-      const std::string p = std::string("torch_") + (bf16 ? "bf16" : "fp32") + "/" + m;
-      benchmark::RegisterBenchmark((p + "/decode_ctx64").c_str(), torch_forward, mode, bf16, kContext + 1, true)
-          ->Unit(benchmark::kMillisecond)->UseRealTime();
-      benchmark::RegisterBenchmark((p + "/prefill128").c_str(), torch_forward, mode, bf16, kPrompt, false)
-          ->Unit(benchmark::kMillisecond)->UseRealTime();
-    }
+void engine_prefill(benchmark::State& st, QuantMode mode, int threads) {
+  Engine e(models().packed, engine_options(mode, threads));
+  const auto t = tokens(kPrompt);
+  std::vector<float> logits(static_cast<size_t>(kPrompt * models().packed.cfg.vocab_size));
+  for (auto _ : st) {
+    e.reset();
+    e.forward(t.data(), kPrompt, logits.data(), /*all_logits=*/true);
   }
+  set_tok_per_s(st, kPrompt);
+}
+
+void register_all() {
+  models();  // load (and report) the student before any timing
+  for (QuantMode mode : {QuantMode::TernaryA8, QuantMode::TernaryA4})
+    for (int threads : {1, 2}) {
+      const std::string tail = std::string("/") + to_string(mode) + "/threads:" + std::to_string(threads);
+      auto add = [&](const std::string& name, auto fn, auto... args) {
+        benchmark::RegisterBenchmark(name.c_str(), fn, args...)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+      };
+      add("engine/decode_ctx64" + tail, engine_decode, mode, threads);
+      add("torch_fp32/decode_ctx64" + tail, torch_decode, mode, false, threads);
+      add("torch_bf16/decode_ctx64" + tail, torch_decode, mode, true, threads);
+      add("engine/prefill128" + tail, engine_prefill, mode, threads);
+      add("torch_fp32/prefill128" + tail, torch_prefill, mode, false, threads);
+      add("torch_bf16/prefill128" + tail, torch_prefill, mode, true, threads);
+    }
 }
 
 }  // namespace
 }  // namespace bkd
 
-int main(int argc, char** argv) { return bkd::run_benchmarks(argc, argv, "engine_vs_torch_bench.json", bkd::register_all); }
+int main(int argc, char** argv) {
+  // --ckpt DIR is ours; everything else goes to Google Benchmark.
+  std::vector<char*> rest{argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--ckpt" && i + 1 < argc) bkd::g_ckpt = argv[++i];
+    else if (a.rfind("--ckpt=", 0) == 0) bkd::g_ckpt = a.substr(7);
+    else rest.push_back(argv[i]);
+  }
+  try {
+    return bkd::run_benchmarks(static_cast<int>(rest.size()), rest.data(), "engine_vs_torch_bench.json", bkd::register_all);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "engine_vs_torch_bench: %s\n", e.what());
+    return 1;
+  }
+}

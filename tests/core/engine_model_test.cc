@@ -291,6 +291,7 @@ TEST(EngineModel, ThreadCountAndKernelSetDoNotChangeResults) {
     o.mode = QuantMode::TernaryA4;
     o.threads = threads;
     o.kernels = k;
+    o.parallel_min_bytes = 0;  // split every region: the tiny model would otherwise run on one thread
     Engine e(pm, o);
     Mat l(tokens.size() * static_cast<size_t>(c.vocab_size));
     e.forward(tokens.data(), 7, l.data(), true);
@@ -301,6 +302,40 @@ TEST(EngineModel, ThreadCountAndKernelSetDoNotChangeResults) {
   for (const KernelSet* k : runnable_kernel_sets()) {
     const Mat l = run(2, k);  // integer parts exact; the float head sums in another order
     for (size_t i = 0; i < l.size(); ++i) ASSERT_NEAR(l[i], base[i], 1e-4 * (1 + std::fabs(base[i]))) << k->name;
+  }
+}
+
+TEST(EngineModel, SmallRegionsRunOnTheCallerAndLargeOnesSplit) {
+  // Below kParallelMinBytes the hand-off costs more than the second thread saves: one chunk.
+  EXPECT_EQ(work_chunks(kParallelMinBytes - 1, 2), 1);
+  EXPECT_EQ(work_chunks(int64_t{1} << 40, 1), 1);
+  EXPECT_EQ(work_chunks(kParallelMinBytes, 2), kParallelMinBytes / kChunkBytes);
+  EXPECT_EQ(work_chunks(int64_t{1} << 40, 2), 32);  // at most 16 per thread
+  EXPECT_EQ(work_chunks(10, 2, 0), 2);               // a zero threshold still splits in two
+  // A 2-thread engine on a tiny model gives the 1-thread results bit for bit (every region inline).
+  const ModelConfig c = tiny_config(true);
+  const PackedModel pm = pack_model(random_weights(c, 12));
+  const auto tokens = some_tokens(5, c.vocab_size, 4);
+  Mat one(tokens.size() * static_cast<size_t>(c.vocab_size)), two(one.size());
+  for (int threads : {1, 2}) {
+    EngineOptions o;
+    o.threads = threads;
+    Engine e(pm, o);
+    e.forward(tokens.data(), 5, (threads == 1 ? one : two).data(), true);
+  }
+  EXPECT_EQ(one, two);
+}
+
+TEST(EngineModel, StreamWeightsReadsEveryPackedByteAndTheHead) {
+  const ModelConfig c = tiny_config(false);
+  const PackedModel pm = pack_model(random_weights(c, 13));
+  for (int64_t min_bytes : {kParallelMinBytes, int64_t{0}}) {
+    EngineOptions o;
+    o.threads = 2;
+    o.parallel_min_bytes = min_bytes;
+    Engine e(pm, o);
+    const EmbeddingTable& head = pm.head();
+    EXPECT_EQ(e.stream_weights(), pm.ternary_bytes() + static_cast<uint64_t>(head.rows * head.cols * head.element_bytes()));
   }
 }
 

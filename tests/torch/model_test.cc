@@ -178,6 +178,34 @@ TEST(TorchModel, CachedDecodingMatchesTheFullForwardInEveryMode) {
   }
 }
 
+TEST(TorchModel, InferenceWeightCacheChangesNoLogitAndIsRefusedInTraining) {
+  torch::manual_seed(23);
+  ModelConfig cfg;
+  cfg.vocab_size = 50, cfg.d_model = 32, cfg.n_layers = 2, cfg.n_heads = 4, cfg.n_kv_heads = 2, cfg.ffn_dim = 40;
+  cfg.max_seq_len = 16;
+  const torch::Tensor ids = torch::randint(0, 50, {2, 12}, torch::kLong);
+  for (QuantMode mode : {QuantMode::FullPrecision, QuantMode::TernaryA8, QuantMode::TernaryA4}) {
+    SCOPED_TRACE(to_string(mode));
+    Transformer m(cfg, mode);
+    m->eval();
+    torch::NoGradGuard ng;
+    const torch::Tensor plain = m->forward(ids);
+    m->cache_weights_for_inference();
+    // The same matrices, computed once instead of per call: bit-identical logits.
+    EXPECT_TRUE(torch::equal(m->forward(ids), plain));
+    // A mode change drops the cache (it would hold the old mode's matrices).
+    const QuantMode other = mode == QuantMode::TernaryA8 ? QuantMode::TernaryA4 : QuantMode::TernaryA8;
+    m->set_quant_mode(other);
+    const torch::Tensor other_plain = m->forward(ids);
+    m->cache_weights_for_inference();
+    EXPECT_TRUE(torch::equal(m->forward(ids), other_plain));
+    m->train();
+    EXPECT_THROW(m->forward(ids), Error);
+    m->drop_inference_cache();
+    EXPECT_NO_THROW(m->forward(ids));
+  }
+}
+
 TEST(TorchModel, ParameterCountMatchesConfigAndRejectsBadShapes) {
   ModelConfig cfg;
   cfg.vocab_size = 100, cfg.d_model = 32, cfg.n_layers = 3, cfg.n_heads = 4, cfg.n_kv_heads = 2, cfg.ffn_dim = 40;

@@ -14,8 +14,8 @@ constexpr int64_t kMaxChunksPerThread = 16;
 
 // Chunks for `rows` output rows whose work is `work_bytes` (work_chunks in thread_pool.h), none
 // smaller than kRowAlign rows.
-int64_t row_chunks(int64_t rows, int64_t work_bytes, int threads) {
-  return std::max<int64_t>(1, std::min<int64_t>(work_chunks(work_bytes, threads), rows / kRowAlign));
+int64_t row_chunks(int64_t rows, int64_t work_bytes, int threads, int64_t min_bytes) {
+  return std::max<int64_t>(1, std::min<int64_t>(work_chunks(work_bytes, threads, min_bytes), rows / kRowAlign));
 }
 
 // out = x / rms(x) * gain, the sum of squares in double (the training side's order is irrelevant:
@@ -102,7 +102,7 @@ void Engine::bitlinear(int64_t layer, std::initializer_list<Projection> list, co
   }
   const TernaryKernelFn fn = kernels_->ternary_for(x);
   // A GEMM over x.rows tokens does x.rows times a GEMV's arithmetic.
-  const int64_t chunks = row_chunks(total, bytes * x.rows, pool_.size());
+  const int64_t chunks = row_chunks(total, bytes * x.rows, pool_.size(), opts_.parallel_min_bytes);
   pool_.run(chunks, [&](int64_t c) {
     int64_t b, e;
     split_range(total, chunks, c, kRowAlign, &b, &e);
@@ -134,7 +134,7 @@ uint64_t Engine::stream_weights() {
   auto stream_group = [&](std::initializer_list<const TernaryMatrix*> group) {
     int64_t total = 0, bytes = 0;
     for (const TernaryMatrix* w : group) total += w->rows, bytes += static_cast<int64_t>(w->bytes());
-    const int64_t chunks = row_chunks(total, bytes, threads);
+    const int64_t chunks = row_chunks(total, bytes, threads, opts_.parallel_min_bytes);
     pool_.run(chunks, [&](int64_t c) {
       int64_t b, e, off = 0;
       split_range(total, chunks, c, kRowAlign, &b, &e);
@@ -154,7 +154,7 @@ uint64_t Engine::stream_weights() {
   }
   const EmbeddingTable& t = model_.head();
   const int64_t row_bytes = static_cast<int64_t>(t.cols * t.element_bytes());
-  const int64_t chunks = row_chunks(t.rows, static_cast<int64_t>(t.bytes()), threads);
+  const int64_t chunks = row_chunks(t.rows, static_cast<int64_t>(t.bytes()), threads, opts_.parallel_min_bytes);
   pool_.run(chunks, [&](int64_t c) {
     int64_t b, e;
     split_range(t.rows, chunks, c, kRowAlign, &b, &e);
@@ -172,7 +172,7 @@ void Engine::attention(int64_t layer, int64_t rows) {
   const int64_t tasks = rows * H;
   // Each task reads its keys and values up to its position: ~2 * (pos + rows) * hd floats.
   const int64_t work = tasks * (pos_ + rows) * hd * 2 * static_cast<int64_t>(sizeof(float));
-  const int64_t chunks = std::min<int64_t>({tasks, work_chunks(work, pool_.size()), kMaxChunksPerThread * pool_.size()});
+  const int64_t chunks = std::min<int64_t>({tasks, work_chunks(work, pool_.size(), opts_.parallel_min_bytes), kMaxChunksPerThread * pool_.size()});
   pool_.run(chunks, [&](int64_t ci) {
     int64_t b, e;
     split_range(tasks, chunks, ci, 1, &b, &e);
@@ -204,7 +204,7 @@ void Engine::attention(int64_t layer, int64_t rows) {
 
 void Engine::head(const float* h, int64_t rows, float* logits) {
   const EmbeddingTable& t = model_.head();
-  const int64_t chunks = row_chunks(t.rows, static_cast<int64_t>(t.bytes()) * rows, pool_.size());
+  const int64_t chunks = row_chunks(t.rows, static_cast<int64_t>(t.bytes()) * rows, pool_.size(), opts_.parallel_min_bytes);
   pool_.run(chunks, [&](int64_t c) {
     HeadArgs a;
     a.table = &t;

@@ -21,6 +21,9 @@ struct EngineOptions {
   int threads = 0;                        // 0: one per online CPU
   int64_t max_seq_len = 0;                // KV cache length; 0: the model's max_seq_len
   const KernelSet* kernels = nullptr;     // nullptr: best_kernels()
+  // Regions with less work run on the calling thread (work_chunks in thread_pool.h); 0 splits
+  // every region (tests of the parallel paths on tiny models).
+  int64_t parallel_min_bytes = kParallelMinBytes;
 };
 
 // Sees the internals of a forward pass (the dry-run's statistics, debugging). Called on the

@@ -64,8 +64,9 @@ class ThreadPool {
 // core streams ~1 MiB in ~35 us, so splitting less than that saves no more than the wake-up costs.
 constexpr int64_t kParallelMinBytes = int64_t{1} << 20;
 constexpr int64_t kChunkBytes = int64_t{256} << 10;
-inline int64_t work_chunks(int64_t work_bytes, int threads) {
-  if (threads <= 1 || work_bytes < kParallelMinBytes) return 1;
+// `min_bytes` replaces kParallelMinBytes (tests set 0 to split even tiny regions).
+inline int64_t work_chunks(int64_t work_bytes, int threads, int64_t min_bytes = kParallelMinBytes) {
+  if (threads <= 1 || work_bytes < min_bytes) return 1;
   const int64_t by_size = work_bytes / kChunkBytes;
   return by_size < 2 ? 2 : by_size < 16 * threads ? by_size : 16 * threads;
 }

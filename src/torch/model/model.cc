@@ -101,6 +101,27 @@ void TransformerImpl::set_quant_mode(QuantMode m) {
   if (!cfg_.bitlinear && m != QuantMode::FullPrecision)
     throw Error("cannot quantize a full-precision (bitlinear=false) model");
   mode_ = m;
+  drop_inference_cache();
+}
+
+void TransformerImpl::cache_weights_for_inference() {
+  torch::NoGradGuard ng;
+  const bool quant = mode_ != QuantMode::FullPrecision;
+  auto weight = [&](const torch::Tensor& w) { return quant ? ternary_weight_fused(w) : w; };
+  for (const auto& m : *layers) {
+    BlockImpl& b = *m->as<BlockImpl>();
+    b.cached_qkv = torch::cat({weight(b.wq), weight(b.wk), weight(b.wv)}, 0);
+    b.cached_wo = weight(b.wo);
+    b.cached_gu = torch::cat({weight(b.w_gate), weight(b.w_up)}, 0);
+    b.cached_down = weight(b.w_down);
+  }
+}
+
+void TransformerImpl::drop_inference_cache() {
+  for (const auto& m : *layers) {
+    BlockImpl& b = *m->as<BlockImpl>();
+    b.cached_qkv = b.cached_wo = b.cached_gu = b.cached_down = torch::Tensor();
+  }
 }
 
 torch::Tensor TransformerImpl::attention_mask(const torch::Tensor& key_valid, int64_t Tq, int64_t past,
@@ -138,7 +159,10 @@ torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& 
   // Attention: one matmul for q, k, v (each weight keeps its own ternary scale).
   torch::Tensor a = in_norm(x, b.attn_norm);
   torch::Tensor qkv_bias = cfg_.qkv_bias ? torch::cat({b.bq, b.bk, b.bv}) : torch::Tensor();
-  torch::Tensor qkv = torch::linear(a, torch::cat({weight(b.wq), weight(b.wk), weight(b.wv)}, 0), qkv_bias);
+  if (b.cached_qkv.defined() && is_training())
+    throw Error("the model holds an inference weight cache while training", "call drop_inference_cache() first");
+  const bool cached = b.cached_qkv.defined();
+  torch::Tensor qkv = torch::linear(a, cached ? b.cached_qkv : torch::cat({weight(b.wq), weight(b.wk), weight(b.wv)}, 0), qkv_bias);
   auto parts = qkv.split_with_sizes({Q, KV, KV}, -1);
   torch::Tensor q = parts[0].view({B, T, H, hd}), k = parts[1].view({B, T, HKV, hd});
   if (cfg_.qk_norm) q = rms_norm(q, b.q_norm, eps), k = rms_norm(k, b.k_norm, eps);  // per head, before RoPE
@@ -157,15 +181,15 @@ torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& 
   }
   torch::Tensor probs = attention_softmax(torch::matmul(q, k.transpose(-2, -1)), mask, 1.0 / std::sqrt(double(hd)));
   torch::Tensor att = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, Q});
-  torch::Tensor h = x + torch::linear(cfg_.sub_norm ? out_norm(att, b.attn_sub_norm) : att, weight(b.wo), b.bo);
+  torch::Tensor h = x + torch::linear(cfg_.sub_norm ? out_norm(att, b.attn_sub_norm) : att, cached ? b.cached_wo : weight(b.wo), b.bo);
 
   // Gated FFN (squared ReLU, or SiLU): one matmul for gate and up.
   torch::Tensor f = in_norm(h, b.ffn_norm);
-  torch::Tensor gu = torch::linear(f, torch::cat({weight(b.w_gate), weight(b.w_up)}, 0));
+  torch::Tensor gu = torch::linear(f, cached ? b.cached_gu : torch::cat({weight(b.w_gate), weight(b.w_up)}, 0));
   auto gparts = gu.chunk(2, -1);
   torch::Tensor inner = cfg_.ffn_activation == FfnActivation::Silu ? torch::silu(gparts[0]) * gparts[1]
                                                                    : relu2_gate(gparts[0], gparts[1]);
-  return h + torch::linear(cfg_.sub_norm ? out_norm(inner, b.ffn_sub_norm) : inner, weight(b.w_down));
+  return h + torch::linear(cfg_.sub_norm ? out_norm(inner, b.ffn_sub_norm) : inner, cached ? b.cached_down : weight(b.w_down));
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& key_valid) {

@@ -37,6 +37,9 @@ struct BlockImpl : torch::nn::Module {
   // Hugging Face teachers only (undefined otherwise; ModelConfig says which exist).
   torch::Tensor bq, bk, bv, bo;  // qkv_bias, o_bias
   torch::Tensor q_norm, k_norm;  // qk_norm: [head_dim] gains shared by every head
+  // Inference cache (TransformerImpl::cache_weights_for_inference; not parameters, never saved):
+  // the effective q|k|v, wo, gate|up and w_down matrices of the current mode.
+  torch::Tensor cached_qkv, cached_wo, cached_gu, cached_down;
 };
 TORCH_MODULE(Block);
 
@@ -61,7 +64,13 @@ class TransformerImpl : public torch::nn::Module {
   // float rounding; quantizers are per token, so every mode matches). For inference (no grad).
   torch::Tensor forward_cached(const torch::Tensor& ids, KvCache& cache);
 
-  void set_quant_mode(QuantMode m);
+  void set_quant_mode(QuantMode m);  // drops the inference cache
+  // Inference: computes each block's effective matrices once (ternary-quantized in a BitLinear mode,
+  // q|k|v and gate|up concatenated) so forward passes stop re-deriving them from the latent weights.
+  // The results are unchanged. Weights must not change while it is held (training refuses it):
+  // drop_inference_cache() before any update.
+  void cache_weights_for_inference();
+  void drop_inference_cache();
   QuantMode quant_mode() const { return mode_; }
   const ModelConfig& config() const { return cfg_; }
   torch::Tensor output_weight() const { return cfg_.tie_embeddings ? embed : lm_head; }
