@@ -71,8 +71,8 @@ TEST_P(EngineKernels, TernaryBitExactOverOddSizesAndTails) {
   std::mt19937 rng(42);
   const KernelSet& ref = ref_kernels();
   for (ActBits bits : {ActBits::A8, ActBits::A4})
-    for (int64_t K : {1, 3, 64, 255, 256, 257, 511, 1000, 4109})
-      for (int64_t N : {1, 3, 4, 5, 17})
+    for (int64_t K : {1, 3, 64, 255, 256, 257, 511, 1000, 1024, 1025, 4109})
+      for (int64_t N : {1, 3, 4, 5, 16, 17, 35})  // 16 and 35: the GEMV's 16-row tiles and their tails
         for (int64_t M : {1, 2, 3, 4, 5, 9}) {
           const TernaryMatrix w = random_ternary(N, K, rng);
           const QuantizedActs x = random_acts(bits, M, K, rng);
@@ -83,6 +83,20 @@ TEST_P(EngineKernels, TernaryBitExactOverOddSizesAndTails) {
           ASSERT_EQ(run(a4 ? k().gemm_a4 : k().gemm_a8, w, x, 0, N), expect)
               << "gemm " << to_string(bits) << " K " << K << " N " << N << " M " << M;
         }
+}
+
+TEST_P(EngineKernels, GemvRowRangeWritesOnlyItsRows) {
+  std::mt19937 rng(2);
+  for (int64_t K : {300, 4109}) {  // 16-row tiles (short rows) and 4-row tiles (long rows)
+    const TernaryMatrix w = random_ternary(45, K, rng);
+    const QuantizedActs x = random_acts(ActBits::A8, 1, K, rng);
+    const auto full = run(ref_kernels().gemv_a8, w, x, 0, 45);
+    const auto part = run(k().gemv_a8, w, x, 5, 42);  // 37 rows from an unaligned start
+    for (int64_t n = 0; n < 48; ++n) {
+      if (n >= 5 && n < 42) ASSERT_EQ(part[n], full[n]) << "K " << K << " row " << n;
+      else ASSERT_EQ(part[n], -7777) << "K " << K << " stray write at " << n;
+    }
+  }
 }
 
 TEST_P(EngineKernels, TernaryRowRangeWritesOnlyItsRows) {
@@ -160,6 +174,62 @@ TEST_P(EngineKernels, HeadMatchesDoublePrecisionWithinDerivedTolerance) {
           }
         }
       }
+}
+
+TEST_P(EngineKernels, AttendMatchesDoublePrecisionWithinDerivedTolerance) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  constexpr double u = 0x1p-24;  // float32 unit roundoff
+  for (int64_t hd : {1, 8, 17, 32, 48, 64, 128})
+    for (int64_t n : {1, 2, 15, 16, 17, 65, 300}) {
+      const int64_t kts = n + 5, vs = hd + 3;  // strides wider than the data catch stray reads
+      std::vector<float> q(static_cast<size_t>(hd)), kt(static_cast<size_t>(hd * kts)), v(static_cast<size_t>(n * vs));
+      for (auto& x : q) x = 2 * nd(rng);  // spread the scores so the softmax is not uniform
+      for (auto& x : kt) x = nd(rng);
+      for (auto& x : v) x = nd(rng);
+      std::vector<float> scores(static_cast<size_t>(n)), out(static_cast<size_t>(hd) + 1, -5.0f);
+      AttendArgs a;
+      a.q = q.data();
+      a.kt = kt.data();
+      a.kt_stride = kts;
+      a.v = v.data();
+      a.v_stride = vs;
+      a.n = n;
+      a.head_dim = hd;
+      a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+      a.scores = scores.data();
+      a.out = out.data();
+      k().attend(a);
+      // Double reference, and the float error bound: each score is a float dot product of hd terms,
+      // |ds| <= scale * (hd + 2) * u * sum|q k|; a weight w_j = e_j / sum moves relatively by at most
+      // 2 max|ds| (its own and the max's shift) + 4u (exp, division) + n u (the float sum of n
+      // terms); the output adds n u of its own accumulation: |dout_i| <= sum_j w_j |v_ji| *
+      // (2 max|ds| + (2n + 8) u).
+      std::vector<double> sc(static_cast<size_t>(n));
+      double mx = -INFINITY, ds = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        double s = 0, mag = 0;
+        for (int64_t i = 0; i < hd; ++i) {
+          s += static_cast<double>(q[i]) * kt[i * kts + j];
+          mag += std::fabs(static_cast<double>(q[i]) * kt[i * kts + j]);
+        }
+        sc[j] = s * a.scale;
+        mx = std::max(mx, sc[j]);
+        ds = std::max(ds, a.scale * (static_cast<double>(hd) + 2) * u * mag);
+      }
+      double sum = 0;
+      for (auto& x : sc) sum += x = std::exp(x - mx);
+      for (int64_t i = 0; i < hd; ++i) {
+        double o = 0, mag = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          o += sc[j] / sum * v[j * vs + i];
+          mag += sc[j] / sum * std::fabs(v[j * vs + i]);
+        }
+        const double tol = mag * (2 * ds + (2 * static_cast<double>(n) + 8) * u) + 1e-30;
+        ASSERT_NEAR(out[i], o, tol) << "hd " << hd << " n " << n << " i " << i;
+      }
+      EXPECT_EQ(out[hd], -5.0f) << "wrote past head_dim";
+    }
 }
 
 TEST_P(EngineKernels, ReadBytesSumsEveryByte) {

@@ -176,28 +176,20 @@ void Engine::attention(int64_t layer, int64_t rows) {
   pool_.run(chunks, [&](int64_t ci) {
     int64_t b, e;
     split_range(tasks, chunks, ci, 1, &b, &e);
-    float* scores = scores_.data() + ci * max_seq_;
+    AttendArgs aa;
+    aa.kt_stride = max_seq_;
+    aa.v_stride = KV;
+    aa.head_dim = hd;
+    aa.scale = scale;
+    aa.scores = scores_.data() + ci * max_seq_;
     for (int64_t task = b; task < e; ++task) {
-      const int64_t m = task / H, h = task % H, p = pos_ + m, g = h / group;
-      const float* q = q_.data() + m * D + h * hd;
-      const float* kg = kt + g * hd * max_seq_;
-      std::fill(scores, scores + p + 1, 0.0f);
-      for (int64_t i = 0; i < hd; ++i) {
-        const float qi = q[i];
-        const float* kr = kg + i * max_seq_;
-        for (int64_t j = 0; j <= p; ++j) scores[j] += qi * kr[j];
-      }
-      float mx = -INFINITY;
-      for (int64_t j = 0; j <= p; ++j) mx = std::max(mx, scores[j] *= scale);
-      float sum = 0;
-      for (int64_t j = 0; j <= p; ++j) sum += scores[j] = std::exp(scores[j] - mx);
-      float* out = att_.data() + m * D + h * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (int64_t j = 0; j <= p; ++j) {
-        const float w = scores[j] / sum;
-        const float* v = vc + j * KV + g * hd;
-        for (int64_t i = 0; i < hd; ++i) out[i] += w * v[i];
-      }
+      const int64_t m = task / H, h = task % H, g = h / group;
+      aa.q = q_.data() + m * D + h * hd;
+      aa.kt = kt + g * hd * max_seq_;
+      aa.v = vc + g * hd;
+      aa.n = pos_ + m + 1;
+      aa.out = att_.data() + m * D + h * hd;
+      kernels_->attend(aa);
     }
   });
 }

@@ -10,6 +10,7 @@
 // within [-8, 7] (the AVX2 one keeps int16 partial sums, which is what makes 4-bit cheaper there).
 //
 // Head kernels: out[m * out_stride + n] = sum_k table[n, k] * x[m * x_stride + k] (float, any order).
+// Attention kernels: one query head's softmax attention over its cached keys and values (AttendArgs).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,11 +40,29 @@ struct HeadArgs {
 };
 using HeadKernelFn = void (*)(const HeadArgs&);
 
+// One query head against n cached positions (causal attention of a decode or prefill row):
+//   score[j] = scale * sum_i q[i] * kt[i * kt_stride + j]            (keys stored transposed)
+//   w = softmax(score);  out[i] = sum_j w[j] * v[j * v_stride + i]
+// `scores` is n floats of scratch.
+struct AttendArgs {
+  const float* q = nullptr;
+  const float* kt = nullptr;
+  int64_t kt_stride = 0;
+  const float* v = nullptr;
+  int64_t v_stride = 0;
+  int64_t n = 0, head_dim = 0;
+  float scale = 1.0f;
+  float* scores = nullptr;
+  float* out = nullptr;
+};
+using AttendFn = void (*)(const AttendArgs&);
+
 struct KernelSet {
   const char* name = "";
   TernaryKernelFn gemv_a8 = nullptr, gemm_a8 = nullptr;
   TernaryKernelFn gemv_a4 = nullptr, gemm_a4 = nullptr;
   HeadKernelFn head = nullptr;
+  AttendFn attend = nullptr;
   // Stream-reads n bytes and returns a checksum (the dry-run's bandwidth probe).
   uint64_t (*read_bytes)(const uint8_t* p, int64_t n) = nullptr;
 

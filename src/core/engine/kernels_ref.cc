@@ -1,5 +1,7 @@
 // Scalar reference kernels: the ground truth every SIMD variant is tested against. They use the
 // plain signed weights (not the +1 codes) so they share no trick with the fast paths.
+#include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "core/engine/kernels.h"
@@ -36,6 +38,25 @@ void head_ref(const HeadArgs& a) {
   }
 }
 
+void attend_ref(const AttendArgs& a) {
+  float* scores = a.scores;
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < a.n; ++j) {
+    float s = 0;
+    for (int64_t i = 0; i < a.head_dim; ++i) s += a.q[i] * a.kt[i * a.kt_stride + j];
+    scores[j] = s * a.scale;
+    mx = std::max(mx, scores[j]);
+  }
+  float sum = 0;
+  for (int64_t j = 0; j < a.n; ++j) sum += scores[j] = std::exp(scores[j] - mx);
+  std::fill(a.out, a.out + a.head_dim, 0.0f);
+  for (int64_t j = 0; j < a.n; ++j) {
+    const float w = scores[j] / sum;
+    const float* v = a.v + j * a.v_stride;
+    for (int64_t i = 0; i < a.head_dim; ++i) a.out[i] += w * v[i];
+  }
+}
+
 uint64_t read_ref(const uint8_t* p, int64_t n) {
   uint64_t s = 0;
   for (int64_t i = 0; i + 8 <= n; i += 8) {
@@ -54,6 +75,7 @@ const KernelSet& ref_kernels() {
     s.name = "ref";
     s.gemv_a8 = s.gemm_a8 = s.gemv_a4 = s.gemm_a4 = ternary_ref;
     s.head = head_ref;
+    s.attend = attend_ref;
     s.read_bytes = read_ref;
     return s;
   }();
