@@ -172,10 +172,17 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
 
   Timer t;
   eng.forward(prompt.data(), static_cast<int64_t>(prompt.size()), logits.data());
-  const double prefill_s = t.seconds();
+  double prefill_s = t.seconds();
   r.final_hidden = obs.final_hidden;
-  // Decode steps are timed without the observer (its scans would add to the per-token time).
+  // Prefill and decode are timed without the observer (its scans would add to the time): with
+  // one, the prompt runs again.
   eng.set_observer(nullptr);
+  if (observe) {
+    eng.reset();
+    t.reset();
+    eng.forward(prompt.data(), static_cast<int64_t>(prompt.size()), logits.data());
+    prefill_s = t.seconds();
+  }
   for (int64_t i = 0; i < o.decode_tokens; ++i) {
     const int32_t next = argmax(logits.data(), V);
     r.generated.push_back(next);
