@@ -141,11 +141,12 @@ TEST_P(EngineKernels, HeadMatchesDoublePrecisionWithinDerivedTolerance) {
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (TableFormat f : {TableFormat::F32, TableFormat::BF16, TableFormat::I8})
     for (int64_t K : {1, 7, 8, 15, 16, 17, 100, 257})
-      for (int64_t N : {1, 3, 4, 5, 9}) {
+      for (int64_t N : {1, 3, 4, 5, 9})
+        for (int64_t M : {1, 3, 4, 6, 9}) {  // token groups of 4 and their tails
         std::vector<float> w(static_cast<size_t>(N * K));
         for (auto& v : w) v = nd(rng);
         const EmbeddingTable t = make_table(f, w.data(), N, K);
-        const int64_t M = 3, xs = K + 2;
+        const int64_t xs = K + 2;
         std::vector<float> x(static_cast<size_t>(M * xs));
         for (auto& v : x) v = nd(rng);
         std::vector<float> out(static_cast<size_t>(M * N), 0.0f);
@@ -230,6 +231,34 @@ TEST_P(EngineKernels, AttendMatchesDoublePrecisionWithinDerivedTolerance) {
       }
       EXPECT_EQ(out[hd], -5.0f) << "wrote past head_dim";
     }
+}
+
+TEST_P(EngineKernels, SiluGateMatchesDoublePrecisionWithinDerivedTolerance) {
+  // g / (1 + e^-g) * u in floats: exp within 2 ulp (the SIMD polynomial; the C library's is within 1),
+  // then an add, a division and a multiply of half an ulp each; the error of e^-g enters 1 + e^-g
+  // scaled by e/(1+e) <= 1, so |dy| <= 3.5 u |y|. Below g = -87.3 the SIMD exp is clamped: both values
+  // are then below 1e-35 |g u| in magnitude.
+  constexpr double u32 = 0x1p-24;
+  std::vector<float> g, up;
+  for (int i = -2000; i <= 2000; ++i) g.push_back(static_cast<float>(i) * 0.05f);  // -100 .. 100
+  for (float v : {0.0f, -0.0f, 1e-6f, -1e-6f, 1e-30f, 88.0f, -88.0f, 89.0f, -89.0f, 1e4f, -1e4f}) g.push_back(v);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  for (size_t i = 0; i < g.size(); ++i) up.push_back(nd(rng));
+  const size_t n = g.size();  // not a multiple of 16: the masked tail
+  std::vector<float> out = g;
+  k().silu_gate(out.data(), up.data(), static_cast<int64_t>(n));
+  for (size_t i = 0; i < n; ++i) {
+    const double y = static_cast<double>(g[i]) / (1.0 + std::exp(-static_cast<double>(g[i]))) * up[i];
+    const double tol = 3.5 * u32 * std::fabs(y) + 1e-35 * (1.0 + std::fabs(static_cast<double>(g[i]) * up[i]));
+    ASSERT_NEAR(out[i], y, tol) << "g " << g[i] << " u " << up[i];
+  }
+  // A NaN stays a NaN (the engine's checks must see it).
+  float gn[3] = {1.0f, std::nanf(""), 2.0f};
+  const float un[3] = {1.0f, 1.0f, 1.0f};
+  k().silu_gate(gn, un, 3);
+  EXPECT_TRUE(std::isnan(gn[1]));
+  EXPECT_FALSE(std::isnan(gn[0]) || std::isnan(gn[2]));
 }
 
 TEST_P(EngineKernels, ReadBytesSumsEveryByte) {

@@ -261,7 +261,7 @@ void Engine::forward(const int32_t* tokens, int64_t n, float* logits, bool all_l
     norm_quantize(x_.data(), n, D, L.ffn_norm, in_bits);
     bitlinear(l, {{"w_gate", &L.w_gate, gate_.data(), F}, {"w_up", &L.w_up, up_.data(), F}}, qa_);
     if (model_.cfg.ffn_activation == FfnActivation::Silu) {
-      for (int64_t i = 0; i < n * F; ++i) gate_[i] = gate_[i] / (1.0f + std::exp(-gate_[i])) * up_[i];
+      kernels_->silu_gate(gate_.data(), up_.data(), n * F);
     } else {
       for (int64_t i = 0; i < n * F; ++i) {
         const float r = std::max(gate_[i], 0.0f);

@@ -11,6 +11,7 @@
 //
 // Head kernels: out[m * out_stride + n] = sum_k table[n, k] * x[m * x_stride + k] (float, any order).
 // Attention kernels: one query head's softmax attention over its cached keys and values (AttendArgs).
+// Elementwise: the SiLU gate. The SIMD variants use a polynomial exp (within 2 ulp of the true value).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -57,12 +58,16 @@ struct AttendArgs {
 };
 using AttendFn = void (*)(const AttendArgs&);
 
+// SiLU-gated FFN inner product in place: g[i] = g[i] / (1 + exp(-g[i])) * u[i].
+using SiluGateFn = void (*)(float* g, const float* u, int64_t n);
+
 struct KernelSet {
   const char* name = "";
   TernaryKernelFn gemv_a8 = nullptr, gemm_a8 = nullptr;
   TernaryKernelFn gemv_a4 = nullptr, gemm_a4 = nullptr;
   HeadKernelFn head = nullptr;
   AttendFn attend = nullptr;
+  SiluGateFn silu_gate = nullptr;
   // Stream-reads n bytes and returns a checksum (the dry-run's bandwidth probe).
   uint64_t (*read_bytes)(const uint8_t* p, int64_t n) = nullptr;
 

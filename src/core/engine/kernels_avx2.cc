@@ -156,7 +156,8 @@ const KernelSet* avx2_kernels() {
     s.gemv_a4 = gemv_a4_avx2;
     s.gemm_a4 = gemm_a4_avx2;
     s.head = head_avx2;
-    s.attend = ref_kernels().attend;  // no AVX2 attention yet: the reference
+    s.attend = ref_kernels().attend;  // no AVX2 attention or SiLU yet: the reference
+    s.silu_gate = ref_kernels().silu_gate;
     s.read_bytes = read_avx2;
     return s;
   }();

@@ -222,42 +222,68 @@ BKD_AVX512 inline __m128 reduce4_ps(const __m512 (&acc)[4]) {
   return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
-// 4 table rows x 1 token at a time; the int8 row scale is applied once per dot product. Whole
-// groups of 16 run unmasked, the tail masked (the same products in the same order either way).
-// The 4 rows are contiguous and groups follow each other, so, as in the GEMV, each load prefetches
-// the line kGemvPrefetchBytes further on into L2 (on the first token only: later tokens of a
-// prefill find the rows in cache).
+// 4 table rows x MT tokens: each table vector loaded (and converted) once serves MT tokens, so a
+// prefill with every position's logits does 4 + MT loads per 4 MT multiply-adds instead of 5 per 4.
+// Whole groups of 16 run unmasked, the tail masked (the same products in the same order either way);
+// the int8 row scale is applied once per dot product. With `prefetch`, each table line is prefetched
+// kGemvPrefetchBytes ahead into L2 (the 4 rows are contiguous and groups follow each other).
+template <TableFormat F, int MT>
+BKD_AVX512 void head_tile(const EmbeddingTable& t, const uint8_t* const* rows, const float* const* x, bool prefetch,
+                          float (*sums)[4]) {
+  const int64_t K = t.cols, K16 = K / 16 * 16;
+  const int64_t step = 64 / t.element_bytes();  // elements per cache line
+  __m512 acc[MT][4];
+  for (int m = 0; m < MT; ++m)
+    for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K16; k += 16) {
+    if (prefetch && k % step == 0)
+      for (int r = 0; r < 4; ++r)
+        _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * t.element_bytes()) + kGemvPrefetchBytes, _MM_HINT_T1);
+    __m512 w[4];
+    for (int r = 0; r < 4; ++r) w[r] = load16_full<F>(rows[r], k);
+    for (int m = 0; m < MT; ++m) {
+      const __m512 xv = _mm512_loadu_ps(x[m] + k);
+      for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_fmadd_ps(w[r], xv, acc[m][r]);
+    }
+  }
+  if (K16 < K) {
+    const __mmask16 mk = __mmask16((1u << (K - K16)) - 1);
+    __m512 w[4];
+    for (int r = 0; r < 4; ++r) w[r] = load16<F>(rows[r], K16, mk);
+    for (int m = 0; m < MT; ++m) {
+      const __m512 xv = _mm512_maskz_loadu_ps(mk, x[m] + K16);
+      for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_fmadd_ps(w[r], xv, acc[m][r]);
+    }
+  }
+  for (int m = 0; m < MT; ++m) _mm_storeu_ps(sums[m], reduce4_ps(acc[m]));
+}
+
 template <TableFormat F>
 BKD_AVX512 void head_avx512_t(const HeadArgs& a) {
   const EmbeddingTable& t = *a.table;
-  const int64_t K = t.cols, K16 = K / 16 * 16;
-  const int64_t step = 64 / t.element_bytes();  // elements per cache line
+  constexpr int MT = 4;
   for (int64_t n = a.n0; n < a.n1; n += 4) {
     const int nr = static_cast<int>(std::min<int64_t>(4, a.n1 - n));
     const uint8_t* rows[4];
     for (int r = 0; r < 4; ++r) rows[r] = t.row_data(n + std::min(r, nr - 1));
-    for (int64_t m = 0; m < a.rows; ++m) {
-      const float* x = a.x + m * a.x_stride;
-      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-      for (int64_t k = 0; k < K16; k += 16) {
-        if (m == 0 && k % step == 0)
-          for (int r = 0; r < 4; ++r)
-            _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * t.element_bytes()) + kGemvPrefetchBytes, _MM_HINT_T1);
-        const __m512 xv = _mm512_loadu_ps(x + k);
-        for (int r = 0; r < 4; ++r) acc[r] = _mm512_fmadd_ps(load16_full<F>(rows[r], k), xv, acc[r]);
+    for (int64_t m = 0; m < a.rows; m += MT) {
+      const int mt = static_cast<int>(std::min<int64_t>(MT, a.rows - m));
+      const float* x[MT];
+      for (int i = 0; i < mt; ++i) x[i] = a.x + (m + i) * a.x_stride;
+      float sums[MT][4];
+      const bool prefetch = m == 0;
+      switch (mt) {
+        case 1: head_tile<F, 1>(t, rows, x, prefetch, sums); break;
+        case 2: head_tile<F, 2>(t, rows, x, prefetch, sums); break;
+        case 3: head_tile<F, 3>(t, rows, x, prefetch, sums); break;
+        default: head_tile<F, 4>(t, rows, x, prefetch, sums); break;
       }
-      if (K16 < K) {
-        const __mmask16 mk = __mmask16((1u << (K - K16)) - 1);
-        const __m512 xv = _mm512_maskz_loadu_ps(mk, x + K16);
-        for (int r = 0; r < 4; ++r) acc[r] = _mm512_fmadd_ps(load16<F>(rows[r], K16, mk), xv, acc[r]);
-      }
-      alignas(16) float sums[4];
-      _mm_store_ps(sums, reduce4_ps(acc));
-      for (int r = 0; r < nr; ++r) {
-        float s = sums[r];
-        if constexpr (F == TableFormat::I8) s *= t.row_scale[n + r];
-        a.out[m * a.out_stride + n + r] = s;
-      }
+      for (int i = 0; i < mt; ++i)
+        for (int r = 0; r < nr; ++r) {
+          float v = sums[i][r];
+          if constexpr (F == TableFormat::I8) v *= t.row_scale[n + r];
+          a.out[(m + i) * a.out_stride + n + r] = v;
+        }
     }
   }
 }
@@ -270,9 +296,41 @@ void head_avx512(const HeadArgs& a) {
   }
 }
 
+// e^x for 16 floats: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two for an exact n ln2), e^r by
+// the Cephes expf polynomial (relative error below 1 ulp on that interval), times 2^n by VSCALEFPS.
+// x is clamped to [-87.34, 88.72] (results from 1.2e-38 to 3.4e38; below, the true value is under the
+// smallest normal float and adds nothing to a softmax sum or a SiLU); a NaN stays NaN (MAXPS and MINPS
+// return their second operand when either is NaN).
+BKD_AVX512 inline __m512 exp512(__m512 x) {
+  x = _mm512_min_ps(_mm512_set1_ps(88.72283f), _mm512_max_ps(_mm512_set1_ps(-87.33654f), x));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+BKD_AVX512 void silu_gate_avx512(float* g, const float* u, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    const __m512 x = _mm512_maskz_loadu_ps(m, g + i);
+    const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), x));
+    const __m512 y = _mm512_mul_ps(_mm512_div_ps(x, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(m, u + i));
+    _mm512_mask_storeu_ps(g + i, m, y);
+  }
+}
+
 // Scores 16 positions at a time, the keys' rows (one per head dimension) streamed in order with a
-// fused multiply-add; the weighted sum of values 16 head dimensions at a time (masked tail). The
-// exponentials stay scalar (std::exp), as in the reference.
+// fused multiply-add; exponentials 16 at a time (exp512); the weighted sum of values 16 head
+// dimensions at a time (masked tail).
 BKD_AVX512 void attend_avx512(const AttendArgs& a) {
   const int64_t n = a.n, hd = a.head_dim;
   float* scores = a.scores;
@@ -287,10 +345,15 @@ BKD_AVX512 void attend_avx512(const AttendArgs& a) {
     _mm512_mask_storeu_ps(scores + j, m, acc);
     vmax = _mm512_mask_max_ps(vmax, m, vmax, acc);
   }
-  const float mx = _mm512_reduce_max_ps(vmax);
-  float sum = 0;
-  for (int64_t j = 0; j < n; ++j) sum += scores[j] = std::exp(scores[j] - mx);
-  const float inv = 1.0f / sum;
+  const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 m = n - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - j)) - 1);
+    const __m512 e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, scores + j), mx)));
+    _mm512_mask_storeu_ps(scores + j, m, e);
+    vsum = _mm512_add_ps(vsum, e);
+  }
+  const float inv = 1.0f / _mm512_reduce_add_ps(vsum);
   for (int64_t i = 0; i < hd; i += 16) {
     const __mmask16 m = hd - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (hd - i)) - 1);
     __m512 acc = _mm512_setzero_ps();
@@ -325,6 +388,7 @@ const KernelSet* avx512_kernels() {
     s.gemm_a8 = s.gemm_a4 = gemm_vnni;
     s.head = head_avx512;
     s.attend = attend_avx512;
+    s.silu_gate = silu_gate_avx512;
     s.read_bytes = read_avx512;
     return s;
   }();

@@ -57,6 +57,10 @@ void attend_ref(const AttendArgs& a) {
   }
 }
 
+void silu_gate_ref(float* g, const float* u, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+}
+
 uint64_t read_ref(const uint8_t* p, int64_t n) {
   uint64_t s = 0;
   for (int64_t i = 0; i + 8 <= n; i += 8) {
@@ -76,6 +80,7 @@ const KernelSet& ref_kernels() {
     s.gemv_a8 = s.gemm_a8 = s.gemv_a4 = s.gemm_a4 = ternary_ref;
     s.head = head_ref;
     s.attend = attend_ref;
+    s.silu_gate = silu_gate_ref;
     s.read_bytes = read_ref;
     return s;
   }();
