@@ -261,6 +261,29 @@ TEST_P(EngineKernels, SiluGateMatchesDoublePrecisionWithinDerivedTolerance) {
   EXPECT_FALSE(std::isnan(gn[0]) || std::isnan(gn[2]));
 }
 
+TEST_P(EngineKernels, Relu2GateIsExactAndKeepsNaN) {
+  // max(g, 0)^2 * u: two float multiplies, the same in every set (no reassociation): bit-equal to the
+  // reference; a NaN gate stays NaN.
+  std::mt19937 rng(12);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  std::vector<float> g(1000 + 7), u(g.size());
+  for (auto& v : g) v = nd(rng);
+  for (auto& v : u) v = nd(rng);
+  g[3] = std::nanf("");
+  std::vector<float> a = g, b = g;
+  k().relu2_gate(a.data(), u.data(), static_cast<int64_t>(g.size()));
+  ref_kernels().relu2_gate(b.data(), u.data(), static_cast<int64_t>(g.size()));
+  for (size_t i = 0; i < g.size(); ++i) {
+    if (i == 3) {
+      EXPECT_TRUE(std::isnan(a[i]));
+      continue;
+    }
+    const float r = g[i] > 0 ? g[i] : 0.0f;
+    ASSERT_EQ(a[i], r * r * u[i]) << i;
+    ASSERT_EQ(a[i], b[i]) << i;
+  }
+}
+
 TEST_P(EngineKernels, ReadBytesSumsEveryByte) {
   std::vector<uint8_t> buf(1000 + 77);
   for (size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<uint8_t>(i * 31);

@@ -18,6 +18,12 @@ int64_t row_chunks(int64_t rows, int64_t work_bytes, int threads, int64_t min_by
   return std::max<int64_t>(1, std::min<int64_t>(work_chunks(work_bytes, threads, min_bytes), rows / kRowAlign));
 }
 
+// Over raw pointers: through the vectors' operator[] GCC reloads the data pointer every iteration
+// and does not vectorize.
+void add_in_place(float* __restrict x, const float* __restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
 // out = x / rms(x) * gain, the sum of squares in double (the training side's order is irrelevant:
 // the tolerance of the parity tests covers float rounding).
 void rms_norm_row(const float* x, int64_t d, const float* gain, float eps, float* out) {
@@ -81,11 +87,17 @@ void Engine::ensure_capacity(int64_t rows) {
 void Engine::norm_quantize(const float* x, int64_t rows, int64_t d, const std::vector<float>& gain, ActBits bits) {
   const float eps = static_cast<float>(model_.cfg.norm_eps);
   shape_acts(bits, rows, d, &qa_);
-  float* o = h_.data();  // one row of scratch
-  for (int64_t m = 0; m < rows; ++m) {
-    rms_norm_row(x + m * d, d, gain.data(), eps, o);
-    quantize_act_row(o, m, &qa_);
-  }
+  // A prefill's rows split across the pool; ~20 operations per element count as 8 bytes of work.
+  const int64_t chunks = std::min<int64_t>(rows, work_chunks(rows * d * 8, pool_.size(), opts_.parallel_min_bytes));
+  pool_.run(chunks, [&](int64_t c) {
+    int64_t b, e;
+    split_range(rows, chunks, c, 1, &b, &e);
+    for (int64_t m = b; m < e; ++m) {
+      float* o = h_.data() + m * d;  // the row's own scratch
+      rms_norm_row(x + m * d, d, gain.data(), eps, o);
+      quantize_act_row(o, m, &qa_);
+    }
+  });
 }
 
 void Engine::bitlinear(int64_t layer, std::initializer_list<Projection> list, const QuantizedActs& x) {
@@ -248,14 +260,16 @@ void Engine::forward(const int32_t* tokens, int64_t n, float* logits, bool all_l
       };
       rotate(q_.data() + m * D, c.n_heads);
       rotate(k_.data() + m * KV, c.n_kv_heads);
-      float* kt = k_cache_.data() + l * max_seq_ * KV;  // [kv_head][hd][pos]: column p
-      for (int64_t i = 0; i < KV; ++i) kt[i * max_seq_ + p] = k_[m * KV + i];
       std::copy_n(v_.data() + m * KV, KV, v_cache_.data() + (l * max_seq_ + p) * KV);
     }
+    // K goes in transposed, [kv_head][hd][pos]: each of its rows takes the n new positions in a run.
+    float* kt = k_cache_.data() + l * max_seq_ * KV;
+    for (int64_t i = 0; i < KV; ++i)
+      for (int64_t m = 0; m < n; ++m) kt[i * max_seq_ + pos_ + m] = k_[m * KV + i];
     attention(l, n);
     norm_quantize(att_.data(), n, D, L.attn_sub_norm, ActBits::A8);
     bitlinear(l, {{"wo", &L.wo, q_.data(), D}}, qa_);
-    for (int64_t i = 0; i < n * D; ++i) x_[i] += q_[i];
+    add_in_place(x_.data(), q_.data(), n * D);
 
     // Gated FFN: relu(g)^2 * u, or silu(g) * u.
     norm_quantize(x_.data(), n, D, L.ffn_norm, in_bits);
@@ -263,14 +277,11 @@ void Engine::forward(const int32_t* tokens, int64_t n, float* logits, bool all_l
     if (model_.cfg.ffn_activation == FfnActivation::Silu) {
       kernels_->silu_gate(gate_.data(), up_.data(), n * F);
     } else {
-      for (int64_t i = 0; i < n * F; ++i) {
-        const float r = std::max(gate_[i], 0.0f);
-        gate_[i] = r * r * up_[i];
-      }
+      kernels_->relu2_gate(gate_.data(), up_.data(), n * F);
     }
     norm_quantize(gate_.data(), n, F, L.ffn_sub_norm, ActBits::A8);
     bitlinear(l, {{"w_down", &L.w_down, q_.data(), D}}, qa_);
-    for (int64_t i = 0; i < n * D; ++i) x_[i] += q_[i];
+    add_in_place(x_.data(), q_.data(), n * D);
   }
 
   const float eps = static_cast<float>(c.norm_eps);

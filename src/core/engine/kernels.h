@@ -58,8 +58,9 @@ struct AttendArgs {
 };
 using AttendFn = void (*)(const AttendArgs&);
 
-// SiLU-gated FFN inner product in place: g[i] = g[i] / (1 + exp(-g[i])) * u[i].
-using SiluGateFn = void (*)(float* g, const float* u, int64_t n);
+// Gated FFN inner products in place: SiLU g[i] = g[i] / (1 + exp(-g[i])) * u[i]; squared ReLU
+// g[i] = max(g[i], 0)^2 * u[i] (a NaN stays NaN).
+using GateFn = void (*)(float* g, const float* u, int64_t n);
 
 struct KernelSet {
   const char* name = "";
@@ -67,7 +68,7 @@ struct KernelSet {
   TernaryKernelFn gemv_a4 = nullptr, gemm_a4 = nullptr;
   HeadKernelFn head = nullptr;
   AttendFn attend = nullptr;
-  SiluGateFn silu_gate = nullptr;
+  GateFn silu_gate = nullptr, relu2_gate = nullptr;
   // Stream-reads n bytes and returns a checksum (the dry-run's bandwidth probe).
   uint64_t (*read_bytes)(const uint8_t* p, int64_t n) = nullptr;
 

@@ -158,6 +158,7 @@ const KernelSet* avx2_kernels() {
     s.head = head_avx2;
     s.attend = ref_kernels().attend;  // no AVX2 attention or SiLU yet: the reference
     s.silu_gate = ref_kernels().silu_gate;
+    s.relu2_gate = ref_kernels().relu2_gate;
     s.read_bytes = read_avx2;
     return s;
   }();

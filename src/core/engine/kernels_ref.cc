@@ -61,6 +61,13 @@ void silu_gate_ref(float* g, const float* u, int64_t n) {
   for (int64_t i = 0; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+void relu2_gate_ref(float* g, const float* u, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = std::max(g[i], 0.0f);
+    g[i] = r * r * u[i];
+  }
+}
+
 uint64_t read_ref(const uint8_t* p, int64_t n) {
   uint64_t s = 0;
   for (int64_t i = 0; i + 8 <= n; i += 8) {
@@ -81,6 +88,7 @@ const KernelSet& ref_kernels() {
     s.head = head_ref;
     s.attend = attend_ref;
     s.silu_gate = silu_gate_ref;
+    s.relu2_gate = relu2_gate_ref;
     s.read_bytes = read_ref;
     return s;
   }();
