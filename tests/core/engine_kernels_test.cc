@@ -284,6 +284,35 @@ TEST_P(EngineKernels, Relu2GateIsExactAndKeepsNaN) {
   }
 }
 
+TEST_P(EngineKernels, QuantizeA8IsBitExactWithTheSharedQuantizer) {
+  // The engine's A8 codes must be the trainer's (act_quant_row.h) bit for bit, including rows with a
+  // NaN, an infinity, all zeros, ties at .5 and values past the clamp.
+  std::mt19937 rng(13);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int64_t cols : {1, 5, 16, 17, 255, 256, 704, 1000}) {
+    for (int variant = 0; variant < 6; ++variant) {
+      std::vector<float> x(static_cast<size_t>(cols));
+      for (auto& v : x) v = nd(rng) * (variant == 4 ? 1e-30f : 3.0f);
+      if (variant == 1) x[static_cast<size_t>(cols / 2)] = std::nanf("");
+      if (variant == 2) x[0] = INFINITY;
+      if (variant == 3) std::fill(x.begin(), x.end(), 0.0f);
+      if (variant == 5)  // exact halves after scaling: amax 127 makes s = 1, so x itself is rounded
+        for (int64_t i = 0; i < cols; ++i) x[i] = i == 0 ? 127.0f : static_cast<float>(i % 7) - 3.5f;
+      std::vector<int8_t> q(static_cast<size_t>(cols)), want(q.size());
+      float mult = 0, want_mult = 0;
+      const int32_t sum = k().quantize_a8(x.data(), cols, q.data(), &mult);
+      QuantizedActs ref;
+      quantize_acts(ActBits::A8, x.data(), 1, cols, cols, &ref);
+      std::copy_n(ref.row(0), cols, want.begin());
+      want_mult = ref.mult[0];
+      ASSERT_EQ(q, want) << "cols " << cols << " variant " << variant;
+      ASSERT_EQ(sum, ref.sum[0]) << "cols " << cols << " variant " << variant;
+      if (std::isnan(want_mult)) EXPECT_TRUE(std::isnan(mult));
+      else ASSERT_EQ(mult, want_mult) << "cols " << cols << " variant " << variant;
+    }
+  }
+}
+
 TEST_P(EngineKernels, ReadBytesSumsEveryByte) {
   std::vector<uint8_t> buf(1000 + 77);
   for (size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<uint8_t>(i * 31);

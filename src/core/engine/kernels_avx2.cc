@@ -159,6 +159,7 @@ const KernelSet* avx2_kernels() {
     s.attend = ref_kernels().attend;  // no AVX2 attention or SiLU yet: the reference
     s.silu_gate = ref_kernels().silu_gate;
     s.relu2_gate = ref_kernels().relu2_gate;
+    s.quantize_a8 = ref_kernels().quantize_a8;
     s.read_bytes = read_avx2;
     return s;
   }();
