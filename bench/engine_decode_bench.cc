@@ -13,30 +13,17 @@
 #include "core/engine/dryrun.h"
 #include "core/engine/engine.h"
 #include "bench_main.h"
+#include "bench_shapes.h"
 
 namespace bkd {
 namespace {
 
 constexpr int64_t kPrompt = 128, kContext = 64;
 
-ModelConfig cpu_preset_student() {
-  ModelConfig c;
-  c.vocab_size = 8000;
-  c.d_model = 256;
-  c.n_layers = 6;
-  c.n_heads = 8;
-  c.n_kv_heads = 8;
-  c.ffn_dim = 704;
-  c.max_seq_len = 256;
-  c.tie_embeddings = true;
-  c.bitlinear = true;
-  return c;
-}
-
 const PackedModel& model() {
   static const PackedModel m = [] {
     ThreadPool pool(1);
-    return make_random_packed_model(cpu_preset_student(), TableFormat::F32, 7, pool);
+    return make_random_packed_model(cpu_preset_student_shape(), TableFormat::F32, 7, pool);
   }();
   return m;
 }
@@ -45,10 +32,6 @@ std::vector<int32_t> tokens(int64_t n) {
   std::vector<int32_t> t(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) t[i] = static_cast<int32_t>((i * 7919) % 8000);
   return t;
-}
-
-void set_tok_per_s(benchmark::State& st, int64_t tokens_per_iter) {
-  st.counters["tok/s"] = benchmark::Counter(static_cast<double>(tokens_per_iter), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 EngineOptions options(QuantMode mode, int threads) {

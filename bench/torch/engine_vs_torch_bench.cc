@@ -28,24 +28,13 @@
 #include "torch/model/engine_export.h"
 #include "torch/model/model.h"
 #include "../bench_main.h"
+#include "../bench_shapes.h"
 
 namespace bkd {
 namespace {
 
 constexpr int64_t kPrompt = 128, kContext = 64;
 std::string g_ckpt;  // --ckpt
-
-ModelConfig cpu_preset_student() {
-  ModelConfig c;
-  c.vocab_size = 8000;
-  c.d_model = 256;
-  c.n_layers = 6;
-  c.n_heads = 8;
-  c.n_kv_heads = 8;
-  c.ffn_dim = 704;
-  c.max_seq_len = 256;
-  return c;
-}
 
 struct Models {
   Transformer torch_model{nullptr};
@@ -54,7 +43,7 @@ struct Models {
   Models() {
     if (g_ckpt.empty()) {
       torch::manual_seed(1);
-      torch_model = Transformer(cpu_preset_student(), QuantMode::TernaryA8);
+      torch_model = Transformer(cpu_preset_student_shape(), QuantMode::TernaryA8);
       source = "cpu preset student shape, random weights";
     } else {
       // A role folder stands for its latest step_N.
@@ -87,10 +76,6 @@ torch::Tensor ids_of(const std::vector<int32_t>& t, int64_t from, int64_t n) {
   torch::Tensor ids = torch::empty({1, n}, torch::kLong);
   for (int64_t i = 0; i < n; ++i) ids[0][i] = t[from + i];
   return ids;
-}
-
-void set_tok_per_s(benchmark::State& st, int64_t tokens_per_iter) {
-  st.counters["tok/s"] = benchmark::Counter(static_cast<double>(tokens_per_iter), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // LibTorch at its best for inference: `threads` intra-op threads and as many OpenBLAS threads (Debian's
