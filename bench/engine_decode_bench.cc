@@ -28,40 +28,10 @@ const PackedModel& model() {
   return m;
 }
 
-std::vector<int32_t> tokens(int64_t n) {
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) t[i] = static_cast<int32_t>((i * 7919) % 8000);
-  return t;
-}
-
-EngineOptions options(QuantMode mode, int threads) {
-  EngineOptions o;
-  o.mode = mode;
-  o.threads = threads;
-  return o;
-}
-
-void decode(benchmark::State& st, QuantMode mode, int threads) {
-  Engine e(model(), options(mode, threads));
-  const auto t = tokens(kContext + 1);
-  std::vector<float> logits(8000);
-  e.forward(t.data(), kContext, logits.data());
-  for (auto _ : st) {
-    e.rewind(kContext);
-    e.forward(&t[kContext], 1, logits.data());
-  }
-  set_tok_per_s(st, 1);
-}
+void decode(benchmark::State& st, QuantMode mode, int threads) { run_engine_decode(st, model(), mode, threads, kContext); }
 
 void prefill(benchmark::State& st, QuantMode mode, int threads) {
-  Engine e(model(), options(mode, threads));
-  const auto t = tokens(kPrompt);
-  std::vector<float> logits(8000);
-  for (auto _ : st) {
-    e.reset();
-    e.forward(t.data(), kPrompt, logits.data());
-  }
-  set_tok_per_s(st, kPrompt);
+  run_engine_prefill(st, model(), mode, threads, kPrompt, /*all_logits=*/false);
 }
 
 void register_all() {

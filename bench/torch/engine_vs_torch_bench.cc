@@ -65,12 +65,7 @@ Models& models() {
   return m;
 }
 
-std::vector<int32_t> tokens(int64_t n) {
-  const int64_t V = models().torch_model->config().vocab_size;
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) t[i] = static_cast<int32_t>((i * 7919) % V);
-  return t;
-}
+std::vector<int32_t> tokens(int64_t n) { return bench_tokens(n, models().torch_model->config().vocab_size); }
 
 torch::Tensor ids_of(const std::vector<int32_t>& t, int64_t from, int64_t n) {
   torch::Tensor ids = torch::empty({1, n}, torch::kLong);
@@ -120,34 +115,12 @@ void torch_prefill(benchmark::State& st, QuantMode mode, bool bf16, int threads)
   set_tok_per_s(st, kPrompt);
 }
 
-EngineOptions engine_options(QuantMode mode, int threads) {
-  EngineOptions o;
-  o.mode = mode;
-  o.threads = threads;
-  return o;
-}
-
 void engine_decode(benchmark::State& st, QuantMode mode, int threads) {
-  Engine e(models().packed, engine_options(mode, threads));
-  const auto t = tokens(kContext + 1);
-  std::vector<float> logits(static_cast<size_t>(models().packed.cfg.vocab_size));
-  e.forward(t.data(), kContext, logits.data());
-  for (auto _ : st) {
-    e.rewind(kContext);
-    e.forward(&t[kContext], 1, logits.data());
-  }
-  set_tok_per_s(st, 1);
+  run_engine_decode(st, models().packed, mode, threads, kContext);
 }
 
 void engine_prefill(benchmark::State& st, QuantMode mode, int threads) {
-  Engine e(models().packed, engine_options(mode, threads));
-  const auto t = tokens(kPrompt);
-  std::vector<float> logits(static_cast<size_t>(kPrompt * models().packed.cfg.vocab_size));
-  for (auto _ : st) {
-    e.reset();
-    e.forward(t.data(), kPrompt, logits.data(), /*all_logits=*/true);
-  }
-  set_tok_per_s(st, kPrompt);
+  run_engine_prefill(st, models().packed, mode, threads, kPrompt, /*all_logits=*/true);
 }
 
 void register_all() {

@@ -18,14 +18,20 @@ void shape_acts(ActBits bits, int64_t rows, int64_t cols, QuantizedActs* out) {
   out->sum.resize(static_cast<size_t>(rows));
 }
 
-void quantize_act_row(const float* xr, int64_t m, QuantizedActs* out) {
+int32_t quantize_a8_codes(const float* x, int64_t cols, int8_t* q, float* mult) {
+  const float s = a8_row_scale(x, cols);
+  int32_t sum = 0;
+  for (int64_t k = 0; k < cols; ++k) sum += q[k] = static_cast<int8_t>(a8_code(x[k], s));
+  *mult = 1.0f / s;
+  return sum;
+}
+
+void quantize_act_row(const float* xr, int64_t m, QuantizedActs* out, QuantizeA8Fn a8) {
   const int64_t cols = out->cols;
   int8_t* q = out->q.data() + m * out->cols_padded;
   int32_t sum = 0;
   if (out->bits == ActBits::A8) {
-    const float s = a8_row_scale(xr, cols);
-    for (int64_t k = 0; k < cols; ++k) sum += q[k] = static_cast<int8_t>(a8_code(xr[k], s));
-    out->mult[m] = 1.0f / s;
+    sum = a8(xr, cols, q, &out->mult[m]);
   } else {
     const float b = a4_row_mean(xr, cols);
     const float pre = a4_pre_scale(b);

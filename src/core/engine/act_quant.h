@@ -30,9 +30,15 @@ void quantize_acts(ActBits bits, const float* x, int64_t rows, int64_t cols, int
 
 // Shapes `out` for rows x cols (contents undefined until each row is quantized).
 void shape_acts(ActBits bits, int64_t rows, int64_t cols, QuantizedActs* out);
+// The A8 quantizer of one row (act_quant_row.h): cols codes into q, 1 / s into *mult; returns the
+// codes' sum. The kernel sets carry bit-exact copies (KernelSet::quantize_a8).
+int32_t quantize_a8_codes(const float* x, int64_t cols, int8_t* q, float* mult);
+using QuantizeA8Fn = int32_t (*)(const float* x, int64_t cols, int8_t* q, float* mult);
+
 // Quantizes one row of cols floats into row m of an already shaped `out` (what quantize_acts does
-// for every row; the engine calls it right after normalizing the row, while it is in L1).
-void quantize_act_row(const float* x, int64_t m, QuantizedActs* out);
+// for every row; the engine calls it right after normalizing the row, while it is in L1), A8 rows
+// through `a8`.
+void quantize_act_row(const float* x, int64_t m, QuantizedActs* out, QuantizeA8Fn a8 = quantize_a8_codes);
 
 // One row of fake quantization in floats (the value training sees): for tests and references.
 void fake_quant_row(ActBits bits, const float* x, int64_t cols, float* out);

@@ -95,13 +95,7 @@ void Engine::norm_quantize(const float* x, int64_t rows, int64_t d, const std::v
     for (int64_t m = b; m < e; ++m) {
       float* o = h_.data() + m * d;  // the row's own scratch
       rms_norm_row(x + m * d, d, gain.data(), eps, o);
-      if (bits == ActBits::A8) {  // the kernel set's copy of the A8 quantizer (bit-exact)
-        int8_t* q = qa_.q.data() + m * qa_.cols_padded;
-        qa_.sum[m] = kernels_->quantize_a8(o, d, q, &qa_.mult[m]);
-        std::fill(q + d, q + qa_.cols_padded, int8_t{0});
-      } else {
-        quantize_act_row(o, m, &qa_);
-      }
+      quantize_act_row(o, m, &qa_, kernels_->quantize_a8);
     }
   });
 }

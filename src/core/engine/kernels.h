@@ -62,10 +62,6 @@ using AttendFn = void (*)(const AttendArgs&);
 // g[i] = max(g[i], 0)^2 * u[i] (a NaN stays NaN).
 using GateFn = void (*)(float* g, const float* u, int64_t n);
 
-// The A8 quantizer of one row (act_quant_row.h), bit for bit: writes cols codes to q and returns
-// their sum; *mult receives the row's dequantization factor 1 / s.
-using QuantizeA8Fn = int32_t (*)(const float* x, int64_t cols, int8_t* q, float* mult);
-
 struct KernelSet {
   const char* name = "";
   TernaryKernelFn gemv_a8 = nullptr, gemm_a8 = nullptr;
@@ -73,7 +69,7 @@ struct KernelSet {
   HeadKernelFn head = nullptr;
   AttendFn attend = nullptr;
   GateFn silu_gate = nullptr, relu2_gate = nullptr;
-  QuantizeA8Fn quantize_a8 = nullptr;
+  QuantizeA8Fn quantize_a8 = nullptr;  // act_quant.h's quantize_a8_codes, bit for bit
   // Stream-reads n bytes and returns a checksum (the dry-run's bandwidth probe).
   uint64_t (*read_bytes)(const uint8_t* p, int64_t n) = nullptr;
 

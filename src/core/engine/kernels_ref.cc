@@ -4,7 +4,6 @@
 #include <cmath>
 #include <vector>
 
-#include "core/engine/act_quant_row.h"
 #include "core/engine/kernels.h"
 
 namespace bkd {
@@ -69,14 +68,6 @@ void relu2_gate_ref(float* g, const float* u, int64_t n) {
   }
 }
 
-int32_t quantize_a8_ref(const float* x, int64_t cols, int8_t* q, float* mult) {
-  const float s = a8_row_scale(x, cols);
-  int32_t sum = 0;
-  for (int64_t k = 0; k < cols; ++k) sum += q[k] = static_cast<int8_t>(a8_code(x[k], s));
-  *mult = 1.0f / s;
-  return sum;
-}
-
 uint64_t read_ref(const uint8_t* p, int64_t n) {
   uint64_t s = 0;
   for (int64_t i = 0; i + 8 <= n; i += 8) {
@@ -98,7 +89,7 @@ const KernelSet& ref_kernels() {
     s.attend = attend_ref;
     s.silu_gate = silu_gate_ref;
     s.relu2_gate = relu2_gate_ref;
-    s.quantize_a8 = quantize_a8_ref;
+    s.quantize_a8 = quantize_a8_codes;
     s.read_bytes = read_ref;
     return s;
   }();
