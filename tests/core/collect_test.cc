@@ -157,12 +157,24 @@ TEST(Collect, ScoreModeWritesShardsManifestAndStats) {
   EXPECT_EQ(m.identity.student_tokenizer_hash, SpmTokenizer::load(RunLayout(s).student_tokenizer())->hash());
   // Byte-level teacher: every student token starts on a teacher token, so every position carries KD
   // but the start of each sequence (the empty dummy-prefix token, and the token the teacher's first
-  // token, which nothing predicts, falls in).
+  // token, which nothing predicts, falls in) and, for a document's first sequence, the end-of-text row
+  // before it (the one start-of-document policy: every model sees a document start after end-of-text).
+  const KdPlan plan = plan_collection(s, Split::Train, -1);
+  std::set<int64_t> doc_starts;
+  for (const auto& q : plan.sequences)
+    if (q.doc_start) doc_starts.insert(q.seq_id);
+  ASSERT_FALSE(doc_starts.empty());
+  ASSERT_LT(doc_starts.size(), plan.sequences.size());  // and some sequences start inside a document
+  const int32_t eos = plan.student->eos_id();
   std::map<int64_t, int> invalid_per_seq;
   for (const auto& row : rows) {
-    if (row.pos == 0) EXPECT_FALSE(row.kd_valid);
+    const bool doc_start = doc_starts.count(row.seq_id) > 0;
+    if (row.pos == 0) {
+      EXPECT_FALSE(row.kd_valid);
+      EXPECT_EQ(row.token_id == eos, doc_start) << "sequence " << row.seq_id;
+    }
     if (!row.kd_valid) {
-      EXPECT_LE(row.pos, 1) << "sequence " << row.seq_id;
+      EXPECT_LE(row.pos, doc_start ? 2 : 1) << "sequence " << row.seq_id;
       EXPECT_TRUE(row.topk_ids.empty());
       EXPECT_EQ(row.other_logprob, 0.0f);
       ++invalid_per_seq[row.seq_id];
@@ -190,6 +202,68 @@ TEST(Collect, ScoreModeWritesShardsManifestAndStats) {
   // A second run finds everything done and changes nothing.
   collect(s, std::make_shared<bkd::testing::BigramModel>());
   EXPECT_TRUE(same_rows(all_rows(s), rows));
+}
+
+// Sampled KD (KD_SAMPLES): each KD row holds the distinct draws of the teacher's next token with
+// log(count / draws), nothing in Other; the draws repeat exactly for the same text and seed; the
+// frequencies follow the teacher's distribution; and teachers or modes that cannot draw are refused.
+TEST(Collect, SampledKdStoresDrawCountsThatFollowTheTeacher) {
+  test::TempDir d;
+  const int draws = 64;
+  auto s = project(d, {{"KD_SAMPLES", std::to_string(draws)}});
+  auto r = collect(s, std::make_shared<bkd::testing::BigramModel>());
+  const KdManifest m = read_kd_manifest(RunLayout(s).kd_traces());
+  EXPECT_EQ(m.identity.samples, draws);
+  EXPECT_EQ(KdShardReader(RunLayout(s).kd_traces().shard(0, 1, 0)).meta().extra.at("samples"), std::to_string(draws));
+  const auto rows = all_rows(s);
+  // (That the draws follow the teacher's distribution is ProviderLocal.SampledScoring*.)
+  int64_t kd_rows = 0;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const KdRow& row = rows[i];
+    if (!row.kd_valid) continue;
+    ++kd_rows;
+    EXPECT_LE(row.topk_ids.size(), size_t(draws));
+    double mass = 0;
+    for (size_t j = 0; j < row.topk_ids.size(); ++j) {
+      const double count = std::exp(double(row.topk_logprobs[j])) * draws;
+      EXPECT_NEAR(count, std::round(count), 1e-3) << "a stored probability is count / draws";
+      mass += count / draws;
+    }
+    // The draws are the whole estimate: what is not stored went to Other, which happens only to draws
+    // without a certain first student token (this byte-level teacher draws lone UTF-8 bytes).
+    const double other = std::exp(double(row.other_logprob)) * draws;
+    EXPECT_NEAR(mass + (other < 1e-6 ? 0.0 : other / draws), 1.0, 1e-5);
+    if (other >= 1e-6) EXPECT_NEAR(other, std::round(other), 1e-3);
+  }
+  EXPECT_GT(kd_rows, 3000);
+  // The same collection again from scratch draws the same tokens.
+  collect(s, std::make_shared<bkd::testing::BigramModel>(), true);
+  EXPECT_TRUE(same_rows(all_rows(s), rows));
+  // Another SEED, other draws.
+  test::TempDir d2;
+  auto s2 = project(d2, {{"KD_SAMPLES", std::to_string(draws)}, {"SEED", "7"}});
+  collect(s2, std::make_shared<bkd::testing::BigramModel>());
+  EXPECT_FALSE(same_rows(all_rows(s2), rows));
+  // Generate mode cannot draw on given text; a provider without the full distribution cannot draw.
+  test::TempDir d3;
+  EXPECT_THROW(collect(project(d3, {{"KD_SAMPLES", "8"}, {"KD_MODE", "generate"}}),
+                       std::make_shared<bkd::testing::BigramModel>()),
+               UsageError);
+  struct TopKOnly : Provider {  // an API teacher: top-K of given text, no access to the full distribution
+    std::string name() const override { return "top-k-only"; }
+    std::string model() const override { return "m"; }
+    Capabilities capabilities() override {
+      Capabilities c;
+      c.logprobs = c.scoring = true;
+      c.max_top_k = 5;
+      return c;
+    }
+    Generation generate(const GenerateRequest&) override { throw Error("not used"); }
+  } api;
+  test::TempDir d4;
+  CollectOptions o;
+  o.provider = &api;
+  EXPECT_THROW(run_collect(project(d4, {{"KD_SAMPLES", "8"}}), o), UsageError);
 }
 
 TEST(Collect, ResumesAfterKillMinus9WithNoDuplicateOrMissingSequence) {
@@ -472,10 +546,17 @@ TEST(Collect, GenerateModeThroughALoopbackServerAlignsEveryRow) {
     const std::string text = req.prompt + g.text;
     const auto toks = student->encode(text);
     const auto& rows = got[q.seq_id];
-    ASSERT_EQ(rows.size(), toks.size());
-    for (size_t p = 0; p < rows.size(); ++p) {
-      const KdRow& row = rows[p];
-      ASSERT_EQ(row.pos, static_cast<int32_t>(p));
+    // A document's first sequence starts with its end-of-text row.
+    const size_t off = q.doc_start ? 1 : 0;
+    ASSERT_EQ(rows.size(), toks.size() + off);
+    if (off) {
+      EXPECT_EQ(rows[0].token_id, student->eos_id());
+      EXPECT_FALSE(rows[0].kd_valid);
+      ++prompt_rows;
+    }
+    for (size_t p = 0; p < toks.size(); ++p) {
+      const KdRow& row = rows[p + off];
+      ASSERT_EQ(row.pos, static_cast<int32_t>(p + off));
       ASSERT_EQ(row.token_id, toks[p].id) << "pos " << p;
       // The prompt is context, not a target; every generated student token starts on a teacher
       // (byte) token, so each one carries the teacher's distribution.
@@ -561,6 +642,7 @@ TEST(Collect, RowAccountingIsStoredInShardsAndManifestAndMatchesInspect) {
   for (const auto& q : plan) {
     const auto toks = student->encode(texts[q.doc].substr(q.begin, q.end - q.begin));
     const bool misaligned = q.seq_id % 5 == 4;
+    if (q.doc_start) ++want.rows, ++want.outside_range;  // the end-of-text row before a document
     uint32_t kd_begin = 1;
     if (misaligned)
       for (const auto& t : toks)

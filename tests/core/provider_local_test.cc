@@ -8,10 +8,12 @@
 #include <cmath>
 
 #include "core/data/corpus.h"
+#include "core/teacher/draws.h"
 #include "core/teacher/logprob_math.h"
 #include "core/tokenizer/spm_tokenizer.h"
 #include "core/util/fs.h"
 #include "core/teacher/token_text.h"
+#include "core/util/error.h"
 #include "provider_test_model.h"
 #include "test_util.h"
 
@@ -132,6 +134,79 @@ TEST(ProviderLocal, ScoresGivenTextTokenByToken) {
   // The lone UTF-8 lead byte is shown OpenAI-style and round-trips.
   EXPECT_EQ(s.tokens[3].text, "bytes:\\xc3");
   EXPECT_EQ(bytes_from_display_text(s.tokens[3].text), "\xc3");
+}
+
+// Sampled scoring (sampled KD): per position the distinct draws with log(count / draws), Other empty,
+// the scored token's own log-prob exact; pooled over positions with the same context byte, the draw
+// frequencies match the bigram row within a bound derived from the multinomial variance.
+TEST(ProviderLocal, SampledScoringDrawsFollowTheTeachersDistribution) {
+  LocalProvider p(std::make_shared<BigramModel>());
+  EXPECT_TRUE(p.capabilities().sampled_scoring);
+  const int draws = 32, rows = 400;
+  const std::string text(rows + 1, 'q');  // every row is the distribution after 'q'
+  const Scoring s = p.score_sampled(text, draws, 99);
+  ASSERT_EQ(s.tokens.size(), text.size());
+  const auto ref = reference_logprobs('q');
+  std::vector<double> counts(257, 0.0);
+  for (size_t i = 1; i < s.tokens.size(); ++i) {
+    const GeneratedToken& t = s.tokens[i];
+    EXPECT_NEAR(t.logprob, ref['q'], 1e-9);
+    EXPECT_TRUE(std::isinf(t.log_other) && t.log_other < 0);
+    int total = 0;
+    for (size_t j = 0; j < t.top.size(); ++j) {
+      const int c = int(std::lround(std::exp(t.top[j].logprob) * draws));
+      EXPECT_NEAR(t.top[j].logprob, std::log(double(c) / draws), 1e-12);
+      if (j > 0) EXPECT_LE(c, int(std::lround(std::exp(t.top[j - 1].logprob) * draws)));  // most frequent first
+      EXPECT_EQ(t.top[j].bytes, std::string(1, char(t.top[j].id)));
+      counts[size_t(t.top[j].id)] += c;
+      total += c;
+    }
+    EXPECT_EQ(total, draws);
+  }
+  // Each id's pooled frequency f over N = rows * draws independent draws has sd sqrt(p(1-p)/N); 5 sd
+  // over 257 ids leaves a chance of a false alarm below 257 * 6e-7. A bias of the draw (an off-by-one
+  // class, a lost tail, a shared stream between rows) moves some id by far more.
+  const double n = double(rows) * draws;
+  for (int id = 0; id < 257; ++id) {
+    const double pr = std::exp(ref[size_t(id)]);
+    EXPECT_NEAR(counts[size_t(id)] / n, pr, 5 * std::sqrt(pr * (1 - pr) / n) + 1e-12) << "id " << id;
+  }
+  // Same text and seed: the same draws; another seed: others.
+  const Scoring again = p.score_sampled(text, draws, 99), other = p.score_sampled(text, draws, 100);
+  bool all_same = true, any_differs = false;
+  for (size_t i = 1; i < s.tokens.size(); ++i) {
+    for (size_t j = 0; j < s.tokens[i].top.size(); ++j) {
+      all_same = all_same && again.tokens[i].top.size() == s.tokens[i].top.size() &&
+                 again.tokens[i].top[j].id == s.tokens[i].top[j].id && again.tokens[i].top[j].logprob == s.tokens[i].top[j].logprob;
+    }
+    any_differs = any_differs || other.tokens[i].top.size() != s.tokens[i].top.size() ||
+                  other.tokens[i].top[0].id != s.tokens[i].top[0].id ||
+                  other.tokens[i].top[0].logprob != s.tokens[i].top[0].logprob;
+  }
+  EXPECT_TRUE(all_same);
+  EXPECT_TRUE(any_differs);
+  EXPECT_THROW(p.score_sampled(text, 0, 1), UsageError);
+}
+
+TEST(Draws, ZeroMassClassesAreNeverDrawnAndEveryDrawLands) {
+  // Mass only on classes 1 and 4, with a sum off 1 by rounding: every draw lands on one of them.
+  const std::vector<double> pr = {0.0, 0.25 + 1e-15, 0.0, 0.0, 0.75, 0.0};
+  for (uint64_t seed = 0; seed < 50; ++seed) {
+    SeededUniform rng(row_seed(seed, 3));
+    const auto c = draw_counts(pr.data(), int64_t(pr.size()), 40, rng);
+    int total = 0;
+    for (const auto& [cls, k] : c) {
+      EXPECT_TRUE(cls == 1 || cls == 4) << cls;
+      total += k;
+    }
+    EXPECT_EQ(total, 40);
+    for (size_t j = 1; j < c.size(); ++j) EXPECT_GE(c[j - 1].second, c[j].second);
+  }
+  const std::vector<double> none = {0.0, 0.0, std::nan("")};
+  SeededUniform rng(1);
+  EXPECT_THROW(draw_counts(none.data(), 3, 4, rng), Error);
+  EXPECT_NE(row_seed(5, 0), row_seed(5, 1));
+  EXPECT_NE(row_seed(5, 0), row_seed(6, 0));
 }
 
 TEST(ProviderLocal, RespectsTheModelsContextLimit) {

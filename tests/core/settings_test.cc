@@ -58,6 +58,26 @@ TEST(Settings, PrecedenceOverrideEnvDotenvPresetDefault) {
   EXPECT_EQ(s.source("FLIP_AT").kind, SettingSource::Default);
 }
 
+// `with`: a variant of one configuration (the experiment's arms), each value checked as `load` checks
+// it; the original is unchanged; derived values are not re-expanded.
+TEST(Settings, WithReplacesCheckedValuesInACopy) {
+  TempDir d;
+  write(d.file(".env"), "");
+  const auto s = Settings::load(opts_for(d));
+  const auto v = s.with({{"TOP_K", "100"}, {"KD_MID_TOKEN", "true"}, {"KD_DIR", "/elsewhere"}});
+  EXPECT_EQ(v.i64("TOP_K"), 100);
+  EXPECT_TRUE(v.flag("KD_MID_TOKEN"));
+  EXPECT_EQ(v.str("KD_DIR"), "/elsewhere");
+  EXPECT_EQ(v.source("TOP_K").kind, SettingSource::Override);
+  EXPECT_EQ(v.str("DATA_DIR"), s.str("DATA_DIR"));
+  EXPECT_EQ(s.i64("TOP_K"), 20);
+  EXPECT_FALSE(s.flag("KD_MID_TOKEN"));
+  EXPECT_EQ(s.str("KD_DIR"), s.str("DATA_DIR"));  // KD_DIR follows DATA_DIR unless set
+  EXPECT_THROW(s.with({{"TOP_K", "many"}}), ConfigError);
+  EXPECT_THROW(s.with({{"TOP_K", "100000"}}), ConfigError);  // out of range
+  EXPECT_THROW(s.with({{"NO_SUCH_SETTING", "1"}}), Error);
+}
+
 TEST(Settings, PresetChosenInDotenvOrEnv) {
   TempDir d;
   write(d.file(".env"), "PRESET=tiny\n");

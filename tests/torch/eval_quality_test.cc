@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/tokenizer/tokenizer.h"
+#include "core/util/error.h"
 
 namespace bkd {
 namespace {
@@ -115,6 +116,45 @@ TEST(EvalQuality, TheFirstTokenIsPredictedFromTheStartTokenAlone) {
   EXPECT_EQ(s.tokens, 3);
   // Another start token gives another score: the start token is really in the context.
   EXPECT_GT(std::fabs(score_texts(m, {"abc"}, tok, 0).nll_nats - s.nll_nats), 1e-3);
+}
+
+// A held-out chunk is scored as the continuation of its document: after end-of-text and the text
+// before it when that fits in half the model's context, after the last half-context of it otherwise;
+// only the chunk's tokens count. Dropping the context, the start token or shifting the first scored
+// token changes the sum by far more than the 1e-4 allowed (float32 row differences, as above).
+TEST(EvalQuality, AChunkIsScoredAfterTheDocumentTextBeforeIt) {
+  ByteTokenizer tok;
+  LoadedModel m = random_model(257, 32);  // keeps up to 16 tokens before the chunk
+  const std::string doc = "the quick brown fox jumps over the lazy dog again";
+  auto ids_of = [](const std::string& t, bool bos) {
+    std::vector<int32_t> ids;
+    if (bos) ids.push_back(256);
+    for (unsigned char c : t) ids.push_back(c);
+    return ids;
+  };
+  torch::NoGradGuard ng;
+  {  // near the document's start: end-of-text + 10 bytes of context, all kept
+    const ScoredText st{doc.substr(0, 10), doc.substr(10, 10), true};
+    const TextScore s = score_texts(m, std::vector<ScoredText>{st}, tok, tok.eos_id());
+    const auto full = ids_of(doc.substr(0, 20), true);
+    double want = 0;
+    for (int64_t pos = 11; pos <= 20; ++pos) want += direct_nll(m, full, 0, pos);
+    EXPECT_NEAR(s.nll_nats, want, 1e-4);
+    EXPECT_EQ(s.tokens, 10);
+    EXPECT_EQ(s.bytes, 10);
+    EXPECT_GT(std::fabs(score_texts(m, {doc.substr(10, 10)}, tok, tok.eos_id()).nll_nats - want), 1e-3);
+  }
+  {  // far from it: 30 bytes of context, of which the last 16 tokens are kept, no start token
+    const ScoredText st{doc.substr(0, 30), doc.substr(30, 10), false};
+    const TextScore s = score_texts(m, std::vector<ScoredText>{st}, tok, tok.eos_id());
+    const auto full = ids_of(doc.substr(0, 40), false);
+    double want = 0;
+    for (int64_t pos = 30; pos < 40; ++pos) want += direct_nll(m, full, 14, pos);
+    EXPECT_NEAR(s.nll_nats, want, 1e-4);
+    EXPECT_EQ(s.tokens, 10);
+  }
+  // A chunk inside a document without its context cannot be scored fairly: an error, not a guess.
+  EXPECT_THROW(score_texts(m, std::vector<ScoredText>{{"", "abc", false}}, tok, tok.eos_id()), Error);
 }
 
 TEST(EvalQuality, StartTokenOutsideTheVocabularyIsAnError) {

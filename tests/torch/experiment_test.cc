@@ -1,4 +1,5 @@
-// `bitnet-kde experiment` as a user runs it on the tiny preset: every arm x 3 seeds trains, the report
+// `bitnet-kde experiment` as a user runs it on the tiny preset: every arm x 3 seeds trains (the arms with
+// KD traces of their own collect them first, and the teacher is retrained with its full head), the report
 // holds per-arm intervals and paired differences that agree with the runs, arms of one seed share the
 // data order and initial weights (kd and a8 are the same run until the flip; ce's CE at step 0 is kd's),
 // and a second call reuses the finished runs.
@@ -27,15 +28,15 @@ TEST(Experiment, ArmsBySeedsWithPairedIntervalsOnOneTokenStream) {
   test::TempDir d;
   test::make_sotu_project(d, 30,
                           "TEACHER_BUDGET_TOKENS=8k\nKD_TARGET_TOKENS=4k\nEVAL_TOKENS=1k\nEXPERIMENT_BUDGET_TOKENS=6k\n"
-                          "THREADS=1\nTENSORBOARD=false\nFLIP_AT=0.5\n");
+                          "THREADS=1\nTENSORBOARD=false\nFLIP_AT=0.5\nEXPERIMENT_RSKD_DRAWS=16\n");
   auto pre = test::run_cli(d.path(), "pipeline --until collect");
   ASSERT_EQ(pre.exit_code, 0) << pre.output;
   auto first = test::run_cli(d.path(), "experiment");
   ASSERT_EQ(first.exit_code, 0) << first.output;
   EXPECT_NE(first.output.find("kd_gain:"), std::string::npos) << first.output;
   const json r = json::parse(read_file(d.file("drive/reports/experiment.json")));
-  ASSERT_EQ(r["runs"].size(), 12u);
-  for (const char* arm : {"kd", "ce", "a8", "fp"}) {
+  ASSERT_EQ(r["runs"].size(), 21u);
+  for (const char* arm : {"kd", "ce", "a8", "fp", "k100", "rskd", "mid"}) {
     const json& a = r["arms"][arm]["bits_per_byte"];
     EXPECT_EQ(a["n"], 3) << arm;
     double sum = 0;
@@ -60,6 +61,29 @@ TEST(Experiment, ArmsBySeedsWithPairedIntervalsOnOneTokenStream) {
   EXPECT_TRUE(r["differences"].contains("flip_cost"));
   EXPECT_TRUE(r["differences"].contains("ternary_cost"));
   EXPECT_TRUE(r["differences"].contains("student_minus_teacher"));
+  for (const char* diff : {"k100_gain", "rskd_gain", "mid_token_gain"}) EXPECT_TRUE(r["differences"].contains(diff)) << diff;
+  // The arms with traces of their own collected them on the same plan with their one change, and the
+  // report says what each stores per position.
+  const json& st = r["kd_trace_storage"];
+  const json& base = st["pipeline"]["identity"];
+  for (const char* arm : {"k100", "rskd", "mid"}) {
+    ASSERT_TRUE(st.contains(arm)) << arm;
+    EXPECT_EQ(st[arm]["identity"]["plan_hash"], base["plan_hash"]) << arm;
+    EXPECT_EQ(st[arm]["rows"], st["pipeline"]["rows"]) << arm;
+    EXPECT_GT(st[arm]["bytes_per_position"].get<double>(), 0.0) << arm;
+    EXPECT_TRUE(file_exists(st[arm]["manifest"].get<std::string>())) << arm;
+  }
+  EXPECT_EQ(st["k100"]["identity"]["k_requested"], 100);
+  EXPECT_GT(st["k100"]["bytes_per_position"].get<double>(), st["pipeline"]["bytes_per_position"].get<double>());
+  EXPECT_EQ(st["rskd"]["identity"]["samples"], 16);
+  EXPECT_LT(st["rskd"]["mean_other_mass"].get<double>(), 0.01);  // the draws are the whole estimate
+  EXPECT_EQ(st["mid"]["identity"]["projection"], "mid-token");
+  EXPECT_GE(st["mid"]["kd_fraction"].get<double>(), st["pipeline"]["kd_fraction"].get<double>());
+  // The teacher retrained with its full head is a line of its own, and the trimmed head's cost the difference.
+  ASSERT_TRUE(r["teacher_full_head_bits_per_byte"].is_number());
+  EXPECT_NEAR(r["trimmed_head_cost_bits_per_byte"].get<double>(),
+              r["teacher_bits_per_byte"].get<double>() - r["teacher_full_head_bits_per_byte"].get<double>(), 1e-12);
+  EXPECT_NE(first.output.find("retrained with its full head"), std::string::npos) << first.output;
   EXPECT_TRUE(file_exists(d.file("drive/reports/experiment.html")));
   EXPECT_NE(read_file(d.file("drive/reports/experiment.html")).find("<svg"), std::string::npos);
 

@@ -164,6 +164,22 @@ TEST(KdHandoff, RefusesAManifestThatIsMissingIncompleteOrForAnotherRun) {
             std::string::npos);
   EXPECT_NE(error_of([&] { run_train_stage(project().settings({{"KD_TARGET_TOKENS", "3000"}})); }).find("planned sequences"),
             std::string::npos);
+  // Top-K traces for a run that wants sampled ones.
+  EXPECT_NE(error_of([&] { run_train_stage(project().settings({{"KD_SAMPLES", "16"}})); }).find("KD_SAMPLES"),
+            std::string::npos);
+}
+
+// Sampled traces estimate the teacher at temperature 1: tempering their frequencies as atoms is not the
+// tempered teacher, so a tempered run refuses them and says what to do; at T = 1 they train.
+TEST(KdHandoff, SampledTracesTrainAtTemperatureOneAndRefuseAnother) {
+  const Settings s = project().settings({{"KD_SAMPLES", "16"}});
+  remove_kd_files(s);
+  project().collect(s, 0, 1);
+  const std::string err = error_of([&] { run_train_stage(project().settings({{"KD_SAMPLES", "16"}, {"KD_TEMPERATURE", "2"}})); });
+  EXPECT_NE(err.find("KD_TEMPERATURE=2"), std::string::npos) << err;
+  EXPECT_NE(err.find("temperature 1"), std::string::npos) << err;
+  EXPECT_EQ(error_of([&] { run_train_stage(s); }), "");
+  remove_kd_files(s);
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <set>
 #include <random>
 #include <string>
 
@@ -314,4 +316,88 @@ TEST(TopKScoring, EveryKernelMatchesTheExpandedReferenceFromFlatToPeakedRows) {
       }
     }
   }
+}
+
+namespace {
+// The teacher seen without its fast paths: the local provider then draws from sequence_logits in
+// double precision (draws.h's reference).
+class WithoutFastPaths : public LocalLanguageModel {
+ public:
+  explicit WithoutFastPaths(std::shared_ptr<LocalLanguageModel> m) : m_(std::move(m)) {}
+  std::string name() const override { return m_->name(); }
+  const Tokenizer& tokenizer() const override { return m_->tokenizer(); }
+  int32_t vocab_size() const override { return m_->vocab_size(); }
+  int32_t eos_id() const override { return m_->eos_id(); }
+  int32_t max_context() const override { return m_->max_context(); }
+  std::vector<float> next_logits(const std::vector<int32_t>& c) override { return m_->next_logits(c); }
+  std::vector<std::vector<float>> sequence_logits(const std::vector<int32_t>& t) override { return m_->sequence_logits(t); }
+
+ private:
+  std::shared_ptr<LocalLanguageModel> m_;
+};
+}  // namespace
+
+// Full head: the LibTorch teacher's draws are the reference's, count for count (both invert the same
+// cumulative distribution in id order with the same uniforms; their probabilities differ by double
+// rounding, ~1e-16, so a uniform would have to fall that close to a class boundary to differ: about
+// 1e-12 for the ~2,000 draws here). The scored token's log-prob and rank are top-K scoring's.
+TEST(TeacherSampled, FullHeadDrawsEqualTheDoublePrecisionReference) {
+  TeacherDir d;
+  std::shared_ptr<LocalLanguageModel> teacher = random_teacher(d);
+  ASSERT_TRUE(teacher);
+  LocalProvider fast(teacher), reference(std::make_shared<WithoutFastPaths>(teacher));
+  const Scoring a = fast.score_sampled(kText, 32, 5), b = reference.score_sampled(kText, 32, 5);
+  ASSERT_EQ(a.tokens.size(), b.tokens.size());
+  for (size_t i = 1; i < a.tokens.size(); ++i) {
+    ASSERT_EQ(a.tokens[i].top.size(), b.tokens[i].top.size()) << "row " << i;
+    for (size_t j = 0; j < a.tokens[i].top.size(); ++j) {
+      EXPECT_EQ(a.tokens[i].top[j].id, b.tokens[i].top[j].id) << "row " << i;
+      EXPECT_EQ(a.tokens[i].top[j].logprob, b.tokens[i].top[j].logprob) << "row " << i;
+    }
+    EXPECT_NEAR(a.tokens[i].logprob, b.tokens[i].logprob, 2e-5);
+    EXPECT_EQ(a.tokens[i].rank, b.tokens[i].rank);
+  }
+}
+
+// Trimmed head: a draw of the rare class becomes one of its ids, uniformly, so the expected count of
+// every id is the expanded row's probability times the draws. Pooled over many rows, each kept id's
+// count and the rare ids' total are within 5 sd of that (sd from the multinomial variance, summed over
+// rows), and the rare draws spread over many ids.
+TEST(TeacherSampled, TrimmedHeadDrawsFollowTheExpandedDistribution) {
+  TeacherDir d;
+  std::vector<int32_t> kept;
+  for (int32_t id = 7; id < 50257; id += 1361) kept.push_back(id);
+  kept.push_back(50256);
+  std::shared_ptr<LocalLanguageModel> teacher = random_teacher(d, kept);
+  ASSERT_TRUE(teacher);
+  const auto ids = teacher->tokenizer().encode_ids(kText);
+  const int draws = 256;
+  SampledScores s;
+  ASSERT_TRUE(teacher->score_samples(ids, draws, 11, s));
+  ASSERT_EQ(s.rows.size(), ids.size() - 1);
+  const auto rows = teacher->sequence_logits(ids);
+  std::map<int32_t, double> mean, var, got;  // kept ids; key -1: all rare ids together
+  std::set<int32_t> rare_seen;
+  for (size_t i = 0; i < s.rows.size(); ++i) {
+    const auto lp = log_softmax(rows[i], 1.0);
+    double rare = 0;
+    for (int32_t id = 0; id < 50257; ++id) {
+      const double p = std::exp(lp[size_t(id)]);
+      if (std::binary_search(kept.begin(), kept.end(), id)) mean[id] += draws * p, var[id] += draws * p * (1 - p);
+      else rare += p;
+    }
+    mean[-1] += draws * rare, var[-1] += draws * rare * (1 - rare);
+    int total = 0;
+    for (const auto& [id, c] : s.rows[i]) {
+      const bool is_kept = std::binary_search(kept.begin(), kept.end(), id);
+      got[is_kept ? id : -1] += c;
+      if (!is_kept) rare_seen.insert(id);
+      total += c;
+    }
+    EXPECT_EQ(total, draws);
+    EXPECT_NEAR(s.next_logprob[i], lp[size_t(ids[i + 1])], 2e-5);
+  }
+  for (const auto& [id, m] : mean) EXPECT_NEAR(got[id], m, 5 * std::sqrt(var[id]) + 1e-9) << "id " << id;
+  EXPECT_GT(got[-1], 50) << "the rare class was hardly drawn: the case is not exercised";
+  EXPECT_GT(rare_seen.size(), size_t(got[-1] * 0.9)) << "rare draws should spread over ~50k ids";
 }

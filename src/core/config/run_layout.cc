@@ -65,6 +65,7 @@ std::string KdTraceDir::entry(const std::string& file_name) const {
 RunLayout::RunLayout(const Settings& s)
     : root_(s.str("DRIVE_ROOT")),
       data_(s.str("DATA_DIR")),
+      kd_(s.str("KD_DIR")),
       reports_(s.str("REPORTS_DIR")),
       ckpt_(s.str("CKPT_DIR")),
       cache_(s.str("CACHE_DIR")),
@@ -104,7 +105,7 @@ std::string RunLayout::prepare_manifest() const { return join_path(data_, "prepa
 std::string RunLayout::gpt2_encoder_json() const { return join_path(gpt2_dir_, "encoder.json"); }
 std::string RunLayout::gpt2_vocab_bpe() const { return join_path(gpt2_dir_, "vocab.bpe"); }
 
-KdTraceDir RunLayout::kd_traces() const { return KdTraceDir(data_); }
+KdTraceDir RunLayout::kd_traces() const { return KdTraceDir(kd_); }
 KdTraceDir RunLayout::eval_kd_traces() const { return KdTraceDir(join_path(data_, "eval_kd")); }
 
 std::string RunLayout::role_checkpoints(const std::string& role) const { return role_checkpoints_in(ckpt_, role); }
@@ -152,6 +153,12 @@ std::string RunLayout::html_report() const { return join_path(reports_, "report.
 std::string RunLayout::pipeline_report() const { return join_path(reports_, "pipeline.json"); }
 std::string RunLayout::experiment_report() const { return join_path(reports_, "experiment.json"); }
 std::string RunLayout::experiment_html() const { return join_path(reports_, "experiment.html"); }
+std::string RunLayout::experiment_teacher() const {
+  return join_path(join_path(ckpt_, "experiment"), "teacher_full_head");
+}
+std::string RunLayout::experiment_traces(const std::string& name) const {
+  return join_path(join_path(data_, "experiment_kd"), name);
+}
 std::string RunLayout::experiment_run(const std::string& arm, int64_t seed) const {
   return join_path(join_path(join_path(ckpt_, "experiment"), arm), "seed_" + std::to_string(seed));
 }

@@ -8,8 +8,9 @@
 //   DATA_DIR/tokenizer/student.model         prepare: the student SentencePiece model
 //   DATA_DIR/tokens/<split>.<side>.tok       prepare: tokenized splits (student, teacher)
 //   DATA_DIR/prepare_manifest.json           prepare: inputs and outputs (skip when unchanged)
-//   DATA_DIR/kd_[wIofN_]manifest.json        collect: the KD manifest (training's only KD input)
-//   DATA_DIR/kd_[wIofN_]shard_NNN.parquet    collect: KD shards named by the manifest
+//   KD_DIR/kd_[wIofN_]manifest.json          collect: the KD manifest (training's only KD input;
+//                                            KD_DIR defaults to DATA_DIR)
+//   KD_DIR/kd_[wIofN_]shard_NNN.parquet      collect: KD shards named by the manifest
 //   DATA_DIR/eval_kd/...                     eval: held-out KD rows, same names
 //   CKPT_DIR/<role>/step_NNNNNNNN/           train: checkpoints (state.json, model.pt, optim.pt)
 //   CKPT_DIR/<role>/metrics.jsonl            train: one line per step
@@ -20,6 +21,8 @@
 //   REPORTS_DIR/<stage>.json, report.html    one report per stage, the HTML page
 //   REPORTS_DIR/experiment.json, .html       experiment: arms x seeds with intervals
 //   CKPT_DIR/experiment/<arm>/seed_<n>/      experiment: each run's checkpoints and its eval.json
+//   CKPT_DIR/experiment/teacher_full_head/   experiment: the teacher retrained with its full head
+//   DATA_DIR/experiment_kd/<traces>/         experiment: KD traces of arms that change them (K, RS-KD, ...)
 #include <string>
 #include <vector>
 
@@ -77,7 +80,7 @@ class RunLayout {
   std::string gpt2_vocab_bpe() const;
 
   // collect
-  KdTraceDir kd_traces() const;       // training's traces (DATA_DIR)
+  KdTraceDir kd_traces() const;       // training's traces (KD_DIR)
   KdTraceDir eval_kd_traces() const;  // eval's held-out rows (DATA_DIR/eval_kd)
 
   // train, export
@@ -115,9 +118,11 @@ class RunLayout {
   std::string experiment_report() const;  // experiment.json
   std::string experiment_html() const;    // experiment.html
   std::string experiment_run(const std::string& arm, int64_t seed) const;  // CKPT_DIR/experiment/<arm>/seed_<n>
+  std::string experiment_teacher() const;                      // CKPT_DIR/experiment/teacher_full_head
+  std::string experiment_traces(const std::string& name) const;  // DATA_DIR/experiment_kd/<name>
 
  private:
-  std::string root_, data_, reports_, ckpt_, cache_, logs_, tb_, student_tokenizer_, gpt2_dir_;
+  std::string root_, data_, kd_, reports_, ckpt_, cache_, logs_, tb_, student_tokenizer_, gpt2_dir_;
 };
 
 }  // namespace bkd

@@ -324,35 +324,9 @@ Settings Settings::load(const LoadOptions& opts) {
       errors.push_back(origin + ": " + s.name + "=" + shown + ": " + why + "; expected " + type_expectation(s) +
                        " (" + s.help + ")");
     };
-    if (s.required && text.empty()) {
-      bad("empty");
+    if (const std::string why = parse_value(s, text, v); !why.empty()) {
+      bad(why);
       continue;
-    }
-    switch (s.type) {
-      case SettingType::Int:
-        if (!parse_int(text, v.i)) { bad("not an integer"); continue; }
-        if (v.i < s.min || v.i > s.max) { bad("out of range"); continue; }
-        v.f = static_cast<double>(v.i);
-        break;
-      case SettingType::Float:
-        if (!parse_float(text, v.f)) { bad("not a number"); continue; }
-        if (v.f < s.min || v.f > s.max) { bad("out of range"); continue; }
-        break;
-      case SettingType::Bool:
-        if (!parse_bool(text, v.b)) { bad("not a boolean"); continue; }
-        break;
-      case SettingType::Enum: {
-        std::string choices = s.choices, item;
-        std::stringstream ss(choices);
-        bool ok = false;
-        while (std::getline(ss, item, '|')) ok = ok || item == text;
-        if (!ok) { bad("not a known choice"); continue; }
-        break;
-      }
-      case SettingType::Path:
-      case SettingType::String:
-        if (text.find('\n') != std::string::npos && s.type == SettingType::Path) { bad("contains a newline"); continue; }
-        break;
     }
     if (s.secret) register_secret(text);
     out.values_[s.name] = std::move(v);
@@ -363,6 +337,53 @@ Settings Settings::load(const LoadOptions& opts) {
     for (const auto& e : errors) msg += "  " + redact(e) + "\n";
     msg.pop_back();
     throw ConfigError(msg, "fix the values above (see .env.example for every setting), then run again");
+  }
+  return out;
+}
+
+std::string Settings::parse_value(const SettingSpec& s, const std::string& text, Value& v) {
+  if (s.required && text.empty()) return "empty";
+  switch (s.type) {
+    case SettingType::Int:
+      if (!parse_int(text, v.i)) return "not an integer";
+      if (v.i < s.min || v.i > s.max) return "out of range";
+      v.f = static_cast<double>(v.i);
+      break;
+    case SettingType::Float:
+      if (!parse_float(text, v.f)) return "not a number";
+      if (v.f < s.min || v.f > s.max) return "out of range";
+      break;
+    case SettingType::Bool:
+      if (!parse_bool(text, v.b)) return "not a boolean";
+      break;
+    case SettingType::Enum: {
+      std::string choices = s.choices, item;
+      std::stringstream ss(choices);
+      bool ok = false;
+      while (std::getline(ss, item, '|')) ok = ok || item == text;
+      if (!ok) return "not a known choice";
+      break;
+    }
+    case SettingType::Path:
+    case SettingType::String:
+      if (text.find('\n') != std::string::npos && s.type == SettingType::Path) return "contains a newline";
+      break;
+  }
+  return "";
+}
+
+Settings Settings::with(const std::map<std::string, std::string>& overrides) const {
+  Settings out = *this;
+  for (const auto& [name, text] : overrides) {
+    const SettingSpec* spec = find_setting_spec(name);
+    if (!spec) throw Error("internal: setting " + name + " is not declared in settings_table.cc");
+    Value v;
+    v.text = text;
+    v.source.kind = SettingSource::Override;
+    if (const std::string why = parse_value(*spec, text, v); !why.empty())
+      throw ConfigError(name + "=" + (spec->secret ? std::string("<secret>") : "'" + text + "'") + ": " + why +
+                        "; expected " + type_expectation(*spec));
+    out.values_[name] = std::move(v);
   }
   return out;
 }

@@ -73,6 +73,10 @@ class Settings {
   std::string describe_value(const std::string& name) const;  // redacted when secret
   // SHA-256 over the non-secret effective values: identifies a configuration in reports.
   std::string hash() const;
+  // A copy with these values in place of the current ones (source: override), each checked as `load`
+  // checks it; derived values (${...}) are not re-expanded. For stages that run variants of one
+  // configuration (the experiment's arms).
+  Settings with(const std::map<std::string, std::string>& overrides) const;
 
  private:
   struct Value {
@@ -83,6 +87,8 @@ class Settings {
     bool b = false;
   };
   const Value& get(const std::string& name) const;
+  // Parses `text` as `spec` says into `v`; empty when it is valid, otherwise why not.
+  static std::string parse_value(const SettingSpec& spec, const std::string& text, Value& v);
   std::map<std::string, Value> values_;
   std::vector<std::string> warnings_;
   std::string preset_file_, env_file_;

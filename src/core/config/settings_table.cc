@@ -11,6 +11,7 @@ const std::vector<SettingSpec> kSpecs = {
     // ---- paths -------------------------------------------------------------------------------
     {"DRIVE_ROOT", T::Path, "./runs", "paths", "root of everything the pipeline writes (Colab: a Drive folder)", false, -kInf, kInf, nullptr, true},
     {"DATA_DIR", T::Path, "${DRIVE_ROOT}/data", "paths", "splits, tokenizers, tokenized shards, KD shards", false, -kInf, kInf, nullptr, true},
+    {"KD_DIR", T::Path, "${DATA_DIR}", "paths", "KD trace shards and their manifest: collect writes them, train reads them (the experiment keeps its trace variants in folders of their own)", false, -kInf, kInf, nullptr, true},
     {"REPORTS_DIR", T::Path, "${DRIVE_ROOT}/reports", "paths", "JSON and HTML reports", false, -kInf, kInf, nullptr, true},
     {"CKPT_DIR", T::Path, "${DRIVE_ROOT}/checkpoints", "paths", "training checkpoints and health files", false, -kInf, kInf, nullptr, true},
     {"CACHE_DIR", T::Path, "${DRIVE_ROOT}/cache", "paths", "provider response cache and capability probes", false, -kInf, kInf, nullptr, true},
@@ -65,6 +66,7 @@ const std::vector<SettingSpec> kSpecs = {
 
     // ---- KD collection -------------------------------------------------------------------------
     {"KD_MODE", T::Enum, "score", "collect", "score: teacher scores corpus text; generate: teacher continues prompts", false, -kInf, kInf, "score|generate"},
+    {"KD_SAMPLES", T::Int, "0", "collect", "0: store the teacher's top-K + Other per position; n > 0: store n draws from its full distribution instead (distinct tokens with their counts: sampled KD, unbiased where the top-K truncates; local teacher, score mode, KD_TEMPERATURE 1)", false, 0, 4096},
     {"KD_MID_TOKEN", T::Bool, "false", "collect", "a student token that starts inside a teacher token gets that teacher position's distribution conditioned on the bytes already emitted (candidates that continue them, renormalized) instead of CE only; off until the experiment measures it (docs/FORMAT.md)"},
     {"KD_TARGET_TOKENS", T::Int, "600k", "collect", "student positions to collect", false, 1, 1e12},
     {"KD_SHARD_ROWS", T::Int, "1M", "collect", "rows per shard before a new one is started", false, 1000, 1e10},
@@ -121,7 +123,9 @@ const std::vector<SettingSpec> kSpecs = {
     {"QUALITY_PLACEHOLDER_TEACHER", T::Float, "1.0", "eval", "the seed's placeholder teacher quality for QEI", false, 1e-9, 1e6},
     {"EXPERIMENT_SEEDS", T::Int, "3", "eval", "`experiment`: seeds per arm (each seed: one data order and one initialization, shared by every arm)", false, 1, 100},
     {"EXPERIMENT_BUDGET_TOKENS", T::Int, "256k", "eval", "`experiment`: training tokens per run (0 = BUDGET_TOKENS)", false, 0, 1e15},
-    {"EXPERIMENT_ARMS", T::String, "kd,ce,a8,fp", "eval", "`experiment`: arms, comma-separated: kd (the default student), ce (the same token stream, CE only), a8 (KD, 8-bit activations throughout, no flip), fp (KD, full-precision weights and activations: the same shape without ternary)"},
+    {"EXPERIMENT_ARMS", T::String, "kd,ce,a8,fp,k100,rskd,mid", "eval", "`experiment`: arms, comma-separated: kd (the default student), ce (the same token stream, CE only), a8 (KD, 8-bit activations throughout, no flip), fp (KD, full-precision weights and activations: the same shape without ternary), k100 (KD on top-100 traces), rskd (sampled KD, EXPERIMENT_RSKD_DRAWS draws per position), mid (KD with KD_MID_TOKEN rows); the last three collect traces of their own"},
+    {"EXPERIMENT_RSKD_DRAWS", T::Int, "80", "eval", "`experiment`: draws per position of the rskd arm (KD_SAMPLES); chosen so that its traces take about the bytes per position of the default top-K (the report gives both)", false, 1, 4096},
+    {"EXPERIMENT_FULL_HEAD_TEACHER", T::Bool, "true", "eval", "`experiment`: with the project's own teacher and a trimmed head (TEACHER_VOCAB_MIN_COUNT > 0), also train it with its full head and report the trimmed head's cost"},
     {"DRYRUN_PROMPT_TOKENS", T::Int, "16", "dryrun", "prompt length of the 7B-shaped forward pass", false, 1, 4096},
     {"DRYRUN_DECODE_TOKENS", T::Int, "8", "dryrun", "decode steps of the 7B-shaped dry-run per mode and thread count (each paired with a bandwidth probe; the verdict is their median)", false, 0, 4096},
     {"DRYRUN_EMBED_BITS", T::Enum, "8", "dryrun", "bits of the dry-run embeddings and LM head", false, -kInf, kInf, "8|16"},

@@ -27,7 +27,8 @@ std::string worker_flag(int worker, int workers) {
 json KdIdentity::to_json() const {
   return {{"plan_hash", plan_hash}, {"teacher", teacher}, {"model", model}, {"mode", mode},
           {"k_requested", k_requested}, {"k", k}, {"student_tokenizer_hash", student_tokenizer_hash},
-          {"projection", projection}};
+          {"projection", projection},
+          {"samples", samples}};
 }
 
 KdIdentity KdIdentity::from_json(const json& m, const std::string& where) {
@@ -41,6 +42,7 @@ KdIdentity KdIdentity::from_json(const json& m, const std::string& where) {
     id.k = field(m, "k", where).get<int>();
     id.student_tokenizer_hash = field(m, "student_tokenizer_hash", where).get<std::string>();
     id.projection = m.value("projection", std::string());  // manifests from before KD_MID_TOKEN: ""
+    id.samples = m.value("samples", 0);                     // manifests from before KD_SAMPLES: top-K
   } catch (const json::exception& e) {
     throw Error(where + ": a field has the wrong type (" + e.what() + ")", "run `bitnet-kde collect --restart`");
   }
@@ -58,6 +60,7 @@ std::vector<std::string> KdIdentity::differences(const KdIdentity& want) const {
   cmp("K (TOP_K)", std::to_string(k_requested), std::to_string(want.k_requested));
   cmp("student tokenizer hash", student_tokenizer_hash, want.student_tokenizer_hash);
   cmp("projection (KD_MID_TOKEN)", projection, want.projection);
+  cmp("draws per position (KD_SAMPLES)", std::to_string(samples), std::to_string(want.samples));
   if (plan_hash != want.plan_hash)
     d.push_back("the planned sequences differ (another training split, SEQ_LEN, KD_TARGET_TOKENS or PROMPT_TOKENS)");
   return d;

@@ -23,6 +23,7 @@ struct KdIdentity {
   int k = 0;                           // what the teacher was asked for (min of TOP_K and its limit)
   std::string student_tokenizer_hash;  // SHA-256 of the student tokenizer
   std::string projection;              // "" (rows aligned at teacher boundaries) | "mid-token" (KD_MID_TOKEN)
+  int samples = 0;                     // KD_SAMPLES: 0 = top-K + Other; n = n draws per position (sampled KD)
 
   nlohmann::json to_json() const;  // the manifest's identity fields
   static KdIdentity from_json(const nlohmann::json& manifest, const std::string& where);

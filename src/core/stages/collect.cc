@@ -37,7 +37,7 @@ std::string plan_hash(const std::vector<KdSequence>& plan, const std::vector<Doc
   Sha256 h;
   for (const auto& q : plan) {
     h.update(std::to_string(q.seq_id) + ":" + docs[q.doc].id + ":" + std::to_string(q.begin) + "-" +
-             std::to_string(q.end) + "/" + std::to_string(q.prompt_end) + "\n");
+             std::to_string(q.end) + "/" + std::to_string(q.prompt_end) + (q.doc_start ? "^" : "") + "\n");
   }
   return h.hex_digest();
 }
@@ -61,6 +61,14 @@ Teacher open_teacher(const Settings& s, const CollectSettings& cs, Provider* giv
     t.provider = t.owned.get();
   }
   t.caps = t.provider->capabilities();
+  if (cs.samples > 0) {
+    if (cs.generate)
+      throw UsageError("sampled KD (KD_SAMPLES=" + std::to_string(cs.samples) + ") draws from the teacher on given text, "
+                       "and KD_MODE is generate", "set KD_MODE=score, or KD_SAMPLES=0 for top-K traces");
+    if (!t.caps.sampled_scoring) t.provider->score_sampled("", cs.samples, 0);  // throws, saying why and what to use
+    t.k = cs.samples;  // at most this many distinct tokens per position
+    return t;
+  }
   if (cs.generate) {
     require_logprobs(*t.provider, "collect KD traces");
   } else if (!t.caps.scoring) {
@@ -153,7 +161,9 @@ TeacherPart ask_teacher(Provider& provider, const CollectSettings& cs, int k, co
     t.aligned = teacher_spans(t.text, t.kd_begin, t.tokens, t.tspans);
   } else {
     t.text = doc.substr(q.begin, q.end - q.begin);
-    Scoring sc = provider.score(t.text, k);
+    // Sampled KD: the draws depend only on the text, SEED and the sequence (a resumed run redraws the same).
+    Scoring sc = cs.samples > 0 ? provider.score_sampled(t.text, cs.samples, cs.seed + static_cast<uint64_t>(q.seq_id))
+                                : provider.score(t.text, k);
     t.tokens = std::move(sc.tokens);
     t.aligned = teacher_spans(t.text, 0, t.tokens, t.tspans);
     // Nothing predicts the teacher's first token: KD starts after it.
@@ -217,12 +227,15 @@ void write_shards(const KdTraceDir& traces, const CollectOptions& opts, const Co
       totals.teacher_tokens += part.tokens.size();
       ProjectionStats seq_stats;
       const auto rows = project_sequence(projector, student, part, q, cs.generate, seq_stats);
-      shard_stats.add(seq_stats);
-      for (size_t p = 0; p < rows.size(); ++p) {
-        const auto& r = rows[p];
-        writer.append(q.seq_id, static_cast<int32_t>(p), r.token_id, r.kd_valid, r.ids.data(), r.logprobs.data(),
-                      r.ids.size(), r.other_logprob);
+      int32_t pos = 0;
+      if (q.doc_start) {  // the document starts after end-of-text: an input row, nothing to predict
+        writer.append(q.seq_id, pos++, student.eos_id(), false, nullptr, nullptr, 0, 0.0f);
+        ++seq_stats.positions;  // outside the KD range
       }
+      shard_stats.add(seq_stats);
+      for (const auto& r : rows)
+        writer.append(q.seq_id, pos++, r.token_id, r.kd_valid, r.ids.data(), r.logprobs.data(), r.ids.size(),
+                      r.other_logprob);
       ++idx;
       progress.add(1, "rows " + std::to_string(writer.rows()));
     }
@@ -286,6 +299,7 @@ CollectSettings CollectSettings::from(const Settings& s) {
   c.teacher_provider = s.str("TEACHER_PROVIDER");
   c.teacher_model = teacher_model_id(s);
   c.mid_token = s.flag("KD_MID_TOKEN");
+  c.samples = static_cast<int>(s.i64("KD_SAMPLES"));
   c.writer = KdWriterOptions::from_settings(s);
   return c;
 }
@@ -316,7 +330,7 @@ std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, con
     for (size_t a = 0; a < toks.size() && covered < target_positions; a += static_cast<size_t>(seq_len)) {
       const size_t b = std::min(toks.size(), a + static_cast<size_t>(seq_len));
       if (b - a < 8) break;
-      KdSequence q{static_cast<int64_t>(plan.size()), d, toks[a].begin, toks[b - 1].end, toks[a].begin};
+      KdSequence q{static_cast<int64_t>(plan.size()), d, toks[a].begin, toks[b - 1].end, toks[a].begin, a == 0};
       if (generate_mode) {
         const size_t p = std::min(b - 1, a + static_cast<size_t>(prompt_tokens));
         q.prompt_end = toks[p].begin;
@@ -362,6 +376,7 @@ KdIdentity expected_kd_identity(const Settings& s) {
   id.k_requested = cs.top_k;
   id.student_tokenizer_hash = plan.student_tokenizer_hash;
   id.projection = cs.mid_token ? "mid-token" : "";
+  id.samples = cs.samples;
   return id;
 }
 
@@ -388,8 +403,8 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   // The plan: the chosen split (never val/test for training) and the student tokenizer.
   const KdPlan plan = plan_collection(s, opts.split, opts.target_positions);
   log_info("collect: " + std::to_string(plan.sequences.size()) + " sequences planned (" + mode_name(cs.generate) +
-           " mode, teacher " + teacher.provider->name() + "/" + teacher.provider->model() + ", K=" +
-           std::to_string(teacher.k) + ")");
+           " mode, teacher " + teacher.provider->name() + "/" + teacher.provider->model() +
+           (cs.samples > 0 ? ", " + std::to_string(cs.samples) + " draws per position" : ", K=" + std::to_string(teacher.k)) + ")");
   KdIdentity id;
   id.plan_hash = plan.hash;
   id.teacher = teacher.provider->name();
@@ -399,6 +414,7 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   id.k = teacher.k;
   id.student_tokenizer_hash = plan.student_tokenizer_hash;
   id.projection = cs.mid_token ? "mid-token" : "";
+  id.samples = cs.samples;
 
   size_t next = 0;
   json manifest = resume_manifest(traces, opts, id, next);
@@ -416,6 +432,7 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   meta.extra["mode"] = id.mode;
   meta.extra["plan_hash"] = id.plan_hash;
   if (cs.mid_token) meta.extra["projection"] = id.projection;
+  if (cs.samples > 0) meta.extra["samples"] = std::to_string(cs.samples);
   meta.extra["worker"] = std::to_string(opts.worker) + "/" + std::to_string(opts.workers);
   if (cs.generate) meta.extra["teacher_instruction"] = kContinuationInstruction;
 

@@ -34,6 +34,7 @@ struct CollectSettings {
   uint64_t sample_seed = 0;  // SAMPLE_SEED: the document order plans are drawn in (in_sample_order)
   std::string teacher_provider, teacher_model;
   bool mid_token = false;  // KD_MID_TOKEN: rows inside a teacher token get its conditioned distribution
+  int samples = 0;         // KD_SAMPLES: > 0 stores that many draws per position instead of the top-K
   KdWriterOptions writer;
   static CollectSettings from(const Settings& s);
 };
@@ -56,6 +57,9 @@ struct KdSequence {
   size_t doc;            // index into the training split
   uint32_t begin, end;   // byte span of the sequence text in the document
   uint32_t prompt_end;   // generate mode: end of the prompt part (== begin in score mode)
+  // The document's first chunk. Its rows start with an end-of-text row (outside the KD range), as every
+  // model sees a document start in training and eval: right after end-of-text (docs/TRAINING.md).
+  bool doc_start = false;
 };
 
 // Deterministic plan: documents in the order given, chunks of SEQ_LEN student tokens, until

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tokenizer/tokenizer.h"
@@ -22,6 +23,13 @@ struct TopKScores {
   std::vector<double> log_other;     // per row: log of the mass outside the row's top-K
   std::vector<double> next_logprob;  // per row: log-prob of tokens[i+1]
   std::vector<int32_t> next_rank;    // per row: rank of tokens[i+1] (1 = most likely)
+};
+
+// A whole sequence scored by seeded draws (sampled KD, core/teacher/draws.h); rows as TopKScores.
+struct SampledScores {
+  std::vector<std::vector<std::pair<int32_t, int32_t>>> rows;  // per row: (token id, count), most frequent first
+  std::vector<double> next_logprob;                            // per row: log-prob of tokens[i+1]
+  std::vector<int32_t> next_rank;                              // per row: its rank (1 = most likely)
 };
 
 class LocalLanguageModel {
@@ -41,6 +49,12 @@ class LocalLanguageModel {
   // top-K vectorized, without handing the full logits over). false when not provided: the local
   // provider then computes it from sequence_logits in double precision.
   virtual bool score_top_k(const std::vector<int32_t>& tokens, int k, TopKScores& out) { return false; }
+  // Sampled scoring: row i holds `draws` draws from the distribution after tokens[0..i], made as
+  // draws.h defines them with row_seed(seed, i) over the model's classes in order. false when not
+  // provided: the local provider then draws from sequence_logits in double precision (the reference).
+  virtual bool score_samples(const std::vector<int32_t>& tokens, int draws, uint64_t seed, SampledScores& out) {
+    return false;
+  }
 };
 
 // How core obtains the trained teacher without linking LibTorch: the torch side installs a loader

@@ -9,14 +9,6 @@
 
 namespace bkd {
 
-double SeededUniform::next() {
-  uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
-  return static_cast<double>(z >> 11) * 0x1.0p-53;
-}
-
 LocalProvider::LocalProvider(std::shared_ptr<LocalLanguageModel> model) : model_(std::move(model)) {
   if (!model_) throw Error("local provider needs a model");
 }
@@ -38,6 +30,7 @@ Capabilities LocalProvider::capabilities() {
   c.max_top_k = model_->vocab_size();
   c.token_ids = true;
   c.scoring = true;
+  c.sampled_scoring = true;
   c.source = "static";
   c.probed_at = iso8601_utc_now();
   c.note = "in-process model: exact top-K and Other from the full softmax";
@@ -176,6 +169,71 @@ Scoring LocalProvider::score(const std::string& text, int top_k) {
   first.text = token_display_text(first.bytes);
   s.tokens.push_back(first);
   for (size_t i = 1; i < ids.size(); ++i) s.tokens.push_back(make_token(ids[i], log_softmax(rows[i - 1], 1.0), top_k));
+  s.latency_s = timer.seconds();
+  return s;
+}
+
+Scoring LocalProvider::score_sampled(const std::string& text, int draws, uint64_t seed) {
+  if (draws < 1) throw UsageError("sampled scoring needs at least one draw per position, not " + std::to_string(draws));
+  Timer timer;
+  const Tokenizer& tok = model_->tokenizer();
+  const std::vector<int32_t> ids = tok.encode_ids(text);
+  Scoring s;
+  if (ids.empty()) return s;
+  SampledScores fast;
+  bool have_fast;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    have_fast = ids.size() >= 2 && model_->score_samples(ids, draws, seed, fast);
+  }
+  if (!have_fast) {  // the reference: the full distribution in double precision, drawn as draws.h defines
+    std::vector<std::vector<float>> rows;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      rows = model_->sequence_logits(ids);
+    }
+    if (rows.size() != ids.size())
+      throw Error("local model returned " + std::to_string(rows.size()) + " logit rows for " +
+                  std::to_string(ids.size()) + " tokens");
+    for (size_t i = 0; i + 1 < ids.size(); ++i) {
+      const std::vector<double> lp = log_softmax(rows[i], 1.0);
+      std::vector<double> p(lp.size());
+      for (size_t j = 0; j < lp.size(); ++j) p[j] = std::exp(lp[j]);
+      SeededUniform rng(row_seed(seed, i));
+      fast.rows.push_back(draw_counts(p.data(), int64_t(p.size()), draws, rng));
+      const double next = lp[size_t(ids[i + 1])];
+      int32_t rank = 1;
+      for (double v : lp) rank += v > next;
+      fast.next_logprob.push_back(next);
+      fast.next_rank.push_back(rank);
+    }
+  }
+  const size_t n = ids.size() - 1;
+  if (fast.rows.size() != n || fast.next_logprob.size() != n || fast.next_rank.size() != n)
+    throw Error("local model's sampled scores do not match the " + std::to_string(ids.size()) + " tokens scored");
+  GeneratedToken first;
+  first.id = ids[0];
+  first.bytes = tok.decode({ids[0]});
+  first.text = token_display_text(first.bytes);
+  s.tokens.push_back(std::move(first));
+  for (size_t i = 0; i < n; ++i) {
+    GeneratedToken t;
+    t.id = ids[i + 1];
+    t.bytes = token_bytes(t.id);
+    t.text = token_display_text(t.bytes);
+    t.logprob = fast.next_logprob[i];
+    t.rank = fast.next_rank[i];
+    for (const auto& [id, count] : fast.rows[i]) {
+      TokenCandidate c;
+      c.id = id;
+      c.bytes = token_bytes(id);
+      c.text = token_display_text(c.bytes);
+      c.logprob = std::log(double(count) / double(draws));
+      t.top.push_back(std::move(c));
+    }
+    t.log_other = -INFINITY;  // the draws are the whole (estimated) distribution
+    s.tokens.push_back(std::move(t));
+  }
   s.latency_s = timer.seconds();
   return s;
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/teacher/draws.h"
 #include "core/teacher/local_model.h"
 #include "core/teacher/provider.h"
 
@@ -22,6 +23,7 @@ class LocalProvider : public Provider {
   Capabilities capabilities() override;
   Generation generate(const GenerateRequest& req) override;
   Scoring score(const std::string& text, int top_k) override;
+  Scoring score_sampled(const std::string& text, int draws, uint64_t seed) override;
   const LocalLanguageModel& language_model() const { return *model_; }
 
  private:
@@ -31,16 +33,6 @@ class LocalProvider : public Provider {
   std::mutex mu_;  // models need not be thread-safe: one call at a time
   std::mutex bytes_mu_;
   std::vector<std::unique_ptr<std::string>> bytes_;
-};
-
-// Deterministic uniform [0,1) stream for seeded sampling (splitmix64): same seed, same tokens.
-class SeededUniform {
- public:
-  explicit SeededUniform(uint64_t seed) : state_(seed) {}
-  double next();
-
- private:
-  uint64_t state_;
 };
 
 }  // namespace bkd

@@ -13,7 +13,7 @@ const char* const kContinuationInstruction =
     "Reply with the continuation only: no preamble, no quotes, no commentary.";
 
 nlohmann::json Capabilities::to_json() const {
-  return {{"logprobs", logprobs}, {"max_top_k", max_top_k}, {"token_ids", token_ids}, {"scoring", scoring},
+  return {{"logprobs", logprobs}, {"max_top_k", max_top_k}, {"token_ids", token_ids}, {"scoring", scoring}, {"sampled_scoring", sampled_scoring},
           {"probed_at", probed_at}, {"source", source},      {"note", note}};
 }
 
@@ -23,6 +23,7 @@ Capabilities Capabilities::from_json(const nlohmann::json& j) {
   c.max_top_k = j.value("max_top_k", 0);
   c.token_ids = j.value("token_ids", false);
   c.scoring = j.value("scoring", false);
+  c.sampled_scoring = j.value("sampled_scoring", false);
   c.probed_at = j.value("probed_at", std::string());
   c.source = j.value("source", std::string());
   c.note = j.value("note", std::string());
@@ -32,6 +33,11 @@ Capabilities Capabilities::from_json(const nlohmann::json& j) {
 Scoring Provider::score(const std::string&, int) {
   throw UsageError("provider '" + name() + "' cannot score given text (no teacher-forced logprobs)",
                    "use TEACHER_PROVIDER=local, or an openai-compatible vLLM server, for scoring");
+}
+
+Scoring Provider::score_sampled(const std::string&, int, uint64_t) {
+  throw UsageError("provider '" + name() + "' cannot draw from its full distribution (sampled KD, KD_SAMPLES > 0)",
+                   "use TEACHER_PROVIDER=local (a trained teacher or TEACHER_MODEL_DIR), or set KD_SAMPLES=0 for top-K traces");
 }
 
 int top_k_within_limit(const Capabilities& caps, int requested, const std::string& teacher) {

@@ -73,6 +73,7 @@ struct Capabilities {
   int max_top_k = 0;
   bool token_ids = false;  // ids of the teacher's vocabulary come back
   bool scoring = false;    // logprobs of given text (teacher forcing)
+  bool sampled_scoring = false;  // draws from the full distribution at each position (RS-KD)
   std::string probed_at;   // ISO-8601 UTC of the probe ("" for static facts)
   std::string source;      // "static" | "probe" | "cache"
   std::string note;        // why not, when a capability is missing
@@ -90,6 +91,12 @@ class Provider {
   virtual Generation generate(const GenerateRequest& req) = 0;
   // Logprobs (and top-K) of every token of `text`. Throws where the provider cannot.
   virtual Scoring score(const std::string& text, int top_k);
+  // Sampled scoring (random-sampling KD, arXiv 2503.16870): at every position `draws` tokens drawn
+  // with replacement from the model's full distribution (temperature 1). Each token's `top` holds the
+  // distinct draws, most frequent first, with logprob = log(count / draws), and log_other = -inf: an
+  // unbiased estimate of the distribution instead of the top-K's biased truncation. Same text and seed,
+  // same draws. Throws where the provider cannot (it needs the full distribution).
+  virtual Scoring score_sampled(const std::string& text, int draws, uint64_t seed);
 };
 
 // The one rule for K against a provider's limit: a stage asks for min(requested, caps.max_top_k) and

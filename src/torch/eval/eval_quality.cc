@@ -13,11 +13,12 @@ namespace bkd {
 double TextScore::bits_per_byte() const { return bytes ? nll_nats / std::log(2.0) / double(bytes) : 0.0; }
 double TextScore::nats_per_token() const { return tokens ? nll_nats / double(tokens) : 0.0; }
 
-std::vector<TokenNll> token_nlls(LoadedModel& m, const std::vector<int32_t>& ids, int64_t ctx) {
+std::vector<TokenNll> token_nlls(LoadedModel& m, const std::vector<int32_t>& ids, int64_t ctx, int64_t first) {
   if (ctx < 2) throw Error("token_nlls: a context of " + std::to_string(ctx) + " tokens scores nothing");
+  if (first < 1) throw Error("token_nlls: token " + std::to_string(first) + " has nothing before it");
   const int64_t stride = ctx / 2, n = int64_t(ids.size());
   std::vector<TokenNll> out;
-  int64_t next = 1;  // the first token not scored yet
+  int64_t next = first;  // the first token not scored yet
   for (int64_t a = 0; next < n; a += stride) {
     const int64_t b = std::min(n, a + ctx);
     if (b <= next) continue;
@@ -30,19 +31,33 @@ std::vector<TokenNll> token_nlls(LoadedModel& m, const std::vector<int32_t>& ids
   return out;
 }
 
-TextScore score_texts(LoadedModel& m, const std::vector<std::string>& texts, const Tokenizer& tok, int32_t bos) {
+TextScore score_texts(LoadedModel& m, const std::vector<ScoredText>& texts, const Tokenizer& tok, int32_t bos) {
   if (bos < 0 || bos >= m.vocab_size())
     throw Error("score_texts: start token " + std::to_string(bos) + " is outside the model's vocabulary");
+  const int64_t ctx = m.config.max_seq_len, keep_before = std::max<int64_t>(1, ctx / 2);
   TextScore s;
   Timer t;
   torch::NoGradGuard ng;
-  for (const auto& text : texts) {
-    if (text.empty()) continue;
-    std::vector<int32_t> ids{bos};
-    for (int32_t id : tok.encode_ids(text)) ids.push_back(id);
-    for (const TokenNll& t : token_nlls(m, ids, m.config.max_seq_len)) s.nll_nats += t.nll;
-    s.tokens += int64_t(ids.size()) - 1;
-    s.bytes += int64_t(text.size());
+  for (const auto& st : texts) {
+    if (st.text.empty()) continue;
+    const std::string joint = st.context + st.text;
+    std::vector<int32_t> ids;
+    if (st.context_from_doc_start) ids.push_back(bos);
+    int64_t first = -1;  // the first token that covers a byte of the text
+    for (const TokenSpan& sp : tok.encode(joint)) {
+      if (first < 0 && sp.end > st.context.size()) first = int64_t(ids.size());
+      ids.push_back(sp.id);
+    }
+    if (first < 0) continue;  // nothing of the text became a token
+    if (first == 0)
+      throw Error("score_texts: a text that does not start its document came without the text before it",
+                  "pass the document text before it as context (held_out.h)");
+    const int64_t drop = std::max<int64_t>(0, first - keep_before);  // at most half a context before the text
+    ids.erase(ids.begin(), ids.begin() + drop);
+    first -= drop;
+    for (const TokenNll& n : token_nlls(m, ids, ctx, first)) s.nll_nats += n.nll;
+    s.tokens += int64_t(ids.size()) - first;
+    s.bytes += int64_t(st.text.size());
     ++s.texts;
   }
   if (!std::isfinite(s.nll_nats))
@@ -50,6 +65,12 @@ TextScore score_texts(LoadedModel& m, const std::vector<std::string>& texts, con
                 "the checkpoint holds NaN/inf weights; check its health report and retrain");
   s.seconds = t.seconds();
   return s;
+}
+
+TextScore score_texts(LoadedModel& m, const std::vector<std::string>& texts, const Tokenizer& tok, int32_t bos) {
+  std::vector<ScoredText> docs;
+  for (const auto& text : texts) docs.push_back({"", text, true});
+  return score_texts(m, docs, tok, bos);
 }
 
 KdAgreement kd_agreement(LoadedModel& m, const std::vector<std::vector<KdPosition>>& seqs, int64_t seq_len,

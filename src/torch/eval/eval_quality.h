@@ -24,9 +24,21 @@ struct TextScore {
   double nats_per_token() const;
 };
 
-// Scores each text as [bos] + tok(text): every token of the text is predicted, the first from bos
-// alone (bos: the end-of-text id that separates documents in training). A text longer than the
-// model's context is scored with token_nlls' sliding windows.
+// A span of held-out text with the document text before it. `context_from_doc_start`: the context
+// reaches back to the document's start (it may be empty), so the end-of-text token precedes it.
+struct ScoredText {
+  std::string context, text;
+  bool context_from_doc_start = true;
+};
+
+// The one start-of-document policy of training and eval: a document begins right after the end-of-text
+// token (`bos`: the id that separates documents in training). Each text is scored as the continuation
+// of its context: [bos if the context starts the document] + tok(context + text), keeping at most half
+// the model's context of tokens before the text, and every token that covers a byte of the text is
+// scored (with token_nlls' sliding windows when it is longer than the model's context). Bytes counted
+// are the text's.
+TextScore score_texts(LoadedModel& m, const std::vector<ScoredText>& texts, const Tokenizer& tok, int32_t bos);
+// Whole documents: each text with an empty context at its document's start.
 TextScore score_texts(LoadedModel& m, const std::vector<std::string>& texts, const Tokenizer& tok, int32_t bos);
 
 // One scored token: -log p(ids[pos] | ids[context_start .. pos)).
@@ -35,10 +47,10 @@ struct TokenNll {
   double nll = 0;
 };
 
-// Every token of ids but the first, each scored once, in sliding windows of `ctx` tokens (never more:
+// Every token of ids from `first` on (first >= 1), each scored once, in sliding windows of `ctx` tokens (never more:
 // the model's context) that start every ctx/2 tokens; a window scores only the tokens the previous
 // one did not, so each token sees all earlier tokens while they fit and at least ctx/2 of them after.
-std::vector<TokenNll> token_nlls(LoadedModel& m, const std::vector<int32_t>& ids, int64_t ctx);
+std::vector<TokenNll> token_nlls(LoadedModel& m, const std::vector<int32_t>& ids, int64_t ctx, int64_t first = 1);
 
 struct KdAgreement {
   int64_t positions = 0;   // rows with a teacher distribution (kd_valid)

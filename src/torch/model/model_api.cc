@@ -9,6 +9,7 @@
 
 #include "core/config/run_layout.h"
 #include "core/config/settings.h"
+#include "core/teacher/draws.h"
 #include "core/teacher/local_model.h"
 #include "core/tokenizer/gpt2_bpe.h"
 #include "core/util/error.h"
@@ -204,6 +205,38 @@ class TorchTeacher : public LocalLanguageModel {
     });
     return true;
   }
+  // Draws over the model's classes (draws.h); a draw of the trimmed head's rare class picks one of its
+  // ids uniformly with the row's next uniform, as the expansion spreads that class's mass evenly.
+  bool score_samples(const std::vector<int32_t>& tokens, int draws, uint64_t seed, SampledScores& out) override {
+    if (tokens.size() < 2 || int64_t(tokens.size()) > m_.config.max_seq_len || draws < 1) return false;
+    check_ids(tokens);
+    torch::NoGradGuard ng;
+    torch::Tensor l = forward_model_logits(m_, tokens).contiguous();  // row i predicts tokens[i + 1]
+    const int64_t rows = l.size(0) - 1, classes = l.size(1);
+    torch::Tensor p = torch::softmax(l.narrow(0, 0, rows).to(torch::kDouble), -1).contiguous();
+    TopKScores next;  // the next token's log-prob and rank, as top-K scoring reports them
+    next.k = 1;
+    next.ids.assign(size_t(rows), 0);
+    next.logprobs.assign(size_t(rows), 0.0);
+    next.log_other.assign(size_t(rows), 0.0);
+    next.next_logprob.assign(size_t(rows), 0.0);
+    next.next_rank.assign(size_t(rows), 0);
+    out.rows.assign(size_t(rows), {});
+    const float* base = l.data_ptr<float>();
+    const double* pb = p.data_ptr<double>();
+    at::parallel_for(0, rows, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const int32_t target = tokens[size_t(i + 1)];
+        score_row(base + i * classes, classes_, 1, class_of_.empty() ? target : int32_t(class_of_[size_t(target)]),
+                  size_t(i), next);
+        SeededUniform rng(row_seed(seed, uint64_t(i)));
+        out.rows[size_t(i)] = ids_of_draws(draw_counts(pb + i * classes, classes, draws, rng), rng);
+      }
+    });
+    out.next_logprob = std::move(next.next_logprob);
+    out.next_rank = std::move(next.next_rank);
+    return true;
+  }
 
  private:
   // Ids the model has rows for but the tokenizer no token: an error, not a silent score.
@@ -212,6 +245,29 @@ class TorchTeacher : public LocalLanguageModel {
       if (id < 0 || id >= vocab_)
         throw Error("teacher " + name_ + ": token id " + std::to_string(id) + " is outside its tokenizer's " +
                     std::to_string(vocab_) + " ids");
+  }
+  // Class counts to token-id counts, most frequent first (lower id first on ties).
+  std::vector<std::pair<int32_t, int32_t>> ids_of_draws(const std::vector<std::pair<int32_t, int32_t>>& by_class,
+                                                        SeededUniform& rng) const {
+    std::vector<std::pair<int32_t, int32_t>> out;
+    std::vector<int32_t> rare;
+    for (const auto& [cls, count] : by_class) {
+      if (classes_.rare_count > 0 && cls == classes_.kept) {
+        for (int32_t k = 0; k < count; ++k)
+          rare.push_back(classes_.rare_ids[std::min<int64_t>(classes_.rare_count - 1, int64_t(rng.next() * double(classes_.rare_count)))]);
+      } else {
+        out.emplace_back(classes_.kept_ids ? classes_.kept_ids[cls] : cls, count);
+      }
+    }
+    std::sort(rare.begin(), rare.end());
+    for (size_t a = 0; a < rare.size();) {
+      size_t b = a;
+      while (b < rare.size() && rare[b] == rare[a]) ++b;
+      out.emplace_back(rare[a], int32_t(b - a));
+      a = b;
+    }
+    std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.second != y.second ? x.second > y.second : x.first < y.first; });
+    return out;
   }
   LoadedModel m_;
   IncrementalDecoder decoder_{m_};

@@ -94,7 +94,7 @@ TeacherEval eval_teacher(const Settings& s, const RunLayout& layout, const EvalS
     t.j["quality"] = score_json(ts);
     t.j["parameters"] = m.config.parameter_count();
     t.j["memory"] = {{"bytes", t.memory}, {"method", "measured: parameters and buffers of the loaded teacher"}};
-    const auto [prompt, n_new] = decode_setup(es, tok.encode_ids(h.chunks.front()), m.config.max_seq_len);
+    const auto [prompt, n_new] = decode_setup(es, tok.encode_ids(h.chunks.front().text), m.config.max_seq_len);
     timed = measure_torch_decode_tps(m, prompt, n_new);
     t.j["decode"] = timing_json(*timed);
   } else {
@@ -165,7 +165,7 @@ EngineEval eval_engine(const RunLayout& layout, const EvalSettings& es, const He
   EngineEval e;
   StudentCheckpoint sc = load_student_checkpoint(*latest_checkpoint(layout.role_checkpoints("student")));
   const PackedModel packed = pack_student(sc, TableFormat::F32);
-  const auto [prompt, n_new] = decode_setup(es, spm.encode_ids(h.chunks.front()), packed.cfg.max_seq_len);
+  const auto [prompt, n_new] = decode_setup(es, spm.encode_ids(h.chunks.front().text), packed.cfg.max_seq_len);
   const DecodeTiming dt = measure_decode_tps(packed, prompt, n_new, es.threads);
   e.tps = dt.decode_tokens_per_s;
   e.speed = {{"trained_mode", timing_json(dt)}};

@@ -6,6 +6,9 @@
 
 #include "core/config/run_layout.h"
 #include "core/config/settings.h"
+#include "core/kd/kd_accounting.h"
+#include "core/kd/kd_manifest.h"
+#include "core/stages/collect.h"
 #include "core/report/intervals.h"
 #include "core/report/report.h"
 #include "core/tokenizer/gpt2_bpe.h"
@@ -34,9 +37,21 @@ const std::vector<ExperimentArm>& all_arms() {
          o.start_mode = QuantMode::FullPrecision;
          o.flip_enabled = false;
        }},
+      {"k100", "KD on top-100 + Other traces (the others: TOP_K)", [](TrainOptions&) {},
+       [](const Settings&) { return std::map<std::string, std::string>{{"TOP_K", "100"}}; }},
+      {"rskd", "sampled KD: EXPERIMENT_RSKD_DRAWS draws per position from the teacher's full distribution",
+       [](TrainOptions&) {},
+       [](const Settings& s) {
+         return std::map<std::string, std::string>{{"KD_SAMPLES", s.str("EXPERIMENT_RSKD_DRAWS")}};
+       }},
+      {"mid", "KD with mid-token rows (KD_MID_TOKEN): rows inside a teacher token get its conditioned distribution",
+       [](TrainOptions&) {}, [](const Settings&) { return std::map<std::string, std::string>{{"KD_MID_TOKEN", "true"}}; }},
   };
   return arms;
 }
+
+// Scores cached beside a run are reused only when made with this scoring (held_out.h, score_texts).
+constexpr const char* kScoring = "chunks-in-document-context";
 
 struct RunScore {
   double bpb = 0, top1 = 0, kl = 0;
@@ -66,7 +81,8 @@ RunScore run_arm(const Settings& s, const RunLayout& layout, const ExperimentArm
   RunScore r;
   if (file_exists(score_path)) {
     json cached = json::parse(read_file(score_path));
-    if (cached.value("checkpoint", "") == *checkpoint && cached.value("chunks", size_t(0)) == h.chunks.size()) {
+    if (cached.value("checkpoint", "") == *checkpoint && cached.value("chunks", size_t(0)) == h.chunks.size() &&
+        cached.value("scoring", "") == kScoring) {
       r.j = cached;
     }
   }
@@ -78,6 +94,7 @@ RunScore run_arm(const Settings& s, const RunLayout& layout, const ExperimentArm
            {"seed", seed},
            {"checkpoint", m.checkpoint},
            {"chunks", h.chunks.size()},
+           {"scoring", kScoring},
            {"mode", to_string(m.mode)},
            {"seen_tokens", m.state.value("seen_tokens", int64_t(0))},
            {"bits_per_byte", ts.bits_per_byte()},
@@ -95,6 +112,76 @@ RunScore run_arm(const Settings& s, const RunLayout& layout, const ExperimentArm
   log_info("experiment: " + arm.name + " seed " + std::to_string(seed) + ": " + std::to_string(r.bpb) + " bits/byte, top-1 " +
            std::to_string(r.top1) + ", KL " + std::to_string(r.kl));
   return r;
+}
+
+// What a collection stores: bytes per position on disk (all shards over all rows) and what its rows carry.
+json trace_storage(const KdTraceDir& dir) {
+  const KdManifest m = read_kd_manifest(dir);
+  uint64_t bytes = 0;
+  for (const auto& p : m.shard_paths) bytes += file_size(p);
+  const KdRowCounts c = KdRowCounts::from_json(m.json["row_accounting"]);
+  double other = 0, rows_kd = 0;
+  for (const auto& sh : m.json["shards"]) {
+    const double kd = sh["stats"].value("rows_kd", 0.0);
+    other += sh["stats"].value("mean_other_mass", 0.0) * kd;
+    rows_kd += kd;
+  }
+  return {{"manifest", m.path},
+          {"identity", m.identity.to_json()},
+          {"rows", m.rows},
+          {"bytes", bytes},
+          {"bytes_per_position", m.rows ? double(bytes) / double(m.rows) : 0.0},
+          {"kd_fraction", c.kd_fraction()},
+          {"no_teacher_boundary_rate", c.no_teacher_boundary_rate()},
+          {"mean_other_mass", rows_kd > 0 ? other / rows_kd : 0.0}};
+}
+
+// The settings an arm trains with: the experiment's, or (an arm with traces of its own) those with the
+// arm's collection settings and its own KD_DIR, after collecting (or finding) those traces.
+Settings arm_settings(const Settings& s, const RunLayout& layout, const ExperimentArm& arm) {
+  if (!arm.traces) return s;
+  auto changes = arm.traces(s);
+  changes["KD_DIR"] = layout.experiment_traces(arm.name);
+  const Settings ts = s.with(changes);
+  log_info("experiment: KD traces of arm " + arm.name + " in " + changes["KD_DIR"]);
+  CollectOptions co;
+  co.report_name = "experiment_collect_" + arm.name;
+  run_collect(ts, co);
+  return ts;
+}
+
+// The project's own teacher retrained with its full head (TEACHER_VOCAB_MIN_COUNT=0, one seed: SEED),
+// scored on the held-out chunks; NaN when the teacher is not the project's own or already has a full head.
+double full_head_teacher_bpb(const Settings& s, const RunLayout& layout, const HeldOut& h) {
+  if (!s.str("TEACHER_MODEL_DIR").empty() || s.i64("TEACHER_VOCAB_MIN_COUNT") == 0 || !s.flag("EXPERIMENT_FULL_HEAD_TEACHER"))
+    return std::nan("");
+  const std::string dir = layout.experiment_teacher();
+  const std::string score_path = join_path(dir, "eval.json");
+  TrainStageOptions t;
+  t.role = "teacher";
+  t.resume = true;
+  t.adjust = [&](TrainOptions& o) {
+    o.ckpt_dir = dir;
+    o.progress = false;
+    o.metric_sinks = false;
+  };
+  log_info("experiment: the teacher with its full head (TEACHER_VOCAB_MIN_COUNT=0) in " + dir);
+  const TrainStageResult tr = run_train_stage(s.with({{"TEACHER_VOCAB_MIN_COUNT", "0"}}), t);
+  const auto checkpoint = latest_checkpoint(tr.role_dir);
+  if (!checkpoint) throw Error("experiment: no checkpoint in " + tr.role_dir + " after training the full-head teacher");
+  if (file_exists(score_path)) {
+    const json cached = json::parse(read_file(score_path));
+    if (cached.value("checkpoint", "") == *checkpoint && cached.value("chunks", size_t(0)) == h.chunks.size() &&
+        cached.value("scoring", "") == kScoring)
+      return cached["bits_per_byte"].get<double>();
+  }
+  LoadedModel m = load_model(*checkpoint);
+  const auto gpt2 = Gpt2Bpe::load(layout.gpt2_encoder_json(), layout.gpt2_vocab_bpe());
+  torch::NoGradGuard ng;
+  const double bpb = score_texts(m, h.chunks, *gpt2, gpt2->eos_id()).bits_per_byte();
+  write_file_atomic(score_path,
+                    json{{"checkpoint", *checkpoint}, {"chunks", h.chunks.size()}, {"scoring", kScoring}, {"bits_per_byte", bpb}}.dump(2) + "\n");
+  return bpb;
 }
 
 std::string fmt(double v, int digits = 4) {
@@ -118,6 +205,9 @@ const std::vector<Comparison>& comparisons() {
       {"kd_gain", "ce", "kd", "what KD buys: CE-only minus KD (positive: KD is better)"},
       {"flip_cost", "kd", "a8", "what the A8->A4 flip costs: KD (flipped) minus KD trained A8 throughout"},
       {"ternary_cost", "kd", "fp", "what ternary costs: ternary KD minus full-precision KD"},
+      {"k100_gain", "kd", "k100", "what top-100 buys over the default top-K: KD minus KD on top-100 traces"},
+      {"rskd_gain", "kd", "rskd", "what sampled KD buys over top-K: KD minus sampled KD"},
+      {"mid_token_gain", "kd", "mid", "what mid-token rows buy: KD minus KD with KD_MID_TOKEN"},
   };
   return c;
 }
@@ -170,7 +260,7 @@ std::vector<ExperimentArm> experiment_arms(const std::string& list) {
     const ExperimentArm* found = nullptr;
     for (const auto& a : all_arms())
       if (a.name == name) found = &a;
-    if (!found) throw UsageError("EXPERIMENT_ARMS names an unknown arm '" + name + "'", "use any of kd, ce, a8, fp");
+    if (!found) throw UsageError("EXPERIMENT_ARMS names an unknown arm '" + name + "'", "use any of kd, ce, a8, fp, k100, rskd, mid");
     for (const auto& a : out)
       if (a.name == name) throw UsageError("EXPERIMENT_ARMS names '" + name + "' twice");
     out.push_back(*found);
@@ -200,12 +290,22 @@ json run_experiment(const Settings& s) {
     teacher_bpb = score_texts(t.model, h.chunks, *t.tokenizer, t.bos).bits_per_byte();
   }
 
+  const double teacher_full_bpb = full_head_teacher_bpb(s, layout, h);
+
+  // Every arm's settings (arms with traces of their own collect them first) and what its traces store.
+  std::map<std::string, Settings> settings_of;
+  json storage = json::object();
+  for (const auto& arm : arms) {
+    settings_of.emplace(arm.name, arm_settings(s, layout, arm));
+    storage[arm.traces ? arm.name : "pipeline"] = trace_storage(RunLayout(settings_of.at(arm.name)).kd_traces());
+  }
+
   // Seed-major: after each seed every arm has one more run, so a cut-short experiment is balanced.
   std::map<std::string, std::vector<double>> bpb, top1, kl;
   json runs = json::array();
   for (int64_t k = 0; k < seeds; ++k)
     for (const auto& arm : arms) {
-      const RunScore r = run_arm(s, layout, arm, seed0 + k, budget, h, spm, es);
+      const RunScore r = run_arm(settings_of.at(arm.name), layout, arm, seed0 + k, budget, h, spm, es);
       bpb[arm.name].push_back(r.bpb), top1[arm.name].push_back(r.top1), kl[arm.name].push_back(r.kl);
       runs.push_back(r.j);
     }
@@ -235,9 +335,13 @@ json run_experiment(const Settings& s) {
     diffs["student_minus_teacher"] = {{"meaning", "KD student minus the teacher (one teacher: the interval is over student seeds)"},
                                       {"bits_per_byte", to_json(mean_interval(gap))}};
   }
+  auto finite_or_null = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
   rep.body() = {{"arms", per_arm},
                 {"differences", diffs},
-                {"teacher_bits_per_byte", std::isfinite(teacher_bpb) ? json(teacher_bpb) : json(nullptr)},
+                {"teacher_bits_per_byte", finite_or_null(teacher_bpb)},
+                {"teacher_full_head_bits_per_byte", finite_or_null(teacher_full_bpb)},
+                {"trimmed_head_cost_bits_per_byte", finite_or_null(teacher_bpb - teacher_full_bpb)},
+                {"kd_trace_storage", storage},
                 {"seeds", seeds},
                 {"first_seed", seed0},
                 {"budget_tokens", budget},
@@ -262,6 +366,9 @@ json run_experiment(const Settings& s) {
          << interval_text(mean_interval(top1[arm.name]), 3) << "</td><td>" << interval_text(mean_interval(kl[arm.name]), 3)
          << "</td></tr>";
   if (std::isfinite(teacher_bpb)) html << "<tr><td>teacher</td><td>local teacher</td><td>" << fmt(teacher_bpb) << "</td><td></td><td></td></tr>";
+  if (std::isfinite(teacher_full_bpb))
+    html << "<tr><td>teacher, full head</td><td>the teacher retrained with its full head (one seed); the trimmed head costs "
+         << fmt(teacher_bpb - teacher_full_bpb) << " bits/byte</td><td>" << fmt(teacher_full_bpb) << "</td><td></td><td></td></tr>";
   html << "</table><h2>Differences (bits/byte)</h2><ul>";
   for (auto it = diffs.begin(); it != diffs.end(); ++it) {
     const json& d = it.value()["bits_per_byte"];
@@ -269,7 +376,13 @@ json run_experiment(const Settings& s) {
          << " [" << fmt(d["ci95"][0].get<double>()) << ", " << fmt(d["ci95"][1].get<double>()) << "] — "
          << (d["excludes_zero"].get<bool>() ? "the interval excludes zero" : "no difference shown") << "</li>";
   }
-  html << "</ul>" << svg_plot(names, bpb, bpb_iv, teacher_bpb) << "</body>";
+  html << "</ul><h2>KD traces: what each stores</h2><table border='1' cellpadding='4' style='border-collapse:collapse'>"
+       << "<tr><th>traces</th><th>bytes per position</th><th>rows with KD</th><th>mean Other mass</th></tr>";
+  for (auto it = storage.begin(); it != storage.end(); ++it)
+    html << "<tr><td>" << it.key() << "</td><td>" << fmt(it.value()["bytes_per_position"].get<double>(), 1) << "</td><td>"
+         << fmt(it.value()["kd_fraction"].get<double>(), 4) << "</td><td>" << fmt(it.value()["mean_other_mass"].get<double>(), 3)
+         << "</td></tr>";
+  html << "</table>" << svg_plot(names, bpb, bpb_iv, teacher_bpb) << "</body>";
   write_file_atomic(layout.experiment_html(), html.str());
   return out;
 }

@@ -6,11 +6,20 @@
 //   ce  the same token stream and objective without the KL term (what KD buys)
 //   a8  KD with 8-bit activations throughout, no flip (what the flip costs, trained that way)
 //   fp  KD with full-precision weights and activations, same shape (what ternary costs)
+// and arms with KD traces of their own, collected on the same planned sequences with one setting
+// changed (DATA_DIR/experiment_kd/<arm>):
+//   k100  top-100 + Other instead of top-20 (what more of the teacher per position buys)
+//   rskd  EXPERIMENT_RSKD_DRAWS draws per position from the teacher's full distribution (sampled KD,
+//         arXiv 2503.16870; its storage per position is reported beside the top-K's)
+//   mid   KD_MID_TOKEN: rows inside a teacher token get its conditioned distribution instead of CE only
+// With the project's own teacher, the teacher is also retrained with its full head (one seed) so that
+// the trimmed head's cost is a line of its own.
 // Each run is scored on the same held-out chunks as eval (bits per byte, top-1 agreement and KL to the
 // teacher); arm differences are paired per seed and get a 95% t interval; a difference is called a
 // difference only when its interval excludes zero. Finished runs and their scores are reused, so an
 // interrupted experiment continues where it stopped. Writes REPORTS_DIR/experiment.json and .html.
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +32,8 @@ struct TrainOptions;
 struct ExperimentArm {
   std::string name, what;
   std::function<void(TrainOptions&)> apply;
+  // Settings of the arm's own KD traces; empty: the pipeline's traces (KD_DIR).
+  std::function<std::map<std::string, std::string>(const Settings&)> traces;
 };
 
 // The arms EXPERIMENT_ARMS names, in that order; UsageError for an unknown name or a repeat.

@@ -138,6 +138,12 @@ TrainStageResult run_train_stage(const Settings& s, const TrainStageOptions& opt
   std::optional<KdManifest> manifest;
   if (role == "student") {
     manifest = require_training_manifest(layout.kd_traces(), expected_kd_identity(s));
+    // Draws estimate the untempered distribution: tempering their empirical frequencies as atoms is
+    // not the tempered teacher (docs/TRAINING.md).
+    if (manifest->identity.samples > 0 && o.loss.kd > 0 && o.loss.temperature != 1.0)
+      throw UsageError("KD_TEMPERATURE=" + s.str("KD_TEMPERATURE") + " with sampled KD traces (KD_SAMPLES=" +
+                           std::to_string(manifest->identity.samples) + "): draws estimate the teacher at temperature 1",
+                       "set KD_TEMPERATURE=1, or collect top-K traces (KD_SAMPLES=0) for tempered KD");
     o.extra_state["kd_input"] = {{"identity", manifest->identity.to_json()}, {"rows", manifest->rows}};
     require_checkpoints_match(o, o.extra_state["kd_input"]);
   }
