@@ -24,6 +24,24 @@ const std::string& LocalProvider::token_bytes(int32_t id) {
   return *b;
 }
 
+GeneratedToken LocalProvider::unpredicted_token(int32_t id) const {
+  GeneratedToken t;
+  t.id = id;
+  t.bytes = model_->tokenizer().decode({id});
+  t.text = token_display_text(t.bytes);
+  return t;
+}
+
+GeneratedToken LocalProvider::scored_token(int32_t id, double logprob, int32_t rank) {
+  GeneratedToken t;
+  t.id = id;
+  t.bytes = token_bytes(id);
+  t.text = token_display_text(t.bytes);
+  t.logprob = logprob;
+  t.rank = rank;
+  return t;
+}
+
 Capabilities LocalProvider::capabilities() {
   Capabilities c;
   c.logprobs = true;
@@ -113,8 +131,7 @@ Generation LocalProvider::generate(const GenerateRequest& req) {
 
 Scoring LocalProvider::score(const std::string& text, int top_k) {
   Timer timer;
-  const Tokenizer& tok = model_->tokenizer();
-  std::vector<int32_t> ids = tok.encode_ids(text);
+  std::vector<int32_t> ids = model_->tokenizer().encode_ids(text);
   Scoring s;
   if (ids.empty()) return s;
   TopKScores fast;
@@ -129,18 +146,9 @@ Scoring LocalProvider::score(const std::string& text, int top_k) {
         fast.next_logprob.size() != rows || fast.next_rank.size() != rows)
       throw Error("local model's top-K scores do not match the " + std::to_string(ids.size()) + " tokens scored");
     s.tokens.reserve(ids.size());
-    GeneratedToken first;
-    first.id = ids[0];
-    first.bytes = tok.decode({ids[0]});
-    first.text = token_display_text(first.bytes);
-    s.tokens.push_back(std::move(first));
+    s.tokens.push_back(unpredicted_token(ids[0]));
     for (size_t i = 0; i < rows; ++i) {
-      GeneratedToken t;
-      t.id = ids[i + 1];
-      t.bytes = token_bytes(ids[i + 1]);
-      t.text = token_display_text(t.bytes);
-      t.logprob = fast.next_logprob[i];
-      t.rank = fast.next_rank[i];
+      GeneratedToken t = scored_token(ids[i + 1], fast.next_logprob[i], fast.next_rank[i]);
       t.top.resize(k);
       for (size_t j = 0; j < k; ++j) {
         TokenCandidate& c = t.top[j];
@@ -163,11 +171,7 @@ Scoring LocalProvider::score(const std::string& text, int top_k) {
   if (rows.size() != ids.size())
     throw Error("local model returned " + std::to_string(rows.size()) + " logit rows for " +
                 std::to_string(ids.size()) + " tokens");
-  GeneratedToken first;
-  first.id = ids[0];
-  first.bytes = tok.decode({ids[0]});
-  first.text = token_display_text(first.bytes);
-  s.tokens.push_back(first);
+  s.tokens.push_back(unpredicted_token(ids[0]));
   for (size_t i = 1; i < ids.size(); ++i) s.tokens.push_back(make_token(ids[i], log_softmax(rows[i - 1], 1.0), top_k));
   s.latency_s = timer.seconds();
   return s;
@@ -176,8 +180,7 @@ Scoring LocalProvider::score(const std::string& text, int top_k) {
 Scoring LocalProvider::score_sampled(const std::string& text, int draws, uint64_t seed) {
   if (draws < 1) throw UsageError("sampled scoring needs at least one draw per position, not " + std::to_string(draws));
   Timer timer;
-  const Tokenizer& tok = model_->tokenizer();
-  const std::vector<int32_t> ids = tok.encode_ids(text);
+  const std::vector<int32_t> ids = model_->tokenizer().encode_ids(text);
   Scoring s;
   if (ids.empty()) return s;
   SampledScores fast;
@@ -211,18 +214,9 @@ Scoring LocalProvider::score_sampled(const std::string& text, int draws, uint64_
   const size_t n = ids.size() - 1;
   if (fast.rows.size() != n || fast.next_logprob.size() != n || fast.next_rank.size() != n)
     throw Error("local model's sampled scores do not match the " + std::to_string(ids.size()) + " tokens scored");
-  GeneratedToken first;
-  first.id = ids[0];
-  first.bytes = tok.decode({ids[0]});
-  first.text = token_display_text(first.bytes);
-  s.tokens.push_back(std::move(first));
+  s.tokens.push_back(unpredicted_token(ids[0]));
   for (size_t i = 0; i < n; ++i) {
-    GeneratedToken t;
-    t.id = ids[i + 1];
-    t.bytes = token_bytes(t.id);
-    t.text = token_display_text(t.bytes);
-    t.logprob = fast.next_logprob[i];
-    t.rank = fast.next_rank[i];
+    GeneratedToken t = scored_token(ids[i + 1], fast.next_logprob[i], fast.next_rank[i]);
     for (const auto& [id, count] : fast.rows[i]) {
       TokenCandidate c;
       c.id = id;

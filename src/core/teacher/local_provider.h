@@ -28,6 +28,8 @@ class LocalProvider : public Provider {
 
  private:
   GeneratedToken make_token(int32_t id, const std::vector<double>& logprobs, int top_k) const;
+  GeneratedToken unpredicted_token(int32_t id) const;  // a text's first token: nothing predicts it
+  GeneratedToken scored_token(int32_t id, double logprob, int32_t rank);
   const std::string& token_bytes(int32_t id);  // decoded once per id (stable references)
   std::shared_ptr<LocalLanguageModel> model_;
   std::mutex mu_;  // models need not be thread-safe: one call at a time
