@@ -53,6 +53,17 @@ const std::vector<ExperimentArm>& all_arms() {
 // Scores cached beside a run are reused only when made with this scoring (held_out.h, score_texts).
 constexpr const char* kScoring = "chunks-in-document-context";
 
+// The score kept beside a run (eval.json), when it was made for this checkpoint, these chunks and this
+// scoring; null otherwise.
+json cached_score(const std::string& path, const std::string& checkpoint, size_t chunks) {
+  if (!file_exists(path)) return nullptr;
+  json cached = json::parse(read_file(path));
+  if (cached.value("checkpoint", "") == checkpoint && cached.value("chunks", size_t(0)) == chunks &&
+      cached.value("scoring", "") == kScoring)
+    return cached;
+  return nullptr;
+}
+
 struct RunScore {
   double bpb = 0, top1 = 0, kl = 0;
   json j;
@@ -79,13 +90,7 @@ RunScore run_arm(const Settings& s, const RunLayout& layout, const ExperimentArm
   const auto checkpoint = latest_checkpoint(tr.role_dir);
   if (!checkpoint) throw Error("experiment: no checkpoint in " + tr.role_dir + " after training");
   RunScore r;
-  if (file_exists(score_path)) {
-    json cached = json::parse(read_file(score_path));
-    if (cached.value("checkpoint", "") == *checkpoint && cached.value("chunks", size_t(0)) == h.chunks.size() &&
-        cached.value("scoring", "") == kScoring) {
-      r.j = cached;
-    }
-  }
+  r.j = cached_score(score_path, *checkpoint, h.chunks.size());
   if (r.j.is_null()) {  // the model is loaded only to score it
     LoadedModel m = load_model(*checkpoint);
     torch::NoGradGuard ng;
@@ -153,7 +158,8 @@ Settings arm_settings(const Settings& s, const RunLayout& layout, const Experime
 // The project's own teacher retrained with its full head (TEACHER_VOCAB_MIN_COUNT=0, one seed: SEED),
 // scored on the held-out chunks; NaN when the teacher is not the project's own or already has a full head.
 double full_head_teacher_bpb(const Settings& s, const RunLayout& layout, const HeldOut& h) {
-  if (!s.str("TEACHER_MODEL_DIR").empty() || s.i64("TEACHER_VOCAB_MIN_COUNT") == 0 || !s.flag("EXPERIMENT_FULL_HEAD_TEACHER"))
+  if (s.str("TEACHER_PROVIDER") != "local" || !s.str("TEACHER_MODEL_DIR").empty() ||
+      s.i64("TEACHER_VOCAB_MIN_COUNT") == 0 || !s.flag("EXPERIMENT_FULL_HEAD_TEACHER"))
     return std::nan("");
   const std::string dir = layout.experiment_teacher();
   const std::string score_path = join_path(dir, "eval.json");
@@ -169,12 +175,8 @@ double full_head_teacher_bpb(const Settings& s, const RunLayout& layout, const H
   const TrainStageResult tr = run_train_stage(s.with({{"TEACHER_VOCAB_MIN_COUNT", "0"}}), t);
   const auto checkpoint = latest_checkpoint(tr.role_dir);
   if (!checkpoint) throw Error("experiment: no checkpoint in " + tr.role_dir + " after training the full-head teacher");
-  if (file_exists(score_path)) {
-    const json cached = json::parse(read_file(score_path));
-    if (cached.value("checkpoint", "") == *checkpoint && cached.value("chunks", size_t(0)) == h.chunks.size() &&
-        cached.value("scoring", "") == kScoring)
-      return cached["bits_per_byte"].get<double>();
-  }
+  if (const json cached = cached_score(score_path, *checkpoint, h.chunks.size()); !cached.is_null())
+    return cached["bits_per_byte"].get<double>();
   LoadedModel m = load_model(*checkpoint);
   const auto gpt2 = Gpt2Bpe::load(layout.gpt2_encoder_json(), layout.gpt2_vocab_bpe());
   torch::NoGradGuard ng;
