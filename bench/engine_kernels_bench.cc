@@ -1,5 +1,6 @@
 // Kernel table of the packed engine: every kernel set this CPU runs x {A8, A4} x {GEMV (1 token),
-// GEMM (16 tokens)} x LLaMA-7B projection shapes, single-threaded, plus the 8-bit head.
+// GEMM (16 tokens)} x LLaMA-7B projection shapes, single-threaded, plus the 8-bit head, and the
+// elementwise entries (attention of one head, the SiLU gate, the A8 quantizer) of every set.
 // Counters: GOPS (2 ops per multiply-add) and GB/s of packed weight bytes streamed; beside them a
 // read-only stream of the same bytes (the set's bandwidth probe), the floor a GEMV can approach.
 // Prints the table; writes JSON to engine_kernels_bench.json unless --benchmark_out is given.
@@ -98,6 +99,45 @@ void bench_head(benchmark::State& st, const KernelSet* ks, TableFormat f) {
   st.counters["GB/s"] = benchmark::Counter(static_cast<double>(t.bytes()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// One decode step's attention for one head: a query against n cached positions (7B: head_dim 128).
+void bench_attend(benchmark::State& st, const KernelSet* ks, int64_t n) {
+  const int64_t hd = 128;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> q(hd), kt(static_cast<size_t>(hd * n)), v(static_cast<size_t>(n * hd)), scores(n), out(hd);
+  for (auto* vec : {&q, &kt, &v})
+    for (float& x : *vec) x = nd(rng);
+  AttendArgs a;
+  a.q = q.data(), a.kt = kt.data(), a.kt_stride = n, a.v = v.data(), a.v_stride = hd, a.n = n, a.head_dim = hd;
+  a.scale = 0.088f, a.scores = scores.data(), a.out = out.data();
+  for (auto _ : st) {
+    ks->attend(a);
+    benchmark::DoNotOptimize(out.data());
+  }
+  st.counters["positions/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// The FFN gate of one 7B token (11008 wide) and the A8 quantizer of one 4096-wide row.
+void bench_silu(benchmark::State& st, const KernelSet* ks) {
+  std::vector<float> g(11008), u(11008, 0.5f), x(11008);
+  for (size_t i = 0; i < g.size(); ++i) g[i] = static_cast<float>(int(i % 200) - 100) * 0.05f;
+  for (auto _ : st) {
+    x = g;
+    ks->silu_gate(x.data(), u.data(), static_cast<int64_t>(x.size()));
+    benchmark::DoNotOptimize(x.data());
+  }
+  st.counters["values/s"] = benchmark::Counter(double(g.size()), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bench_quantize_a8(benchmark::State& st, const KernelSet* ks) {
+  std::vector<float> x(4096);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(int(i * 37 % 201) - 100) * 0.03f;
+  std::vector<int8_t> q(x.size());
+  float mult = 0;
+  for (auto _ : st) benchmark::DoNotOptimize(ks->quantize_a8(x.data(), static_cast<int64_t>(x.size()), q.data(), &mult));
+  st.counters["values/s"] = benchmark::Counter(double(x.size()), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void register_all() {
   for (const KernelSet* ks : runnable_kernel_sets()) {
     const bool ref = std::string(ks->name) == "ref";
@@ -118,6 +158,17 @@ void register_all() {
         benchmark::RegisterBenchmark((std::string(ks->name) + "/head_" + to_string(f) + "/32000x4096").c_str(), bench_head, ks, f)
             ->Unit(benchmark::kMillisecond)
             ->MinTime(0.3);
+    // The elementwise entries, the reference included: what each SIMD set buys over it.
+    for (int64_t n : {256, 2048})
+      benchmark::RegisterBenchmark((std::string(ks->name) + "/attend/hd128_n" + std::to_string(n)).c_str(), bench_attend, ks, n)
+          ->Unit(benchmark::kMicrosecond)
+          ->MinTime(0.3);
+    benchmark::RegisterBenchmark((std::string(ks->name) + "/silu_gate/11008").c_str(), bench_silu, ks)
+        ->Unit(benchmark::kMicrosecond)
+        ->MinTime(0.3);
+    benchmark::RegisterBenchmark((std::string(ks->name) + "/quantize_a8/4096").c_str(), bench_quantize_a8, ks)
+        ->Unit(benchmark::kMicrosecond)
+        ->MinTime(0.3);
   }
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -325,6 +326,27 @@ TEST_P(EngineKernels, ReadBytesSumsEveryByte) {
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, EngineKernels, ::testing::Values("ref", "avx2", "avx512vnni"),
                          [](const auto& info) { return info.param; });
+
+// The AVX2 exponential applies 2^n as two exact power-of-two factors where AVX-512 uses VSCALEFPS, with
+// the same clamp, rounding and polynomial: the SiLU of both SIMD sets is the same float for every input
+// class (normal range, both clamps, huge, tiny, signed zeros). Runs where both sets run.
+TEST(EngineKernelDispatch, SimdSiluIsTheSameFloatOnAvx2AndAvx512) {
+  const KernelSet* a = nullptr;
+  const KernelSet* b = nullptr;
+  for (const KernelSet* s : runnable_kernel_sets()) {
+    if (std::string(s->name) == "avx2") a = s;
+    if (std::string(s->name) == "avx512vnni") b = s;
+  }
+  if (!a || !b) GTEST_SKIP() << "needs both the AVX2 and the AVX-512 set";
+  std::vector<float> g, u;
+  for (int i = -40000; i <= 40000; ++i) g.push_back(static_cast<float>(i) * 0.0025f);  // -100 .. 100
+  for (float v : {0.0f, -0.0f, 1e-30f, -1e-30f, 87.3f, -87.3f, 88.72f, -88.72f, 89.0f, 1e4f, -1e4f}) g.push_back(v);
+  u.assign(g.size(), 1.0f);
+  std::vector<float> ya = g, yb = g;
+  a->silu_gate(ya.data(), u.data(), static_cast<int64_t>(g.size()));
+  b->silu_gate(yb.data(), u.data(), static_cast<int64_t>(g.size()));
+  for (size_t i = 0; i < g.size(); ++i) ASSERT_EQ(std::memcmp(&ya[i], &yb[i], sizeof(float)), 0) << "g " << g[i];
+}
 
 TEST(EngineKernelDispatch, PicksTheWidestRunnableSetAndRejectsUnknownNames) {
   const auto sets = runnable_kernel_sets();

@@ -9,6 +9,9 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/engine/kernel_tiles.h"
 
 #define BKD_AVX2 __attribute__((target("avx2,fma")))
@@ -145,6 +148,140 @@ BKD_AVX2 uint64_t read_avx2(const uint8_t* p, int64_t n) {
   return s;
 }
 
+// e^x for 8 floats, the same steps as kernels_avx512.cc's exp512 (clamp, n = round(x log2 e), the
+// Cephes polynomial on the remainder) with 2^n applied as two exact power-of-two factors 2^(n>>1) and
+// 2^(n - (n>>1)), each within the normal range, instead of VSCALEFPS: the same values bit for bit
+// (both scalings are exact). A NaN stays NaN (MAXPS/MINPS return their second operand for a NaN).
+BKD_AVX2 inline __m256 exp256(__m256 x) {
+  x = _mm256_min_ps(_mm256_set1_ps(88.72283f), _mm256_max_ps(_mm256_set1_ps(-87.33654f), x));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i ni = _mm256_cvtps_epi32(n);  // in [-126, 128]
+  const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  const __m256 f1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+  const __m256 f2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+  return _mm256_mul_ps(_mm256_mul_ps(p, f1), f2);
+}
+
+// Lanes [0, count) of 8 set (count in [0, 8]), for masked loads and stores of a tail.
+BKD_AVX2 inline __m256i lane_mask(int64_t count) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(count)), idx);
+}
+
+BKD_AVX2 inline float hmax256(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+BKD_AVX2 inline float hsum256(__m256 v) {
+  __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+BKD_AVX2 void silu_gate_avx2(float* g, const float* u, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256i m = lane_mask(std::min<int64_t>(8, n - i));
+    const __m256 x = _mm256_maskload_ps(g + i, m);
+    const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), x));
+    _mm256_maskstore_ps(g + i, m, _mm256_mul_ps(_mm256_div_ps(x, _mm256_add_ps(one, e)), _mm256_maskload_ps(u + i, m)));
+  }
+}
+
+BKD_AVX2 void relu2_gate_avx2(float* g, const float* u, int64_t n) {
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256i m = lane_mask(std::min<int64_t>(8, n - i));
+    const __m256 r = _mm256_max_ps(_mm256_setzero_ps(), _mm256_maskload_ps(g + i, m));  // NaN: the second operand
+    _mm256_maskstore_ps(g + i, m, _mm256_mul_ps(_mm256_mul_ps(r, r), _mm256_maskload_ps(u + i, m)));
+  }
+}
+
+// The A8 quantizer of act_quant_row.h, 8 floats at a time, bit for bit (the operations and operand
+// orders of kernels_avx512.cc's quantize_a8_avx512). Masked-off lanes load 0: no effect on the absmax,
+// code 0 in the sum.
+BKD_AVX2 int32_t quantize_a8_avx2(const float* x, int64_t cols, int8_t* q, float* mult) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 amax = _mm256_setzero_ps();
+  for (int64_t k = 0; k < cols; k += 8) {
+    const __m256 v = _mm256_maskload_ps(x + k, lane_mask(std::min<int64_t>(8, cols - k)));
+    amax = _mm256_max_ps(_mm256_andnot_ps(sign, v), amax);
+  }
+  const float s = (1.0f / std::max(hmax256(amax), kActEps)) * 127.0f;
+  const __m256 vs = _mm256_set1_ps(s), lo = _mm256_set1_ps(-128.0f), hi = _mm256_set1_ps(127.0f);
+  const __m256 magic = _mm256_set1_ps(12582912.0f);
+  __m256i sum = _mm256_setzero_si256();
+  for (int64_t k = 0; k < cols; k += 8) {
+    const int64_t valid = std::min<int64_t>(8, cols - k);
+    const __m256i m = lane_mask(valid);
+    const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_maskload_ps(x + k, m), vs), lo), hi);
+    const __m256i c = _mm256_and_si256(_mm256_cvtps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic)), m);
+    const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+    const __m128i b8 = _mm_packs_epi16(w16, w16);  // the 8 codes in order (already within int8)
+    if (valid == 8) {
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(q + k), b8);
+    } else {
+      alignas(16) int8_t tail[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(tail), b8);
+      for (int64_t t = 0; t < valid; ++t) q[k + t] = tail[t];
+    }
+    sum = _mm256_add_epi32(sum, c);
+  }
+  *mult = 1.0f / s;
+  const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+  const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
+  return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
+}
+
+// kernels_avx512.cc's attention 8 lanes wide: scores 8 positions at a time (the keys' rows streamed
+// with fused multiply-adds), exponentials 8 at a time (exp256), the weighted sum of values 8 head
+// dimensions at a time (masked tails).
+BKD_AVX2 void attend_avx2(const AttendArgs& a) {
+  const int64_t n = a.n, hd = a.head_dim;
+  float* scores = a.scores;
+  const __m256 scale = _mm256_set1_ps(a.scale);
+  __m256 vmax = _mm256_set1_ps(-INFINITY);
+  for (int64_t j = 0; j < n; j += 8) {
+    const __m256i m = lane_mask(std::min<int64_t>(8, n - j));
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < hd; ++i)
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(a.q[i]), _mm256_maskload_ps(a.kt + i * a.kt_stride + j, m), acc);
+    acc = _mm256_mul_ps(acc, scale);
+    _mm256_maskstore_ps(scores + j, m, acc);
+    vmax = _mm256_blendv_ps(vmax, _mm256_max_ps(vmax, acc), _mm256_castsi256_ps(m));
+  }
+  const __m256 mx = _mm256_set1_ps(hmax256(vmax));
+  __m256 vsum = _mm256_setzero_ps();
+  for (int64_t j = 0; j < n; j += 8) {
+    const __m256i m = lane_mask(std::min<int64_t>(8, n - j));
+    const __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_maskload_ps(scores + j, m), mx)), _mm256_castsi256_ps(m));
+    _mm256_maskstore_ps(scores + j, m, e);
+    vsum = _mm256_add_ps(vsum, e);
+  }
+  const float inv = 1.0f / hsum256(vsum);
+  for (int64_t i = 0; i < hd; i += 8) {
+    const __m256i m = lane_mask(std::min<int64_t>(8, hd - i));
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; ++j)
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j] * inv), _mm256_maskload_ps(a.v + j * a.v_stride + i, m), acc);
+    _mm256_maskstore_ps(a.out + i, m, acc);
+  }
+}
+
 }  // namespace
 
 const KernelSet* avx2_kernels() {
@@ -156,10 +293,10 @@ const KernelSet* avx2_kernels() {
     s.gemv_a4 = gemv_a4_avx2;
     s.gemm_a4 = gemm_a4_avx2;
     s.head = head_avx2;
-    s.attend = ref_kernels().attend;  // no AVX2 attention or SiLU yet: the reference
-    s.silu_gate = ref_kernels().silu_gate;
-    s.relu2_gate = ref_kernels().relu2_gate;
-    s.quantize_a8 = ref_kernels().quantize_a8;
+    s.attend = attend_avx2;
+    s.silu_gate = silu_gate_avx2;
+    s.relu2_gate = relu2_gate_avx2;
+    s.quantize_a8 = quantize_a8_avx2;
     s.read_bytes = read_avx2;
     return s;
   }();
