@@ -42,6 +42,18 @@ GeneratedToken LocalProvider::scored_token(int32_t id, double logprob, int32_t r
   return t;
 }
 
+std::vector<std::vector<float>> LocalProvider::sequence_logits(const std::vector<int32_t>& ids) {
+  std::vector<std::vector<float>> rows;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    rows = model_->sequence_logits(ids);
+  }
+  if (rows.size() != ids.size())
+    throw Error("local model returned " + std::to_string(rows.size()) + " logit rows for " +
+                std::to_string(ids.size()) + " tokens");
+  return rows;
+}
+
 Capabilities LocalProvider::capabilities() {
   Capabilities c;
   c.logprobs = true;
@@ -163,14 +175,7 @@ Scoring LocalProvider::score(const std::string& text, int top_k) {
     s.latency_s = timer.seconds();
     return s;
   }
-  std::vector<std::vector<float>> rows;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    rows = model_->sequence_logits(ids);
-  }
-  if (rows.size() != ids.size())
-    throw Error("local model returned " + std::to_string(rows.size()) + " logit rows for " +
-                std::to_string(ids.size()) + " tokens");
+  const std::vector<std::vector<float>> rows = sequence_logits(ids);
   s.tokens.push_back(unpredicted_token(ids[0]));
   for (size_t i = 1; i < ids.size(); ++i) s.tokens.push_back(make_token(ids[i], log_softmax(rows[i - 1], 1.0), top_k));
   s.latency_s = timer.seconds();
@@ -190,14 +195,7 @@ Scoring LocalProvider::score_sampled(const std::string& text, int draws, uint64_
     have_fast = ids.size() >= 2 && model_->score_samples(ids, draws, seed, fast);
   }
   if (!have_fast) {  // the reference: the full distribution in double precision, drawn as draws.h defines
-    std::vector<std::vector<float>> rows;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      rows = model_->sequence_logits(ids);
-    }
-    if (rows.size() != ids.size())
-      throw Error("local model returned " + std::to_string(rows.size()) + " logit rows for " +
-                  std::to_string(ids.size()) + " tokens");
+    const std::vector<std::vector<float>> rows = sequence_logits(ids);
     for (size_t i = 0; i + 1 < ids.size(); ++i) {
       const std::vector<double> lp = log_softmax(rows[i], 1.0);
       std::vector<double> p(lp.size());

@@ -30,6 +30,8 @@ class LocalProvider : public Provider {
   GeneratedToken make_token(int32_t id, const std::vector<double>& logprobs, int top_k) const;
   GeneratedToken unpredicted_token(int32_t id) const;  // a text's first token: nothing predicts it
   GeneratedToken scored_token(int32_t id, double logprob, int32_t rank);
+  // The model's logits rows for `ids` (one call at a time), checked to be one per token.
+  std::vector<std::vector<float>> sequence_logits(const std::vector<int32_t>& ids);
   const std::string& token_bytes(int32_t id);  // decoded once per id (stable references)
   std::shared_ptr<LocalLanguageModel> model_;
   std::mutex mu_;  // models need not be thread-safe: one call at a time
