@@ -11,7 +11,6 @@
 #include "core/stages/collect.h"
 #include "core/report/intervals.h"
 #include "core/report/report.h"
-#include "core/tokenizer/gpt2_bpe.h"
 #include "core/tokenizer/spm_tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
@@ -163,24 +162,23 @@ double full_head_teacher_bpb(const Settings& s, const RunLayout& layout, const H
     return std::nan("");
   const std::string dir = layout.experiment_teacher();
   const std::string score_path = join_path(dir, "eval.json");
+  const Settings ts = s.with({{"TEACHER_VOCAB_MIN_COUNT", "0"}, {"CKPT_DIR", dir}});
   TrainStageOptions t;
   t.role = "teacher";
   t.resume = true;
-  t.adjust = [&](TrainOptions& o) {
-    o.ckpt_dir = dir;
+  t.adjust = [](TrainOptions& o) {
     o.progress = false;
     o.metric_sinks = false;
   };
   log_info("experiment: the teacher with its full head (TEACHER_VOCAB_MIN_COUNT=0) in " + dir);
-  const TrainStageResult tr = run_train_stage(s.with({{"TEACHER_VOCAB_MIN_COUNT", "0"}}), t);
+  const TrainStageResult tr = run_train_stage(ts, t);
   const auto checkpoint = latest_checkpoint(tr.role_dir);
   if (!checkpoint) throw Error("experiment: no checkpoint in " + tr.role_dir + " after training the full-head teacher");
   if (const json cached = cached_score(score_path, *checkpoint, h.chunks.size()); !cached.is_null())
     return cached["bits_per_byte"].get<double>();
-  LoadedModel m = load_model(*checkpoint);
-  const auto gpt2 = Gpt2Bpe::load(layout.gpt2_encoder_json(), layout.gpt2_vocab_bpe());
+  LocalTeacherModel teacher = load_local_teacher(ts);  // that checkpoint, with the teacher's tokenizer
   torch::NoGradGuard ng;
-  const double bpb = score_texts(m, h.chunks, *gpt2, gpt2->eos_id()).bits_per_byte();
+  const double bpb = score_texts(teacher.model, h.chunks, *teacher.tokenizer, teacher.bos).bits_per_byte();
   write_file_atomic(score_path,
                     json{{"checkpoint", *checkpoint}, {"chunks", h.chunks.size()}, {"scoring", kScoring}, {"bits_per_byte", bpb}}.dump(2) + "\n");
   return bpb;
@@ -299,7 +297,8 @@ json run_experiment(const Settings& s) {
   json storage = json::object();
   for (const auto& arm : arms) {
     settings_of.emplace(arm.name, arm_settings(s, layout, arm));
-    storage[arm.traces ? arm.name : "pipeline"] = trace_storage(RunLayout(settings_of.at(arm.name)).kd_traces());
+    const std::string traces = arm.traces ? arm.name : "pipeline";  // the arms without their own share one
+    if (!storage.contains(traces)) storage[traces] = trace_storage(RunLayout(settings_of.at(arm.name)).kd_traces());
   }
 
   // Seed-major: after each seed every arm has one more run, so a cut-short experiment is balanced.
