@@ -13,6 +13,7 @@
 #include "core/format/hf_bitnet.h"
 #include "core/serve/openai_server.h"
 #include "core/teacher/local_provider.h"
+#include "core/tokenizer/run_tokenizers.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
@@ -32,7 +33,7 @@ void setup_serve(CLI::App& app, Cli& cli) {
   sub->add_option("--model", model, "local checkpoint name (default: TEACHER_MODEL)");
   sub->add_flag("--engine", engine, "serve the exported student through the packed engine (file: --engine-file)");
   sub->add_option("--engine-file", engine_file, "packed student model, or a Hugging Face folder from export --format hf (default: CKPT_DIR/student.gguf; implies --engine)");
-  sub->add_option("--tokenizer", tokenizer, "student SentencePiece model for --engine (default: the prepared one)");
+  sub->add_option("--tokenizer", tokenizer, "student tokenizer for --engine: a SentencePiece .model or a tokenizer folder (default: STUDENT_TOKENIZER's)");
   sub->add_option("--mode", mode, "activations for --engine: a8 or a4 (default: the mode the file records)")
       ->check(CLI::IsMember({"a8", "a4"}));
   sub->add_option("--port", port, "port (default: SERVE_PORT; 0 picks a free one)");
@@ -42,15 +43,14 @@ void setup_serve(CLI::App& app, Cli& cli) {
     if (engine || !engine_file.empty()) {
       if (!model.empty()) throw UsageError("--model names a teacher checkpoint; with --engine pass --engine-file");
       const std::string file = engine_file.empty() ? RunLayout(s).student_gguf() : engine_file;
-      const std::string spm = tokenizer.empty() ? RunLayout(s).student_tokenizer() : tokenizer;
       std::optional<QuantMode> m;
       if (!mode.empty()) m = quant_mode_from_string(mode);
-      // A Hugging Face folder (export --format hf) carries its own tokenizer.model.
-      auto elm = is_hf_folder(file)
-                     ? make_engine_language_model("student-hf", std::make_shared<PackedModel>(read_hf_bitnet(file)),
-                                                  tokenizer.empty() ? join_path(file, "tokenizer.model") : tokenizer, m,
-                                                  static_cast<int>(s.i64("THREADS")))
-                     : load_engine_language_model(file, spm, m, static_cast<int>(s.i64("THREADS")));
+      // A Hugging Face folder (export --format hf) carries its own tokenizer.
+      const bool hf = is_hf_folder(file);
+      auto tok = !tokenizer.empty() ? load_tokenizer_path(tokenizer) : hf ? load_tokenizer_path(file) : load_student_tokenizer(s);
+      auto elm = hf ? make_engine_language_model("student-hf", std::make_shared<PackedModel>(read_hf_bitnet(file)),
+                                                 std::move(tok), m, static_cast<int>(s.i64("THREADS")))
+                    : load_engine_language_model(file, std::move(tok), m, static_cast<int>(s.i64("THREADS")));
       log_info("serve: " + file + " through the packed engine (" + to_string(elm->engine().mode()) + ", " +
                elm->engine().kernels().name + " kernels, " + std::to_string(elm->engine().threads()) + " threads)");
       lm = std::move(elm);

@@ -1,6 +1,7 @@
 // The collect stage on a real student tokenizer with a small deterministic teacher (the bigram test
 // model behind the real `local` provider): shards, statistics, manifest, resume after kill -9.
 #include "core/stages/collect.h"
+#include "core/tokenizer/spm_tokenizer.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

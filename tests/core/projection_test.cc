@@ -1,13 +1,16 @@
 #include "core/kd/projection.h"
+#include "core/tokenizer/spm_tokenizer.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
 
 #include "core/data/corpus.h"
 #include "core/tokenizer/gpt2_bpe.h"
+#include "core/util/error.h"
 #include "test_util.h"
 
 using namespace bkd;
@@ -257,4 +260,87 @@ TEST(Projection, MidTokenRowsConditionOnTheBytesAlreadyEmitted) {
   auto none = on.project(text, st, tt, teacher, 0, &s_none);
   EXPECT_FALSE(none[1].kd_valid);
   EXPECT_EQ(s_none.no_teacher_token, 1);
+}
+
+namespace {
+// A teacher candidate as a local teacher gives it: its id and the bytes that id adds to a text.
+TokenCandidate id_cand(const Tokenizer& tok, int32_t id, double p) {
+  TokenCandidate c;
+  c.id = id;
+  c.bytes = c.text = tok.continuation_bytes(id);
+  c.logprob = std::log(p);
+  return c;
+}
+}  // namespace
+
+// STUDENT_TOKENIZER=teacher: every candidate keeps its id and log-prob (even a byte token that ends
+// inside a UTF-8 character, which the first-subtoken rule must send to Other), every position in range
+// has its teacher token, and Other is the teacher's own.
+TEST(Projection, IdentityKeepsTheTeachersIdsWhenTheTokenizersAreOne) {
+  const Gpt2Bpe& tok = gpt2();
+  const std::string text = " The People \xe2\x80\x94 of the Union";
+  const std::vector<TokenSpan> spans = tok.encode(text);
+  ASSERT_GE(spans.size(), 6u);
+  int32_t partial = 0;  // a byte token that is the start of a UTF-8 character only
+  while (partial < tok.vocab_size() && valid_utf8_prefix(tok.continuation_bytes(partial)) == tok.continuation_bytes(partial).size())
+    ++partial;
+  ASSERT_LT(partial, tok.vocab_size());
+  std::vector<GeneratedToken> teacher;
+  for (const auto& sp : spans) {
+    GeneratedToken t = teacher_token({id_cand(tok, sp.id, 0.5), id_cand(tok, partial, 0.2), id_cand(tok, 262, 0.1)});
+    t.id = sp.id;
+    t.bytes = tok.continuation_bytes(sp.id);
+    t.log_other = std::log(0.2);
+    teacher.push_back(t);
+  }
+  StudentProjector identity(tok, false, true), projected(tok);
+  ProjectionStats st;
+  const auto out = identity.project(text, spans, spans, teacher, spans[0].end, &st);
+  ASSERT_EQ(out.size(), spans.size());
+  for (size_t p = 1; p < out.size(); ++p) {
+    ASSERT_TRUE(out[p].kd_valid) << p;
+    const std::vector<int32_t> want = {spans[p].id, partial, 262};
+    if (spans[p].id == partial || spans[p].id == 262) continue;  // merged with an equal id: checked below
+    EXPECT_EQ(out[p].ids, want) << p;
+    EXPECT_FLOAT_EQ(out[p].logprobs[1], std::log(0.2f));
+    EXPECT_FLOAT_EQ(out[p].other_logprob, std::log(0.2f));
+  }
+  EXPECT_EQ(st.no_teacher_token, 0);
+  EXPECT_EQ(st.kd_positions, int64_t(spans.size()) - 1);
+  EXPECT_EQ(st.to_other, 0);
+  // The first-subtoken rule on the same data sends the partial byte token to Other.
+  ProjectionStats pst;
+  const auto gen = projected.project(text, spans, spans, teacher, spans[0].end, &pst);
+  EXPECT_GT(pst.to_other, 0);
+  EXPECT_EQ(std::count(gen[1].ids.begin(), gen[1].ids.end(), partial), 0);
+}
+
+// The message of the Error `f` throws ("" when it throws none).
+template <class F>
+std::string error_text(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A teacher that does not use the student's tokenizer after all: an id whose bytes differ, or an id
+// outside the vocabulary, is an Error naming the id, not a silent projection.
+TEST(Projection, IdentityRefusesATeacherWithAnotherTokenizer) {
+  const Gpt2Bpe& tok = gpt2();
+  const std::string text = " The People";
+  const std::vector<TokenSpan> spans = tok.encode(text);
+  auto run = [&](TokenCandidate c) {
+    std::vector<GeneratedToken> teacher(spans.size(), teacher_token({c}));
+    StudentProjector identity(tok, false, true);
+    identity.project(text, spans, spans, teacher, spans[0].end, nullptr);
+  };
+  TokenCandidate wrong_bytes = id_cand(tok, 262, 0.5);
+  wrong_bytes.bytes = wrong_bytes.text = " of";
+  EXPECT_NE(error_text([&] { run(wrong_bytes); }).find("teacher id 262 spells ' of'"), std::string::npos);
+  TokenCandidate outside = id_cand(tok, 262, 0.5);
+  outside.id = tok.vocab_size();
+  EXPECT_NE(error_text([&] { run(outside); }).find("outside the student's vocabulary"), std::string::npos);
 }

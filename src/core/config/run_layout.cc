@@ -1,5 +1,7 @@
 #include "core/config/run_layout.h"
 
+#include "core/tokenizer/run_tokenizers.h"
+
 #include <cstdio>
 
 #include "core/config/settings.h"
@@ -94,7 +96,9 @@ std::string RunLayout::corpus_split(Split split) const {
 }
 
 std::string RunLayout::student_tokenizer() const {
-  return student_tokenizer_.empty() ? join_path(data_, "tokenizer/student.model") : student_tokenizer_;
+  return student_tokenizer_.empty() || student_tokenizer_ == kStudentTokenizerIsTeacher
+             ? join_path(data_, "tokenizer/student.model")
+             : student_tokenizer_;
 }
 
 std::string RunLayout::token_file(Split split, TokenSide side) const {

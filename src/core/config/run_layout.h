@@ -72,7 +72,10 @@ class RunLayout {
 
   // prepare
   std::string corpus_split(Split split) const;
-  std::string student_tokenizer() const;  // STUDENT_TOKENIZER when set, else DATA_DIR/tokenizer/student.model
+  // The student's SentencePiece model: STUDENT_TOKENIZER when it names one, else
+  // DATA_DIR/tokenizer/student.model (prepare trains it). Not read with STUDENT_TOKENIZER=teacher;
+  // stages load the student tokenizer through load_student_tokenizer (core/tokenizer/run_tokenizers.h).
+  std::string student_tokenizer() const;
   std::string token_file(Split split, TokenSide side) const;
   std::string prepare_manifest() const;
   // Inputs outside DRIVE_ROOT that the layout also names: GPT-2's BPE files (GPT2_BPE_DIR).

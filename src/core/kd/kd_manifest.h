@@ -22,7 +22,7 @@ struct KdIdentity {
   int k_requested = 0;                 // TOP_K when collected
   int k = 0;                           // what the teacher was asked for (min of TOP_K and its limit)
   std::string student_tokenizer_hash;  // SHA-256 of the student tokenizer
-  std::string projection;              // "" (rows aligned at teacher boundaries) | "mid-token" (KD_MID_TOKEN)
+  std::string projection;              // "" (first subtoken) | "identity" (same tokenizer) | "mid-token" (KD_MID_TOKEN) | "identity+mid-token"
   int samples = 0;                     // KD_SAMPLES: 0 = top-K + Other; n = n draws per position (sampled KD)
 
   nlohmann::json to_json() const;  // the manifest's identity fields

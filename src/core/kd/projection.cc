@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "core/teacher/logprob_math.h"
+#include "core/teacher/token_text.h"
+#include "core/util/error.h"
 
 namespace bkd {
 namespace {
@@ -74,13 +76,31 @@ size_t valid_utf8_prefix(const std::string& s) {
   return good;
 }
 
-StudentProjector::StudentProjector(const SpmTokenizer& student, bool mid_token_rows)
-    : student_(student), mid_token_rows_(mid_token_rows) {}
+StudentProjector::StudentProjector(const Tokenizer& student, bool mid_token_rows, bool identity)
+    : student_(student), mid_token_rows_(mid_token_rows), identity_(identity) {}
 
-void StudentProjector::add_candidate(const std::string& bytes, double logprob,
-                                     std::vector<std::pair<int32_t, double>>& merged, double& other, ProjectionStats& st) {
+int32_t StudentProjector::identity_id(const TokenCandidate& c) {
+  if (c.id < 0 || c.id >= student_.vocab_size())
+    throw Error("same-tokenizer KD: the teacher's candidate '" + c.text + "' has id " + std::to_string(c.id) +
+                    ", outside the student's vocabulary of " + std::to_string(student_.vocab_size()),
+                "the teacher does not use the student's tokenizer: unset STUDENT_TOKENIZER=teacher and run prepare again");
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = identity_bytes_.find(c.id);
+  if (it == identity_bytes_.end()) it = identity_bytes_.emplace(c.id, student_.continuation_bytes(c.id)).first;
+  if (it->second != c.bytes)
+    throw Error("same-tokenizer KD: teacher id " + std::to_string(c.id) + " spells '" + c.text +
+                    "', the student's id " + std::to_string(c.id) + " spells '" + token_display_text(it->second) + "'",
+                "the teacher does not use the student's tokenizer: unset STUDENT_TOKENIZER=teacher and run prepare again");
+  return c.id;
+}
+
+int32_t StudentProjector::student_id(const TokenCandidate& c) {
+  return identity_ ? identity_id(c) : first_subtoken(c.bytes);
+}
+
+void StudentProjector::add_candidate(int32_t id, double logprob, std::vector<std::pair<int32_t, double>>& merged,
+                                     double& other, ProjectionStats& st) {
   ++st.candidates;
-  const int32_t id = first_subtoken(bytes);
   if (id < 0) {
     other = log_add(other, logprob);
     ++st.to_other;
@@ -103,7 +123,7 @@ bool StudentProjector::project_mid_token(const GeneratedToken& t, const std::str
     if (std::isnan(c.logprob) || is_missing_logprob(c.logprob) || !std::isfinite(c.logprob)) continue;
     if (c.bytes.size() <= prefix.size() || c.bytes.compare(0, prefix.size(), prefix) != 0) continue;
     norm = log_add(norm, c.logprob);
-    add_candidate(c.bytes.substr(prefix.size()), c.logprob, merged, other, st);
+    add_candidate(first_subtoken(c.bytes.substr(prefix.size())), c.logprob, merged, other, st);
   }
   if (norm == -INFINITY) return false;
   std::stable_sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
@@ -210,7 +230,7 @@ std::vector<ProjectedPosition> StudentProjector::project(const std::string& text
     merged.clear();
     for (const auto& c : t.top) {
       if (std::isnan(c.logprob) || is_missing_logprob(c.logprob)) continue;
-      add_candidate(c.bytes, c.logprob, merged, other, st);
+      add_candidate(student_id(c), c.logprob, merged, other, st);
     }
     std::stable_sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     // Total mass never exceeds 1: rounding in provider values is absorbed by capping Other.

@@ -23,7 +23,7 @@
 
 #include "core/kd/kd_accounting.h"
 #include "core/teacher/provider.h"
-#include "core/tokenizer/spm_tokenizer.h"
+#include "core/tokenizer/tokenizer.h"
 
 namespace bkd {
 
@@ -61,7 +61,10 @@ struct ProjectionStats {
 
 class StudentProjector {
  public:
-  explicit StudentProjector(const SpmTokenizer& student, bool mid_token_rows = false);
+  // `identity` (same-tokenizer KD, STUDENT_TOKENIZER=teacher): a candidate's teacher id is its student
+  // id; each id is checked once against the bytes the candidate spells, and a mismatch (the tokenizers
+  // differ after all) is an Error, not a silent fallback. Alignment by byte offset is unchanged.
+  explicit StudentProjector(const Tokenizer& student, bool mid_token_rows = false, bool identity = false);
 
   // The student token a candidate string starts with, or -1 when it goes to Other. Cached; thread-safe.
   int32_t first_subtoken(const std::string& candidate_bytes);
@@ -83,15 +86,19 @@ class StudentProjector {
   int32_t compute_first_subtoken(const std::string& bytes) const;
   // One candidate onto its first student subtoken: merged by log-sum-exp with an earlier one there,
   // or into `other` when it has no certain first subtoken.
-  void add_candidate(const std::string& bytes, double logprob, std::vector<std::pair<int32_t, double>>& merged,
-                     double& other, ProjectionStats& st);
+  void add_candidate(int32_t id, double logprob, std::vector<std::pair<int32_t, double>>& merged, double& other,
+                     ProjectionStats& st);
+  // The student id of a whole teacher candidate: itself (identity, checked) or its first subtoken.
+  int32_t student_id(const TokenCandidate& c);
+  int32_t identity_id(const TokenCandidate& c);
   // Fills `pos` from teacher token `t` conditioned on the bytes `prefix` already emitted; false when no
   // candidate continues them.
   bool project_mid_token(const GeneratedToken& t, const std::string& prefix, ProjectedPosition& pos, ProjectionStats& st);
-  const SpmTokenizer& student_;
-  bool mid_token_rows_;
+  const Tokenizer& student_;
+  bool mid_token_rows_, identity_;
   std::mutex mu_;
   std::unordered_map<std::string, int32_t> cache_;
+  std::unordered_map<int32_t, std::string> identity_bytes_;  // ids checked so far: their student bytes
 };
 
 // Length of the longest prefix of `s` that is complete, valid UTF-8.

@@ -7,6 +7,7 @@
 #include "core/config/settings.h"
 #include "core/teacher/provider.h"
 #include "core/teacher/provider_factory.h"
+#include "core/tokenizer/run_tokenizers.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/hash.h"
@@ -176,7 +177,7 @@ TeacherPart ask_teacher(Provider& provider, const CollectSettings& cs, int k, co
 // ---- step 4: project and write ---------------------------------------------------------------------
 
 // The student rows of one sequence from the teacher's part.
-std::vector<ProjectedPosition> project_sequence(StudentProjector& projector, const SpmTokenizer& student,
+std::vector<ProjectedPosition> project_sequence(StudentProjector& projector, const Tokenizer& student,
                                                 const TeacherPart& part, const KdSequence& q, bool generate,
                                                 ProjectionStats& stats) {
   const auto st = student.encode(part.text);
@@ -204,9 +205,9 @@ struct WriteTotals {
 // manifest (written atomically) before the next one starts.
 void write_shards(const KdTraceDir& traces, const CollectOptions& opts, const CollectSettings& cs, const KdPlan& plan,
                   const std::vector<const KdSequence*>& mine, size_t next, Teacher& teacher,
-                  const SpmTokenizer& student, const KdShardMeta& meta, json& manifest, WriteTotals& totals) {
+                  const Tokenizer& student, const KdShardMeta& meta, json& manifest, WriteTotals& totals) {
   const std::string manifest_path = traces.manifest(opts.worker, opts.workers);
-  StudentProjector projector(student, cs.mid_token);
+  StudentProjector projector(student, cs.mid_token, cs.identity);
   Progress progress("collect", mine.size() - std::min(mine.size(), next), "seqs");
   // The teacher works on sequence i + 1 while this thread projects and writes sequence i (one provider
   // call at a time, in plan order; nothing reaches a shard out of order, so resume is unchanged).
@@ -299,9 +300,16 @@ CollectSettings CollectSettings::from(const Settings& s) {
   c.teacher_provider = s.str("TEACHER_PROVIDER");
   c.teacher_model = teacher_model_id(s);
   c.mid_token = s.flag("KD_MID_TOKEN");
+  c.identity = student_tokenizer_is_teacher(s);
   c.samples = static_cast<int>(s.i64("KD_SAMPLES"));
   c.writer = KdWriterOptions::from_settings(s);
   return c;
+}
+
+std::string CollectSettings::projection_name() const {
+  std::string n = identity ? "identity" : "";
+  if (mid_token) n += n.empty() ? "mid-token" : "+mid-token";
+  return n;
 }
 
 nlohmann::json projection_stats_json(const ProjectionStats& st) {
@@ -317,7 +325,7 @@ nlohmann::json projection_stats_json(const ProjectionStats& st) {
   return j;
 }
 
-std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, const SpmTokenizer& student,
+std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, const Tokenizer& student,
                                        int64_t seq_len, int64_t target_positions, int64_t prompt_tokens,
                                        bool generate_mode, int64_t max_new_tokens) {
   std::vector<KdSequence> plan;
@@ -354,7 +362,7 @@ KdPlan plan_collection(const Settings& s, Split split, int64_t target_positions,
     throw Error("the " + std::string(split_name(split)) + " split " + split_path + " does not exist",
                 "run `bitnet-kde prepare` first");
   p.docs = in_sample_order(read_split_jsonl(split_path), cs.sample_seed);
-  p.student = SpmTokenizer::load(layout.student_tokenizer());
+  p.student = load_student_tokenizer(s);
   p.student_tokenizer_hash = p.student->hash();
   std::vector<std::string> texts;
   texts.reserve(p.docs.size());
@@ -375,7 +383,7 @@ KdIdentity expected_kd_identity(const Settings& s) {
   id.mode = mode_name(cs.generate);
   id.k_requested = cs.top_k;
   id.student_tokenizer_hash = plan.student_tokenizer_hash;
-  id.projection = cs.mid_token ? "mid-token" : "";
+  id.projection = cs.projection_name();
   id.samples = cs.samples;
   return id;
 }
@@ -413,7 +421,7 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   id.k_requested = cs.top_k;
   id.k = teacher.k;
   id.student_tokenizer_hash = plan.student_tokenizer_hash;
-  id.projection = cs.mid_token ? "mid-token" : "";
+  id.projection = cs.projection_name();
   id.samples = cs.samples;
 
   size_t next = 0;
@@ -431,7 +439,7 @@ nlohmann::json run_collect(const Settings& s, const CollectOptions& opts) {
   meta.student_tokenizer_hash = id.student_tokenizer_hash;
   meta.extra["mode"] = id.mode;
   meta.extra["plan_hash"] = id.plan_hash;
-  if (cs.mid_token) meta.extra["projection"] = id.projection;
+  if (!id.projection.empty()) meta.extra["projection"] = id.projection;
   if (cs.samples > 0) meta.extra["samples"] = std::to_string(cs.samples);
   meta.extra["worker"] = std::to_string(opts.worker) + "/" + std::to_string(opts.workers);
   if (cs.generate) meta.extra["teacher_instruction"] = kContinuationInstruction;

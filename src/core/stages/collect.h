@@ -34,9 +34,12 @@ struct CollectSettings {
   uint64_t sample_seed = 0;  // SAMPLE_SEED: the document order plans are drawn in (in_sample_order)
   std::string teacher_provider, teacher_model;
   bool mid_token = false;  // KD_MID_TOKEN: rows inside a teacher token get its conditioned distribution
+  bool identity = false;   // STUDENT_TOKENIZER=teacher: candidates keep their ids (checked), no projection
   int samples = 0;         // KD_SAMPLES: > 0 stores that many draws per position instead of the top-K
   KdWriterOptions writer;
   static CollectSettings from(const Settings& s);
+  // The KD identity's projection: "" (first subtoken), "identity", "mid-token" or "identity+mid-token".
+  std::string projection_name() const;
 };
 
 struct CollectOptions {
@@ -65,7 +68,7 @@ struct KdSequence {
 // Deterministic plan: documents in the order given, chunks of SEQ_LEN student tokens, until
 // KD_TARGET_TOKENS student positions are covered. Generate mode counts what each prompt asks the
 // teacher for: min(SEQ_LEN - PROMPT_TOKENS, max_new_tokens) positions (max_new_tokens < 0: no cap).
-std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, const SpmTokenizer& student,
+std::vector<KdSequence> plan_sequences(const std::vector<std::string>& docs, const Tokenizer& student,
                                        int64_t seq_len, int64_t target_positions, int64_t prompt_tokens,
                                        bool generate_mode, int64_t max_new_tokens = -1);
 
@@ -77,7 +80,7 @@ struct KdPlan {
   std::vector<Document> docs;
   std::vector<KdSequence> sequences;
   std::string hash;
-  std::unique_ptr<SpmTokenizer> student;  // the tokenizer the plan was made with (collect projects onto it)
+  std::unique_ptr<Tokenizer> student;  // the tokenizer the plan was made with (collect projects onto it)
   std::string student_tokenizer_hash;
 };
 // `score_chunks`: plan score-mode chunks whatever KD_MODE says (eval's held-out chunks).

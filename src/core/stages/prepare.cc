@@ -10,6 +10,7 @@
 #include "core/data/corpus.h"
 #include "core/data/token_file.h"
 #include "core/tokenizer/gpt2_bpe.h"
+#include "core/tokenizer/run_tokenizers.h"
 #include "core/tokenizer/spm_tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
@@ -102,6 +103,14 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
                            {"student_tokenizer", s.str("STUDENT_TOKENIZER")},
                            {"gpt2_sha256", sha256_hex(read_file(gpt2_json) + read_file(gpt2_bpe))},
                            {"format_version", 1}};
+  // Same-tokenizer KD: the student tokenizes with the teacher's tokenizer (which TEACHER_MODEL_DIR may
+  // change without any setting prepare reads changing), so its hash is an input.
+  const bool student_is_teacher = student_tokenizer_is_teacher(s);
+  std::unique_ptr<Tokenizer> same_as_teacher;
+  if (student_is_teacher) {
+    same_as_teacher = load_student_tokenizer(s);
+    inputs["student_tokenizer_sha256"] = same_as_teacher->hash();
+  }
 
   std::vector<std::string> outputs;
   for (Split sp : kSplits) {
@@ -109,7 +118,7 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
     outputs.push_back(layout.token_file(sp, TokenSide::Student));
     outputs.push_back(layout.token_file(sp, TokenSide::Teacher));
   }
-  outputs.push_back(layout.student_tokenizer());
+  if (!student_is_teacher) outputs.push_back(layout.student_tokenizer());
   if (!opts.force && file_exists(manifest_path) && file_exists(layout.prepare_report())) {
     try {
       auto m = nlohmann::json::parse(read_file(manifest_path));
@@ -133,11 +142,14 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
   };
   for (Split sp : kSplits) write_split_jsonl(layout.corpus_split(sp), split_docs(sp));
 
-  // 2. Student tokenizer: trained on the training split only (held-out text never shapes the vocabulary).
+  // 2. Student tokenizer: the teacher's, a given SentencePiece model, or one trained on the training
+  // split only (held-out text never shapes the vocabulary).
   Timer t_spm;
-  std::unique_ptr<SpmTokenizer> student;
+  std::unique_ptr<Tokenizer> student;
   bool trained = false;
-  if (!s.str("STUDENT_TOKENIZER").empty()) {
+  if (student_is_teacher) {
+    student = std::move(same_as_teacher);
+  } else if (!s.str("STUDENT_TOKENIZER").empty()) {
     student = SpmTokenizer::load(s.str("STUDENT_TOKENIZER"));
   } else {
     std::vector<std::string> texts;
@@ -189,7 +201,8 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
   b["corpus_dir"] = s.str("CORPUS_DIR");
   b["inputs"] = inputs;
   b["splits"] = split_report;
-  b["student_tokenizer"] = {{"path", layout.student_tokenizer()},
+  b["student_tokenizer"] = {{"path", student_is_teacher ? std::string(kStudentTokenizerIsTeacher) : layout.student_tokenizer()},
+                            {"kind", student->kind()},
                             {"trained", trained},
                             {"vocab_size", student->vocab_size()},
                             {"sha256", student->hash()}};

@@ -10,8 +10,7 @@
 #include "core/report/html_report.h"
 #include "core/report/report.h"
 #include "core/stages/collect.h"
-#include "core/tokenizer/gpt2_bpe.h"
-#include "core/tokenizer/spm_tokenizer.h"
+#include "core/tokenizer/run_tokenizers.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
@@ -132,7 +131,7 @@ struct StudentEval {
   double bytes_per_token = kNaN;  // on the held-out chunks, with the student's tokenizer
 };
 
-StudentEval eval_student(const std::string& role_dir, const EvalSettings& es, const HeldOut& h, const SpmTokenizer& spm,
+StudentEval eval_student(const std::string& role_dir, const EvalSettings& es, const HeldOut& h, const Tokenizer& spm,
                          bool flip_cost) {
   StudentEval r;
   LoadedModel m = load_model(role_dir);
@@ -161,7 +160,7 @@ struct EngineEval {
   double tps = 0, bytes = 0;
 };
 
-EngineEval eval_engine(const RunLayout& layout, const EvalSettings& es, const HeldOut& h, const SpmTokenizer& spm) {
+EngineEval eval_engine(const RunLayout& layout, const EvalSettings& es, const HeldOut& h, const Tokenizer& spm) {
   EngineEval e;
   StudentCheckpoint sc = load_student_checkpoint(*latest_checkpoint(layout.role_checkpoints("student")));
   const PackedModel packed = pack_student(sc, TableFormat::F32);
@@ -250,7 +249,7 @@ json run_eval(const Settings& s) {
   if (!file_exists(test_path)) throw Error("no held-out split at " + test_path, "run `bitnet-kde prepare` first");
   if (!latest_checkpoint(layout.role_checkpoints("student")))
     throw Error("no student checkpoint in " + layout.role_checkpoints("student"), "run `bitnet-kde train` first");
-  auto spm = SpmTokenizer::load(layout.student_tokenizer());
+  auto spm = load_student_tokenizer(s);
   if (spm->eos_id() < 0) throw Error("the student tokenizer has no end-of-text token", "run `bitnet-kde prepare` again");
 
   json& b = report.body();

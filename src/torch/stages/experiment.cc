@@ -11,7 +11,8 @@
 #include "core/stages/collect.h"
 #include "core/report/intervals.h"
 #include "core/report/report.h"
-#include "core/tokenizer/spm_tokenizer.h"
+#include "core/stages/prepare.h"
+#include "core/tokenizer/run_tokenizers.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
@@ -25,6 +26,10 @@ namespace bkd {
 namespace {
 using json = nlohmann::json;
 
+using Changes = std::map<std::string, std::string>;
+// The arms with the teacher's tokenizer share one data folder: prepared, collected and held out once.
+constexpr const char* kTeacherTokenizerSet = "teacher_tokenizer";
+
 const std::vector<ExperimentArm>& all_arms() {
   static const std::vector<ExperimentArm> arms = {
       {"kd", "KD student: KL + CE + format loss, ternary, A8 -> A4 flip", [](TrainOptions&) {}},
@@ -37,14 +42,20 @@ const std::vector<ExperimentArm>& all_arms() {
          o.flip_enabled = false;
        }},
       {"k100", "KD on top-100 + Other traces (the others: TOP_K)", [](TrainOptions&) {},
-       [](const Settings&) { return std::map<std::string, std::string>{{"TOP_K", "100"}}; }},
+       [](const Settings&) { return Changes{{"TOP_K", "100"}}; }, "k100"},
       {"rskd", "sampled KD: EXPERIMENT_RSKD_DRAWS draws per position from the teacher's full distribution",
-       [](TrainOptions&) {},
-       [](const Settings& s) {
-         return std::map<std::string, std::string>{{"KD_SAMPLES", s.str("EXPERIMENT_RSKD_DRAWS")}};
-       }},
+       [](TrainOptions&) {}, [](const Settings& s) { return Changes{{"KD_SAMPLES", s.str("EXPERIMENT_RSKD_DRAWS")}}; },
+       "rskd"},
       {"mid", "KD with mid-token rows (KD_MID_TOKEN): rows inside a teacher token get its conditioned distribution",
-       [](TrainOptions&) {}, [](const Settings&) { return std::map<std::string, std::string>{{"KD_MID_TOKEN", "true"}}; }},
+       [](TrainOptions&) {}, [](const Settings&) { return Changes{{"KD_MID_TOKEN", "true"}}; }, "mid"},
+      {"tok", "KD with the teacher's tokenizer (identity projection), the student's shape", [](TrainOptions&) {},
+       [](const Settings&) { return Changes{{"STUDENT_TOKENIZER", kStudentTokenizerIsTeacher}}; }, kTeacherTokenizerSet},
+      {"tshape", "the teacher's tokenizer and shape, drawn weights (the control for init)", [](TrainOptions&) {},
+       [](const Settings&) { return Changes{{"STUDENT_TOKENIZER", kStudentTokenizerIsTeacher}, {"STUDENT_INIT", "teacher-shape"}}; },
+       kTeacherTokenizerSet},
+      {"init", "the teacher's tokenizer, shape and weights (SubLN inserted), then ternary KD", [](TrainOptions&) {},
+       [](const Settings&) { return Changes{{"STUDENT_TOKENIZER", kStudentTokenizerIsTeacher}, {"STUDENT_INIT", "teacher"}}; },
+       kTeacherTokenizerSet},
   };
   return arms;
 }
@@ -68,10 +79,20 @@ struct RunScore {
   json j;
 };
 
+// What an arm trains and is scored with: its settings, its student tokenizer, and the held-out text
+// (the same chunks for every arm) with the teacher's rows on its tokenizer's positions.
+struct ArmInputs {
+  Settings settings;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  std::shared_ptr<const HeldOut> held_out;
+};
+
 // Trains (or finds finished) one arm at one seed and scores it; the score is kept beside the run and
 // reused while its checkpoint is the same.
-RunScore run_arm(const Settings& s, const RunLayout& layout, const ExperimentArm& arm, int64_t seed, int64_t budget,
-                 const HeldOut& h, const SpmTokenizer& spm, const EvalSettings& es) {
+RunScore run_arm(const ArmInputs& in, const RunLayout& layout, const ExperimentArm& arm, int64_t seed, int64_t budget,
+                 const EvalSettings& es) {
+  const Settings& s = in.settings;
+  const HeldOut& h = *in.held_out;
   const std::string dir = layout.experiment_run(arm.name, seed);
   TrainStageOptions t;
   t.role = "student";
@@ -93,7 +114,7 @@ RunScore run_arm(const Settings& s, const RunLayout& layout, const ExperimentArm
   if (r.j.is_null()) {  // the model is loaded only to score it
     LoadedModel m = load_model(*checkpoint);
     torch::NoGradGuard ng;
-    const TextScore ts = score_texts(m, h.chunks, spm, spm.eos_id());
+    const TextScore ts = score_texts(m, h.chunks, *in.tokenizer, in.tokenizer->eos_id());
     r.j = {{"arm", arm.name},
            {"seed", seed},
            {"checkpoint", m.checkpoint},
@@ -140,18 +161,46 @@ json trace_storage(const KdTraceDir& dir) {
           {"mean_other_mass", rows_kd > 0 ? other / rows_kd : 0.0}};
 }
 
-// The settings an arm trains with: the experiment's, or (an arm with traces of its own) those with the
-// arm's collection settings and its own KD_DIR, after collecting (or finding) those traces.
+// The settings an arm trains with: the experiment's, or (an arm that changes settings) those with the
+// changes and its trace set's own KD_DIR, after collecting (or finding) those traces. A change of the
+// student tokenizer changes what prepare makes: the set then has a data folder of its own (DATA_DIR,
+// REPORTS_DIR for its prepare and collect reports), prepared first.
 Settings arm_settings(const Settings& s, const RunLayout& layout, const ExperimentArm& arm) {
-  if (!arm.traces) return s;
-  auto changes = arm.traces(s);
-  changes["KD_DIR"] = layout.experiment_traces(arm.name);
+  if (!arm.changes) return s;
+  Changes changes = arm.changes(s);
+  const std::string dir = layout.experiment_traces(arm.trace_set);
+  changes["KD_DIR"] = dir;
+  const bool own_data = changes.count("STUDENT_TOKENIZER") > 0;
+  if (own_data) {
+    changes["DATA_DIR"] = dir;
+    changes["REPORTS_DIR"] = join_path(dir, "reports");
+  }
   const Settings ts = s.with(changes);
-  log_info("experiment: KD traces of arm " + arm.name + " in " + changes["KD_DIR"]);
+  log_info("experiment: KD traces of arm " + arm.name + " in " + dir);
+  if (own_data) run_prepare(ts);
   CollectOptions co;
-  co.report_name = "experiment_collect_" + arm.name;
+  co.report_name = "experiment_collect_" + arm.trace_set;
   run_collect(ts, co);
   return ts;
+}
+
+// An arm's inputs; the held-out text of arms with a data folder of their own is the experiment's, with
+// the teacher's rows collected on their tokenizer's positions (once per trace set).
+ArmInputs arm_inputs(const Settings& s, const RunLayout& layout, const ExperimentArm& arm, const EvalSettings& es,
+                     const std::shared_ptr<const HeldOut>& h, std::map<std::string, std::shared_ptr<const HeldOut>>& held_out_of_set) {
+  ArmInputs in{arm_settings(s, layout, arm), nullptr, h};
+  in.tokenizer = load_student_tokenizer(in.settings);
+  const RunLayout arm_layout(in.settings);
+  if (arm_layout.data() == layout.data()) return in;
+  auto& own = held_out_of_set[arm.trace_set];
+  if (!own) {
+    auto ho = std::make_shared<HeldOut>(held_out_text(in.settings, arm_layout, es));
+    ho->chunks = h->chunks;  // the same text as every other arm
+    ho->j = h->j;
+    own = ho;
+  }
+  in.held_out = own;
+  return in;
 }
 
 // The project's own teacher retrained with its full head (TEACHER_VOCAB_MIN_COUNT=0, one seed: SEED),
@@ -208,6 +257,10 @@ const std::vector<Comparison>& comparisons() {
       {"k100_gain", "kd", "k100", "what top-100 buys over the default top-K: KD minus KD on top-100 traces"},
       {"rskd_gain", "kd", "rskd", "what sampled KD buys over top-K: KD minus sampled KD"},
       {"mid_token_gain", "kd", "mid", "what mid-token rows buy: KD minus KD with KD_MID_TOKEN"},
+      {"same_tokenizer_gain", "kd", "tok",
+       "what the teacher's tokenizer buys over the student's own with projection: KD minus KD with the teacher's tokenizer "
+       "(the vocabularies differ, so do the embedding tables and the bytes a token budget covers)"},
+      {"init_gain", "tshape", "init", "what starting from the teacher buys: the teacher's shape drawn minus started from the teacher"},
   };
   return c;
 }
@@ -260,7 +313,7 @@ std::vector<ExperimentArm> experiment_arms(const std::string& list) {
     const ExperimentArm* found = nullptr;
     for (const auto& a : all_arms())
       if (a.name == name) found = &a;
-    if (!found) throw UsageError("EXPERIMENT_ARMS names an unknown arm '" + name + "'", "use any of kd, ce, a8, fp, k100, rskd, mid");
+    if (!found) throw UsageError("EXPERIMENT_ARMS names an unknown arm '" + name + "'", "use any of kd, ce, a8, fp, k100, rskd, mid, tok, tshape, init");
     for (const auto& a : out)
       if (a.name == name) throw UsageError("EXPERIMENT_ARMS names '" + name + "' twice");
     out.push_back(*found);
@@ -275,12 +328,11 @@ json run_experiment(const Settings& s) {
   const auto arms = experiment_arms(s.str("EXPERIMENT_ARMS"));
   const int64_t seeds = s.i64("EXPERIMENT_SEEDS"), seed0 = s.i64("SEED");
   const int64_t budget = s.i64("EXPERIMENT_BUDGET_TOKENS") > 0 ? s.i64("EXPERIMENT_BUDGET_TOKENS") : s.i64("BUDGET_TOKENS");
-  if (!file_exists(layout.student_tokenizer()))
+  if (!student_tokenizer_is_teacher(s) && !file_exists(layout.student_tokenizer()))
     throw Error("no student tokenizer at " + layout.student_tokenizer(), "run `make collect` (prepare, teacher, collect) first");
-  const auto spm_ptr = SpmTokenizer::load(layout.student_tokenizer());
-  const SpmTokenizer& spm = *spm_ptr;
   Report rep("experiment", &s);
-  const HeldOut h = held_out_text(s, layout, es);
+  const auto held_out = std::make_shared<const HeldOut>(held_out_text(s, layout, es));
+  const HeldOut& h = *held_out;
   if (h.kd.empty()) log_warn("experiment: no held-out KD rows: top-1 agreement and KL are left out");
 
   double teacher_bpb = std::nan("");
@@ -293,12 +345,13 @@ json run_experiment(const Settings& s) {
   const double teacher_full_bpb = full_head_teacher_bpb(s, layout, h);
 
   // Every arm's settings (arms with traces of their own collect them first) and what its traces store.
-  std::map<std::string, Settings> settings_of;
+  std::map<std::string, ArmInputs> inputs_of;
+  std::map<std::string, std::shared_ptr<const HeldOut>> held_out_of_set;
   json storage = json::object();
   for (const auto& arm : arms) {
-    settings_of.emplace(arm.name, arm_settings(s, layout, arm));
-    const std::string traces = arm.traces ? arm.name : "pipeline";  // the arms without their own share one
-    if (!storage.contains(traces)) storage[traces] = trace_storage(RunLayout(settings_of.at(arm.name)).kd_traces());
+    inputs_of.emplace(arm.name, arm_inputs(s, layout, arm, es, held_out, held_out_of_set));
+    const std::string traces = arm.changes ? arm.trace_set : "pipeline";
+    if (!storage.contains(traces)) storage[traces] = trace_storage(RunLayout(inputs_of.at(arm.name).settings).kd_traces());
   }
 
   // Seed-major: after each seed every arm has one more run, so a cut-short experiment is balanced.
@@ -306,7 +359,7 @@ json run_experiment(const Settings& s) {
   json runs = json::array();
   for (int64_t k = 0; k < seeds; ++k)
     for (const auto& arm : arms) {
-      const RunScore r = run_arm(settings_of.at(arm.name), layout, arm, seed0 + k, budget, h, spm, es);
+      const RunScore r = run_arm(inputs_of.at(arm.name), layout, arm, seed0 + k, budget, es);
       bpb[arm.name].push_back(r.bpb), top1[arm.name].push_back(r.top1), kl[arm.name].push_back(r.kl);
       runs.push_back(r.j);
     }

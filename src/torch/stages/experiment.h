@@ -12,6 +12,13 @@
 //   rskd  EXPERIMENT_RSKD_DRAWS draws per position from the teacher's full distribution (sampled KD,
 //         arXiv 2503.16870; its storage per position is reported beside the top-K's)
 //   mid   KD_MID_TOKEN: rows inside a teacher token get its conditioned distribution instead of CE only
+// and arms with the teacher's tokenizer (STUDENT_TOKENIZER=teacher: a data folder of their own,
+// DATA_DIR/experiment_kd/teacher_tokenizer, prepared and collected once for the three):
+//   tok     the student's shape, drawn weights (what the teacher's tokenizer buys over projection)
+//   tshape  the teacher's shape, drawn weights (the control for init)
+//   init    the teacher's shape and weights, SubLN inserted, then ternary KD (BitDistill's start)
+// Every run is scored on the same held-out text (bits per byte do not depend on the tokenizer); top-1
+// agreement and KL are over each tokenizer's own positions.
 // With the project's own teacher, the teacher is also retrained with its full head (one seed) so that
 // the trimmed head's cost is a line of its own.
 // Each run is scored on the same held-out chunks as eval (bits per byte, top-1 agreement and KL to the
@@ -32,8 +39,11 @@ struct TrainOptions;
 struct ExperimentArm {
   std::string name, what;
   std::function<void(TrainOptions&)> apply;
-  // Settings of the arm's own KD traces; empty: the pipeline's traces (KD_DIR).
-  std::function<std::map<std::string, std::string>(const Settings&)> traces;
+  // Settings the arm changes (its traces' and its student's); empty: none, the pipeline's traces (KD_DIR).
+  std::function<std::map<std::string, std::string>(const Settings&)> changes;
+  // The folder its traces are collected into (DATA_DIR/experiment_kd/<trace_set>), shared by arms that
+  // change the same collection settings; with changes only.
+  std::string trace_set;
 };
 
 // The arms EXPERIMENT_ARMS names, in that order; UsageError for an unknown name or a repeat.

@@ -8,6 +8,7 @@
 #include "core/engine/engine.h"
 #include "core/engine/gguf_model.h"
 #include "core/format/hf_bitnet.h"
+#include "core/tokenizer/run_tokenizers.h"
 #include "core/tokenizer/spm_tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
@@ -17,11 +18,12 @@ namespace bkd {
 namespace {
 
 // Up to `max_windows` windows of `len` student tokens from the held-out test split, or none.
-std::vector<std::vector<int32_t>> held_out_windows(const RunLayout& layout, int64_t len, size_t max_windows) {
+std::vector<std::vector<int32_t>> held_out_windows(const Settings& s, int64_t len, size_t max_windows) {
   std::vector<std::vector<int32_t>> out;
-  const std::string test = layout.corpus_split(Split::Test), spm = layout.student_tokenizer();
-  if (!file_exists(test) || !file_exists(spm)) return out;
-  auto tok = SpmTokenizer::load(spm);
+  const RunLayout layout(s);
+  const std::string test = layout.corpus_split(Split::Test);
+  if (!file_exists(test) || (!student_tokenizer_is_teacher(s) && !file_exists(layout.student_tokenizer()))) return out;
+  auto tok = load_student_tokenizer(s);
   for (const Document& d : read_split_jsonl(test)) {
     const std::vector<int32_t> ids = tok->encode_ids(d.text);
     for (size_t b = 0; b + static_cast<size_t>(len) <= ids.size() && out.size() < max_windows; b += static_cast<size_t>(len))
@@ -29,6 +31,19 @@ std::vector<std::vector<int32_t>> held_out_windows(const RunLayout& layout, int6
     if (out.size() >= max_windows) break;
   }
   return out;
+}
+
+// The student's SentencePiece model, for the formats that store one (llama.cpp's "llama" vocabulary,
+// Hugging Face's tokenizer.model); a student with the teacher's byte-level BPE is refused by name.
+std::unique_ptr<SpmTokenizer> sentencepiece_student(const Settings& s, const std::string& format) {
+  std::unique_ptr<Tokenizer> tok = load_student_tokenizer(s);
+  if (auto* spm = dynamic_cast<SpmTokenizer*>(tok.get())) {
+    tok.release();
+    return std::unique_ptr<SpmTokenizer>(spm);
+  }
+  throw UsageError("--format " + format + " writes the student's SentencePiece vocabulary, and this student uses the teacher's " +
+                       tok->kind() + " tokenizer (STUDENT_TOKENIZER=teacher); that export is not written yet",
+                   "export with --format bitnet-kde (the packed engine and `serve --engine` run it)");
 }
 
 // Whether two packed models give bit-identical engine logits (A8) on a seeded random window.
@@ -80,9 +95,10 @@ ExportResult run_export(const Settings& s, const ExportOptions& opts) {
       throw UsageError("cannot export " + r.checkpoint + " for llama.cpp:" + why,
                        "export it with --format bitnet-kde (the packed engine runs it), or change the student config");
     }
+    const auto spm = sentencepiece_student(s, "llama.cpp");
     const PackedModel packed = pack_student(sc, opts.tables);
     r.path = opts.out.empty() ? layout.student_llama_cpp_gguf() : opts.out;
-    r.llama_cpp = write_llama_cpp_gguf(packed, SpmTokenizer::load(layout.student_tokenizer())->vocab(), r.path, opts.llama_cpp);
+    r.llama_cpp = write_llama_cpp_gguf(packed, spm->vocab(), r.path, opts.llama_cpp);
     r.ternary_bytes = static_cast<int64_t>(packed.ternary_bytes());
     r.table_bytes = static_cast<int64_t>(packed.table_bytes());
     return r;
@@ -90,9 +106,10 @@ ExportResult run_export(const Settings& s, const ExportOptions& opts) {
   if (opts.format == ExportFormat::Hf) {
     if (opts.tables == TableFormat::I8)
       throw UsageError("--tables i8 has no Hugging Face form (transformers reads float embeddings)", "use --tables f32 or bf16");
+    const auto spm = sentencepiece_student(s, "hf");
     const PackedModel packed = pack_student(sc, opts.tables);
     r.path = opts.out.empty() ? layout.student_hf_dir() : opts.out;
-    write_hf_bitnet(packed, *SpmTokenizer::load(layout.student_tokenizer()), r.path);
+    write_hf_bitnet(packed, *spm, r.path);
     r.ternary_bytes = static_cast<int64_t>(packed.ternary_bytes());
     r.table_bytes = static_cast<int64_t>(packed.table_bytes());
     r.hf_roundtrip_identical = same_engine_logits(packed, read_hf_bitnet(r.path), cfg, static_cast<uint32_t>(s.i64("SEED")));
@@ -106,7 +123,7 @@ ExportResult run_export(const Settings& s, const ExportOptions& opts) {
 
   const PackedModel loaded = load_packed_model(r.path);
   const int64_t len = std::min<int64_t>(128, cfg.max_seq_len);
-  auto windows = held_out_windows(layout, len, 32);
+  auto windows = held_out_windows(s, len, 32);
   if (!windows.empty()) {
     r.parity_inputs = std::to_string(windows.size()) + " held-out windows of " + std::to_string(len) + " tokens";
   } else {

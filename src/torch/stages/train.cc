@@ -9,13 +9,15 @@
 #include "core/dist/launch_env.h"
 #include "core/kd/kd_manifest.h"
 #include "core/stages/collect.h"
-#include "core/tokenizer/spm_tokenizer.h"
+#include "core/tokenizer/run_tokenizers.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "core/util/log.h"
 #include "core/util/sysinfo.h"
 #include "torch/model/checkpoint.h"
 #include "torch/model/device.h"
+#include "torch/model/model_api.h"
+#include "torch/model/student_from_teacher.h"
 #include "torch/model/vocab_map.h"
 #include "torch/dist/dist_group.h"
 #include "torch/dist/rank_slice_source.h"
@@ -47,24 +49,53 @@ VocabMap teacher_vocab_map(const Settings& s, const TokenFile& train_tokens, int
 // The student's end-of-text id and the structural tokens of the format loss.
 int32_t student_tokens(const RunLayout& layout, const Settings& s, TrainOptions& o) {
   const std::string spm = layout.student_tokenizer();
-  if (!file_exists(spm)) {
+  if (!student_tokenizer_is_teacher(s) && !file_exists(spm)) {
     log_warn("train student: no student tokenizer at " + spm + "; format loss disabled");
     return -1;
   }
-  auto tok = SpmTokenizer::load(spm);
+  auto tok = load_student_tokenizer(s);
   o.structural_ids = structural_token_ids(*tok, s.str("FORMAT_TOKENS"));
   log_info("train student: " + std::to_string(o.structural_ids.size()) + " structural tokens for the format loss (" +
            s.str("FORMAT_TOKENS") + ")");
   return tok->eos_id();
 }
 
-// A finished run with the same model, budget and KD input is not trained again.
+// STUDENT_INIT: a student of the teacher's shape, drawn (teacher-shape) or started from the teacher's
+// weights (teacher). Both need the teacher's tokenizer: the student's ids must be the teacher's.
+void apply_student_init(const Settings& s, int64_t token_vocab, TrainOptions& o) {
+  const std::string init = s.str("STUDENT_INIT");
+  if (init == "scratch") return;
+  if (!student_tokenizer_is_teacher(s))
+    throw UsageError("STUDENT_INIT=" + init + " gives the student the teacher's vocabulary, and the student tokenizer is not "
+                         "the teacher's",
+                     "set STUDENT_TOKENIZER=teacher and run `bitnet-kde prepare` again, or use STUDENT_INIT=scratch");
+  o.model = teacher_shaped_student_config(s, o.seq_len);
+  if (o.model.vocab_size < token_vocab)
+    throw Error("the teacher's vocabulary (" + std::to_string(o.model.vocab_size) + ") is smaller than the student's token "
+                    "files' (" + std::to_string(token_vocab) + ")",
+                "run `bitnet-kde prepare` again: the token files were made with another tokenizer");
+  o.extra_state["init"] = init;
+  if (init != "teacher") return;
+  o.init_weights = [&s](TransformerImpl& student) {
+    LocalTeacherModel t = load_local_teacher(s);
+    const auto student_tok = load_student_tokenizer(s);
+    if (t.tokenizer->hash() != student_tok->hash())
+      throw Error("STUDENT_INIT=teacher: the teacher's tokenizer (" + t.tokenizer->hash().substr(0, 12) +
+                      ") is not the student's (" + student_tok->hash().substr(0, 12) + ")",
+                  "run `bitnet-kde prepare` again with STUDENT_TOKENIZER=teacher");
+    copy_teacher_weights(t.model, student);
+    log_info("train student: started from the teacher " + t.model.checkpoint + " (SubLN inserted, BitLinear)");
+  };
+}
+
+// A finished run with the same model, budget, start and KD input is not trained again.
 bool already_finished(const TrainOptions& o, TrainStageResult& r) {
   auto ck = latest_checkpoint(o.role_dir());
   if (!ck) return false;
   nlohmann::json st = load_checkpoint_state(*ck);
+  const nlohmann::json init = o.extra_state.is_object() ? o.extra_state.value("init", nlohmann::json()) : nlohmann::json();
   if (st.value("step", int64_t(0)) >= st.value("total_steps", int64_t(1)) && st["model_config"] == nlohmann::json(o.model) &&
-      st.value("budget_tokens", int64_t(0)) == o.budget_tokens) {
+      st.value("budget_tokens", int64_t(0)) == o.budget_tokens && st.value("init", nlohmann::json()) == init) {
     r.already_finished = true;
     r.checkpoint = *ck;
     r.seen_tokens = st.value("seen_tokens", int64_t(0));
@@ -120,6 +151,7 @@ TrainStageResult run_train_stage(const Settings& s, const TrainStageOptions& opt
   TokenFile train_tokens(tok_path);
   const int64_t vocab = train_tokens.vocab_size();
   TrainOptions o = train_options_from_settings(s, role, vocab);
+  if (!teacher) apply_student_init(s, vocab, o);
   o.resume = opts.resume;
   if (opts.adjust) opts.adjust(o);
 

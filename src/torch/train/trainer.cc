@@ -181,6 +181,7 @@ TrainResult train(const TrainOptions& o, BatchSource& data) {
     throw UsageError("checkpoints already exist in " + role_dir,
                      "pass --resume to continue that run, or delete the folder to start over");
   }
+  if (step == 0 && o.init_weights) o.init_weights(*model);
   const int64_t tokens_per_step = o.batch_size * grad_accum * o.seq_len * world;
   sched.total_steps = std::max<int64_t>(1, (o.budget_tokens + tokens_per_step - 1) / tokens_per_step);
   if (writer) {

@@ -17,6 +17,7 @@
 namespace bkd {
 class Settings;
 class DistGroup;
+class TransformerImpl;
 
 struct TrainOptions {
   std::string role = "student";  // student | teacher
@@ -52,6 +53,9 @@ struct TrainOptions {
   const Settings* settings = nullptr;  // for report headers (may be null in tests)
   // Extra keys for every checkpoint's state.json (the teacher's "vocab_map"); an object or null.
   nlohmann::json extra_state;
+  // Overwrites the drawn initial weights of a run that starts fresh (not a resumed one): a student
+  // started from its teacher (torch/model/student_from_teacher.h). Say what it was in extra_state["init"].
+  std::function<void(TransformerImpl&)> init_weights;
 
   int world_size() const;
   int64_t tokens_per_step() const { return batch_size * grad_accum * seq_len * world_size(); }
