@@ -35,8 +35,8 @@ TEST(Experiment, ArmsBySeedsWithPairedIntervalsOnOneTokenStream) {
   ASSERT_EQ(first.exit_code, 0) << first.output;
   EXPECT_NE(first.output.find("kd_gain:"), std::string::npos) << first.output;
   const json r = json::parse(read_file(d.file("drive/reports/experiment.json")));
-  ASSERT_EQ(r["runs"].size(), 21u);
-  for (const char* arm : {"kd", "ce", "a8", "fp", "k100", "rskd", "mid"}) {
+  ASSERT_EQ(r["runs"].size(), 30u);
+  for (const char* arm : {"kd", "ce", "a8", "fp", "k100", "rskd", "mid", "tok", "tshape", "init"}) {
     const json& a = r["arms"][arm]["bits_per_byte"];
     EXPECT_EQ(a["n"], 3) << arm;
     double sum = 0;
@@ -61,7 +61,7 @@ TEST(Experiment, ArmsBySeedsWithPairedIntervalsOnOneTokenStream) {
   EXPECT_TRUE(r["differences"].contains("flip_cost"));
   EXPECT_TRUE(r["differences"].contains("ternary_cost"));
   EXPECT_TRUE(r["differences"].contains("student_minus_teacher"));
-  for (const char* diff : {"k100_gain", "rskd_gain", "mid_token_gain"}) EXPECT_TRUE(r["differences"].contains(diff)) << diff;
+  for (const char* diff : {"k100_gain", "rskd_gain", "mid_token_gain", "same_tokenizer_gain", "init_gain"}) EXPECT_TRUE(r["differences"].contains(diff)) << diff;
   // The arms with traces of their own collected them on the same plan with their one change, and the
   // report says what each stores per position.
   const json& st = r["kd_trace_storage"];
@@ -79,6 +79,46 @@ TEST(Experiment, ArmsBySeedsWithPairedIntervalsOnOneTokenStream) {
   EXPECT_LT(st["rskd"]["mean_other_mass"].get<double>(), 0.01);  // the draws are the whole estimate
   EXPECT_EQ(st["mid"]["identity"]["projection"], "mid-token");
   EXPECT_GE(st["mid"]["kd_fraction"].get<double>(), st["pipeline"]["kd_fraction"].get<double>());
+  // The arms with the teacher's tokenizer: one data folder of their own (prepared there: the pipeline's
+  // prepare report still describes the SentencePiece student), traces projected by identity, every
+  // row in range at a teacher boundary; the same planned documents, in other tokens.
+  const json& tt = st["teacher_tokenizer"];
+  EXPECT_EQ(tt["identity"]["projection"], "identity");
+  EXPECT_NE(tt["identity"]["student_tokenizer_hash"], base["student_tokenizer_hash"]);
+  EXPECT_EQ(tt["no_teacher_boundary_rate"].get<double>(), 0.0);
+  const json tt_prepare = json::parse(read_file(d.file("drive/data/experiment_kd/teacher_tokenizer/reports/prepare.json")));
+  EXPECT_EQ(tt_prepare["student_tokenizer"]["kind"], "gpt2-bpe");
+  EXPECT_EQ(tt_prepare["student_tokenizer"]["vocab_size"], 50257);
+  EXPECT_EQ(json::parse(read_file(d.file("drive/reports/prepare.json")))["student_tokenizer"]["kind"], "sentencepiece");
+  // init and tshape: the full-head teacher's shape (SubLN on, BitLinear, the whole GPT-2 vocabulary);
+  // init starts from its weights, which were trained on this corpus. A drawn start predicts about
+  // uniformly (CE ~ ln 50257 = 10.83), and so does a copy that failed or landed on the wrong rows (the
+  // trimmed head's shared rows started at 11.46): the teacher's start must be below both.
+  const std::string full_head = d.file("drive/checkpoints/experiment/teacher_full_head/teacher/");
+  const json teacher_cfg = json::parse(read_file(full_head + list_dir(full_head).back() + "/state.json"))["model_config"];
+  EXPECT_TRUE(st.contains("teacher_tokenizer_full_head"));
+  for (int64_t seed = 42; seed < 45; ++seed) {
+    const std::string base_dir = d.file("drive/checkpoints/experiment/");
+    auto state = [&](const std::string& arm) {
+      const std::string role = base_dir + arm + "/seed_" + std::to_string(seed) + "/student";
+      return json::parse(read_file(role + "/" + list_dir(role).back() + "/state.json"));
+    };
+    const json init = state("init"), shape = state("tshape");
+    EXPECT_EQ(init["init"], "teacher");
+    EXPECT_EQ(shape["init"], "teacher-shape");
+    EXPECT_EQ(init["model_config"], shape["model_config"]);
+    for (const char* k : {"d_model", "n_layers", "n_heads", "ffn_dim", "ffn_activation"})
+      EXPECT_EQ(init["model_config"][k], teacher_cfg[k]) << k;
+    EXPECT_EQ(init["model_config"]["vocab_size"], 50257);
+    EXPECT_TRUE(init["model_config"]["bitlinear"].get<bool>());
+    const double ce_init = metrics(base_dir + "init/seed_" + std::to_string(seed))[0]["ce"].get<double>();
+    const double ce_drawn = metrics(base_dir + "tshape/seed_" + std::to_string(seed))[0]["ce"].get<double>();
+    std::printf("[init from teacher] seed %lld: step-0 CE %.3f started from the teacher, %.3f drawn\n", (long long)seed,
+                ce_init, ce_drawn);
+    EXPECT_LT(ce_init, ce_drawn) << seed;
+    EXPECT_LT(ce_init, std::log(50257.0)) << seed;
+  }
+
   // The teacher retrained with its full head is a line of its own, and the trimmed head's cost the difference.
   ASSERT_TRUE(r["teacher_full_head_bits_per_byte"].is_number());
   EXPECT_NEAR(r["trimmed_head_cost_bits_per_byte"].get<double>(),

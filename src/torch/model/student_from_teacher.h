@@ -5,11 +5,10 @@
 //     starts as the teacher's full-precision one;
 //   - SubLN norms before o_proj and down_proj are inserted (gain 1) where the teacher has none
 //     (Hugging Face teachers); the project's own teacher already has them and they are copied;
-//   - the vocabulary is the external one: a teacher with a trimmed head (VocabMap) gives each id the
-//     row of its class, so rare ids start with the shared rare row. Inputs are then exact; outputs are
-//     not: with tied embeddings and no bias each rare id starts at the rare class's logit, not that
-//     minus log(rare_count), so the rare ids start with rare_count times the teacher's rare mass until
-//     training moves them (the first steps' loss shows it);
+//   - the teacher must predict its whole vocabulary: a trimmed head (VocabMap, the project's own
+//     teacher with TEACHER_VOCAB_MIN_COUNT > 0) is refused. Its rare ids share one class; with tied
+//     embeddings and no bias each would start at the class's logit (not that minus log(rare_count)),
+//     and that start measured worse than drawn weights (step-0 CE 11.46 against 10.84, tiny preset);
 //   - the teacher's other switches (q/k/v biases, q/k RMSNorm, head_dim, RoPE scaling, activation)
 //     are kept: the student computes what its teacher computes, up to the quantizers.
 // The student must share the teacher's tokenizer (STUDENT_TOKENIZER=teacher): its ids are the teacher's.
@@ -29,6 +28,9 @@ ModelConfig student_config_of_teacher(const ModelConfig& teacher, int64_t extern
 
 // The local teacher's shape (its checkpoint's state or config.json; no weights loaded) as a student config.
 ModelConfig teacher_shaped_student_config(const Settings& s, int64_t max_seq_len);
+
+// UsageError when the local teacher has a trimmed head (see above); reads its checkpoint's state only.
+void require_full_teacher_head(const Settings& s);
 
 // Copies the teacher's weights into a student made from student_config_of_teacher(teacher.config, ...).
 // Throws Error on a parameter the student lacks or a shape that differs (the configs disagree).

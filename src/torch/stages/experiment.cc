@@ -29,6 +29,9 @@ using json = nlohmann::json;
 using Changes = std::map<std::string, std::string>;
 // The arms with the teacher's tokenizer share one data folder: prepared, collected and held out once.
 constexpr const char* kTeacherTokenizerSet = "teacher_tokenizer";
+// A student started from a teacher needs the teacher's whole vocabulary: with a trimmed teacher head
+// (student_from_teacher.h) init and its control take the full-head teacher, for their traces too.
+constexpr const char* kFullHeadTeacherTokenizerSet = "teacher_tokenizer_full_head";
 
 const std::vector<ExperimentArm>& all_arms() {
   static const std::vector<ExperimentArm> arms = {
@@ -50,12 +53,13 @@ const std::vector<ExperimentArm>& all_arms() {
        [](TrainOptions&) {}, [](const Settings&) { return Changes{{"KD_MID_TOKEN", "true"}}; }, "mid"},
       {"tok", "KD with the teacher's tokenizer (identity projection), the student's shape", [](TrainOptions&) {},
        [](const Settings&) { return Changes{{"STUDENT_TOKENIZER", kStudentTokenizerIsTeacher}}; }, kTeacherTokenizerSet},
-      {"tshape", "the teacher's tokenizer and shape, drawn weights (the control for init)", [](TrainOptions&) {},
+      {"tshape", "the teacher's tokenizer and shape, drawn weights (the control for init; its teacher: init's)", [](TrainOptions&) {},
        [](const Settings&) { return Changes{{"STUDENT_TOKENIZER", kStudentTokenizerIsTeacher}, {"STUDENT_INIT", "teacher-shape"}}; },
-       kTeacherTokenizerSet},
-      {"init", "the teacher's tokenizer, shape and weights (SubLN inserted), then ternary KD", [](TrainOptions&) {},
+       kFullHeadTeacherTokenizerSet, true},
+      {"init", "the teacher's tokenizer, shape and weights (SubLN inserted), then ternary KD; the teacher with its full head",
+       [](TrainOptions&) {},
        [](const Settings&) { return Changes{{"STUDENT_TOKENIZER", kStudentTokenizerIsTeacher}, {"STUDENT_INIT", "teacher"}}; },
-       kTeacherTokenizerSet},
+       kFullHeadTeacherTokenizerSet, true},
   };
   return arms;
 }
@@ -161,6 +165,29 @@ json trace_storage(const KdTraceDir& dir) {
           {"mean_other_mass", rows_kd > 0 ? other / rows_kd : 0.0}};
 }
 
+// Whether the teacher is the project's own with a trimmed head (TEACHER_VOCAB_MIN_COUNT > 0).
+bool own_teacher_with_trimmed_head(const Settings& s) {
+  return s.str("TEACHER_PROVIDER") == "local" && s.str("TEACHER_MODEL_DIR").empty() && s.i64("TEACHER_VOCAB_MIN_COUNT") > 0;
+}
+
+// The project's own teacher retrained with its full head (TEACHER_VOCAB_MIN_COUNT=0, one seed: SEED) in
+// CKPT_DIR/experiment/teacher_full_head, or found there; returns the settings it is the teacher of.
+Settings full_head_teacher(const Settings& s, const RunLayout& layout) {
+  const std::string dir = layout.experiment_teacher();
+  const Settings ts = s.with({{"TEACHER_VOCAB_MIN_COUNT", "0"}, {"CKPT_DIR", dir}});
+  TrainStageOptions t;
+  t.role = "teacher";
+  t.resume = true;
+  t.adjust = [](TrainOptions& o) {
+    o.progress = false;
+    o.metric_sinks = false;
+  };
+  log_info("experiment: the teacher with its full head (TEACHER_VOCAB_MIN_COUNT=0) in " + dir);
+  const TrainStageResult tr = run_train_stage(ts, t);
+  if (!latest_checkpoint(tr.role_dir)) throw Error("experiment: no checkpoint in " + tr.role_dir + " after training the full-head teacher");
+  return ts;
+}
+
 // The settings an arm trains with: the experiment's, or (an arm that changes settings) those with the
 // changes and its trace set's own KD_DIR, after collecting (or finding) those traces. A change of the
 // student tokenizer changes what prepare makes: the set then has a data folder of its own (DATA_DIR,
@@ -169,6 +196,11 @@ Settings arm_settings(const Settings& s, const RunLayout& layout, const Experime
   if (!arm.changes) return s;
   Changes changes = arm.changes(s);
   const std::string dir = layout.experiment_traces(arm.trace_set);
+  if (arm.full_head_teacher && own_teacher_with_trimmed_head(s)) {
+    const Settings teacher = full_head_teacher(s, layout);  // trained first, or found
+    changes["TEACHER_VOCAB_MIN_COUNT"] = "0";
+    changes["CKPT_DIR"] = RunLayout(teacher).checkpoints();
+  }
   changes["KD_DIR"] = dir;
   const bool own_data = changes.count("STUDENT_TOKENIZER") > 0;
   if (own_data) {
@@ -203,33 +235,20 @@ ArmInputs arm_inputs(const Settings& s, const RunLayout& layout, const Experimen
   return in;
 }
 
-// The project's own teacher retrained with its full head (TEACHER_VOCAB_MIN_COUNT=0, one seed: SEED),
-// scored on the held-out chunks; NaN when the teacher is not the project's own or already has a full head.
+// The full-head teacher scored on the held-out chunks; NaN when the teacher is not the project's own or
+// already has a full head.
 double full_head_teacher_bpb(const Settings& s, const RunLayout& layout, const HeldOut& h) {
-  if (s.str("TEACHER_PROVIDER") != "local" || !s.str("TEACHER_MODEL_DIR").empty() ||
-      s.i64("TEACHER_VOCAB_MIN_COUNT") == 0 || !s.flag("EXPERIMENT_FULL_HEAD_TEACHER"))
-    return std::nan("");
-  const std::string dir = layout.experiment_teacher();
-  const std::string score_path = join_path(dir, "eval.json");
-  const Settings ts = s.with({{"TEACHER_VOCAB_MIN_COUNT", "0"}, {"CKPT_DIR", dir}});
-  TrainStageOptions t;
-  t.role = "teacher";
-  t.resume = true;
-  t.adjust = [](TrainOptions& o) {
-    o.progress = false;
-    o.metric_sinks = false;
-  };
-  log_info("experiment: the teacher with its full head (TEACHER_VOCAB_MIN_COUNT=0) in " + dir);
-  const TrainStageResult tr = run_train_stage(ts, t);
-  const auto checkpoint = latest_checkpoint(tr.role_dir);
-  if (!checkpoint) throw Error("experiment: no checkpoint in " + tr.role_dir + " after training the full-head teacher");
-  if (const json cached = cached_score(score_path, *checkpoint, h.chunks.size()); !cached.is_null())
+  if (!own_teacher_with_trimmed_head(s) || !s.flag("EXPERIMENT_FULL_HEAD_TEACHER")) return std::nan("");
+  const Settings ts = full_head_teacher(s, layout);
+  const std::string checkpoint = *latest_checkpoint(RunLayout(ts).role_checkpoints("teacher"));
+  const std::string score_path = join_path(layout.experiment_teacher(), "eval.json");
+  if (const json cached = cached_score(score_path, checkpoint, h.chunks.size()); !cached.is_null())
     return cached["bits_per_byte"].get<double>();
   LocalTeacherModel teacher = load_local_teacher(ts);  // that checkpoint, with the teacher's tokenizer
   torch::NoGradGuard ng;
   const double bpb = score_texts(teacher.model, h.chunks, *teacher.tokenizer, teacher.bos).bits_per_byte();
   write_file_atomic(score_path,
-                    json{{"checkpoint", *checkpoint}, {"chunks", h.chunks.size()}, {"scoring", kScoring}, {"bits_per_byte", bpb}}.dump(2) + "\n");
+                    json{{"checkpoint", checkpoint}, {"chunks", h.chunks.size()}, {"scoring", kScoring}, {"bits_per_byte", bpb}}.dump(2) + "\n");
   return bpb;
 }
 

@@ -13,10 +13,12 @@
 //         arXiv 2503.16870; its storage per position is reported beside the top-K's)
 //   mid   KD_MID_TOKEN: rows inside a teacher token get its conditioned distribution instead of CE only
 // and arms with the teacher's tokenizer (STUDENT_TOKENIZER=teacher: a data folder of their own,
-// DATA_DIR/experiment_kd/teacher_tokenizer, prepared and collected once for the three):
+// DATA_DIR/experiment_kd/teacher_tokenizer[_full_head], each prepared and collected once):
 //   tok     the student's shape, drawn weights (what the teacher's tokenizer buys over projection)
 //   tshape  the teacher's shape, drawn weights (the control for init)
 //   init    the teacher's shape and weights, SubLN inserted, then ternary KD (BitDistill's start)
+// (a start from the teacher needs its whole vocabulary: with the project's own teacher and a trimmed
+// head, tshape and init take the teacher retrained with its full head, and their own traces from it).
 // Every run is scored on the same held-out text (bits per byte do not depend on the tokenizer); top-1
 // agreement and KL are over each tokenizer's own positions.
 // With the project's own teacher, the teacher is also retrained with its full head (one seed) so that
@@ -44,6 +46,9 @@ struct ExperimentArm {
   // The folder its traces are collected into (DATA_DIR/experiment_kd/<trace_set>), shared by arms that
   // change the same collection settings; with changes only.
   std::string trace_set;
+  // The project's own teacher with a trimmed head is replaced by the one retrained with its full head
+  // (CKPT_DIR/experiment/teacher_full_head), for the arm's traces and its start.
+  bool full_head_teacher = false;
 };
 
 // The arms EXPERIMENT_ARMS names, in that order; UsageError for an unknown name or a repeat.

@@ -76,6 +76,7 @@ void apply_student_init(const Settings& s, int64_t token_vocab, TrainOptions& o)
                 "run `bitnet-kde prepare` again: the token files were made with another tokenizer");
   o.extra_state["init"] = init;
   if (init != "teacher") return;
+  require_full_teacher_head(s);
   o.init_weights = [&s](TransformerImpl& student) {
     LocalTeacherModel t = load_local_teacher(s);
     const auto student_tok = load_student_tokenizer(s);
