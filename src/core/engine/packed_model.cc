@@ -32,6 +32,11 @@ uint64_t PackedModel::table_bytes() const { return embed.bytes() + (cfg.tie_embe
 
 void PackedModel::validate() const {
   cfg.validate();
+  if (cfg.has_hf_features())
+    throw UsageError("the packed engine runs the BitNet layout (SubLN, no biases, no q/k norm, head_dim = d_model / heads, "
+                     "no RoPE scaling), and this student keeps its Hugging Face teacher's switches (STUDENT_INIT=teacher)",
+                     "engine support for those switches is not written yet: start the student from a teacher without them "
+                     "(Mistral, Llama without RoPE scaling) or from scratch (STUDENT_INIT=scratch)");
   const int64_t D = cfg.d_model, F = cfg.ffn_dim, KV = cfg.n_kv_heads * cfg.head_dim(), V = cfg.vocab_size;
   if (embed.rows != V || embed.cols != D) throw Error("embedding table shape disagrees with the config");
   if (!cfg.tie_embeddings && (lm_head.rows != V || lm_head.cols != D))

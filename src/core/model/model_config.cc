@@ -77,7 +77,6 @@ void ModelConfig::validate() const {
        "every size must be positive");
   need(head_dim_override >= 0, "head_dim must not be negative");
   need(head_dim_override > 0 || d_model % n_heads == 0, "d_model must be divisible by n_heads (or head_dim given)");
-  need(!bitlinear || !has_hf_features(), "BitLinear students use the BitNet layout (SubLN, no biases, no q/k norm)");
   if (rope_scaling.type == RopeScaling::Type::Llama3)
     need(rope_scaling.factor >= 1.0 && rope_scaling.low_freq_factor > 0 &&
              rope_scaling.high_freq_factor > rope_scaling.low_freq_factor && rope_scaling.original_max_position > 0,

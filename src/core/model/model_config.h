@@ -6,7 +6,8 @@
 // Teachers loaded from Hugging Face folders (core/model/hf_config.h) use the same blocks with some
 // parts switched: no SubLN, q/k/v (and o) biases, per-head q/k RMSNorm, an explicit head_dim, RoPE
 // frequencies rescaled the Llama-3 way. has_hf_features() says whether any is on; the packed engine
-// and the exporters accept only the BitNet layout.
+// and the exporters accept only the BitNet layout. A student started from such a teacher
+// (STUDENT_INIT=teacher) keeps its switches and trains in LibTorch; the engine refuses it by name.
 #include <cstdint>
 #include <string>
 #include <vector>
