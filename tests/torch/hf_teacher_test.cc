@@ -384,7 +384,7 @@ TEST(HfTeacherCli, SameTokenizerStudentStartsFromATinyLlama) {
   for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
     write_file_atomic(model + "/" + f, read_file(tok_dir + "/" + f));
   test::make_sotu_project(d, 6, "TEACHER_MODEL_DIR=" + model +
-                                    "\nSTUDENT_TOKENIZER=teacher\nSTUDENT_INIT=teacher\nTOP_K=64\nKD_TARGET_TOKENS=2000"
+                                    "\nSTUDENT_TOKENIZER=teacher\nTOP_K=64\nKD_TARGET_TOKENS=2000"
                                     "\nBUDGET_TOKENS=2048\nEVAL_TOKENS=600\n");
   auto run = [&](const std::string& args) {
     const auto r = test::run_cli(d.path(), args);
@@ -407,7 +407,7 @@ TEST(HfTeacherCli, SameTokenizerStudentStartsFromATinyLlama) {
   EXPECT_EQ(acc["rows_invalid"].get<int64_t>(), 0);
   EXPECT_GT(acc["rows_kd"].get<int64_t>(), 1000);
 
-  const auto train = run("train");
+  const auto train = run("train --init-from teacher");
   EXPECT_NE(train.output.find("started from the teacher"), std::string::npos) << train.output;
   const std::string role = d.file("drive/checkpoints/student");
   const auto st = nlohmann::json::parse(read_file(role + "/" + list_dir(role).back() + "/state.json"));

@@ -80,7 +80,7 @@ TEST(LlamaCppTrainedStudent, MeetsTheAgreementTargetsOnHeldOutText) {
 
   StudentCheckpoint sc = load_student_checkpoint(ckpt);
   const PackedModel packed = pack_student(sc, TableFormat::F32);
-  const LlamaCppExport ex = write_llama_cpp_gguf(packed, tok->vocab(), dir + "/student.gguf");
+  const LlamaCppExport ex = write_llama_cpp_gguf(packed, gguf_vocab(tok->vocab()), dir + "/student.gguf");
   const int64_t len = std::min<int64_t>(128, packed.cfg.max_seq_len);
   std::vector<std::vector<int32_t>> windows, prompts;
   for (const auto& d : test_docs) {

@@ -1,4 +1,4 @@
-// `train [--role student|student_ce|teacher] [--resume] [--nproc N]`: the train stage
+// `train [--role student|student_ce|teacher] [--init-from teacher] [--resume] [--nproc N]`: the train stage
 // (torch/stages/train.h) and its summary. Data parallel: under torchrun's variables (RANK, WORLD_SIZE,
 // MASTER_ADDR, MASTER_PORT) each process is one rank; --nproc N starts N local ranks of this command.
 #include <cstdio>
@@ -65,6 +65,9 @@ void setup_train(CLI::App& app, Cli& cli) {
   sub->add_option("--role", opts.role, "student (BitNet, KD from the KD manifest), student_ce (the same BitNet with CE only: eval's ablation) or teacher (full precision, CE on GPT-2 tokens)")
       ->check(CLI::IsMember({"student", "student_ce", "teacher"}));
   sub->add_flag("--resume", opts.resume, "continue from the latest checkpoint in CKPT_DIR/<role>");
+  static std::string init_from;
+  sub->add_option("--init-from", init_from, "how the student starts (STUDENT_INIT): teacher = the local teacher's shape and weights with SubLN inserted (needs STUDENT_TOKENIZER=teacher), teacher-shape = its shape with drawn weights, scratch = the STUDENT_* shape")
+      ->check(CLI::IsMember({"scratch", "teacher", "teacher-shape"}));
   static int nproc = 1;
   sub->add_option("--nproc", nproc, "data parallel: start this many local ranks (c10d Gloo on 127.0.0.1); BATCH_SIZE is per rank")
       ->check(CLI::Range(1, 1024));
@@ -73,7 +76,8 @@ void setup_train(CLI::App& app, Cli& cli) {
       cli.exit_code = launch_ranks(cli, nproc);
       return;
     }
-    print_summary(opts.role, run_train_stage(cli.settings(), opts));
+    const Settings& s = cli.settings();
+    print_summary(opts.role, run_train_stage(init_from.empty() ? s : s.with({{"STUDENT_INIT", init_from}}), opts));
   });
 }
 

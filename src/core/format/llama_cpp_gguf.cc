@@ -1,6 +1,7 @@
 #include "core/format/llama_cpp_gguf.h"
 
 #include "core/format/ggml_blocks.h"
+#include "core/tokenizer/gpt2_bpe.h"
 #include "core/util/error.h"
 
 namespace bkd {
@@ -41,7 +42,35 @@ std::vector<std::string> llama_cpp_export_problems(const ModelConfig& c, const L
   return p;
 }
 
-LlamaCppExport write_llama_cpp_gguf(const PackedModel& m, const SpmTokenizer::Vocab& vocab, const std::string& path,
+GgufVocab gguf_vocab(const SpmTokenizer::Vocab& v) {
+  GgufVocab g;
+  g.model = "llama", g.pre = "default";
+  g.pieces = v.pieces, g.scores = v.scores, g.types = v.types;
+  g.bos = v.bos, g.eos = v.eos, g.unk = v.unk;
+  g.add_space_prefix = true;  // SentencePiece's dummy prefix "▁"
+  return g;
+}
+
+GgufVocab gguf_vocab(const Tokenizer& tok) {
+  if (const auto* spm = dynamic_cast<const SpmTokenizer*>(&tok)) return gguf_vocab(spm->vocab());
+  const auto* gpt2 = dynamic_cast<const Gpt2Bpe*>(&tok);
+  if (!gpt2)
+    throw UsageError("the llama.cpp export writes SentencePiece and GPT-2 vocabularies, and this student uses a " + tok.kind() +
+                         " tokenizer (STUDENT_TOKENIZER=teacher with a Hugging Face teacher): that vocabulary is not written yet",
+                     "export with --format bitnet-kde (the packed engine and `serve --engine` run it)");
+  GgufVocab g;
+  g.model = "gpt2", g.pre = "gpt-2";  // llama.cpp's GPT-2 pre-tokenizer: the same regex as GPT-2's
+  const int32_t n = gpt2->vocab_size();
+  g.pieces.reserve(size_t(n));
+  for (int32_t id = 0; id < n; ++id) g.pieces.push_back(gpt2->piece(id));
+  g.types.assign(size_t(n), 1);
+  g.types[size_t(gpt2->eos_id())] = 3;  // <|endoftext|>: control, never produced from text
+  g.merges = gpt2->merges();
+  g.bos = g.eos = gpt2->eos_id();  // GPT-2 has one special token for both
+  return g;
+}
+
+LlamaCppExport write_llama_cpp_gguf(const PackedModel& m, const GgufVocab& vocab, const std::string& path,
                                     const LlamaCppExportOptions& o) {
   m.validate();
   const ModelConfig& c = m.cfg;
@@ -56,9 +85,12 @@ LlamaCppExport write_llama_cpp_gguf(const PackedModel& m, const SpmTokenizer::Vo
     throw Error("the student tokenizer has " + std::to_string(vocab.pieces.size()) + " pieces but the model's vocabulary is " +
                     std::to_string(c.vocab_size),
                 "export with the tokenizer the student was trained with (STUDENT_TOKENIZER)");
-  if (vocab.scores.size() != vocab.pieces.size() || vocab.types.size() != vocab.pieces.size())
-    throw Error("the tokenizer vocabulary is inconsistent: " + std::to_string(vocab.pieces.size()) + " pieces, " +
-                std::to_string(vocab.scores.size()) + " scores, " + std::to_string(vocab.types.size()) + " types");
+  const bool spm = vocab.model == "llama";
+  if ((spm && vocab.scores.size() != vocab.pieces.size()) || vocab.types.size() != vocab.pieces.size() ||
+      (!spm && (vocab.model != "gpt2" || vocab.merges.empty())))
+    throw Error("the tokenizer vocabulary is inconsistent: model '" + vocab.model + "', " + std::to_string(vocab.pieces.size()) +
+                " pieces, " + std::to_string(vocab.scores.size()) + " scores, " + std::to_string(vocab.types.size()) + " types, " +
+                std::to_string(vocab.merges.size()) + " merges");
 
   GgufWriter w;
   w.add_string("general.architecture", kArch);
@@ -79,12 +111,13 @@ LlamaCppExport write_llama_cpp_gguf(const PackedModel& m, const SpmTokenizer::Vo
   // spelling they map SiLU from gives the same function ("silu" -> SwiGLU with a parallel gate).
   w.add_string(a + ".hidden_activation", "silu");
 
-  // The student's SentencePiece vocabulary (BPE with byte fallback, dummy prefix "▁").
-  w.add_string("tokenizer.ggml.model", "llama");
-  w.add_string("tokenizer.ggml.pre", "default");
+  // The student's vocabulary: SentencePiece (BPE with byte fallback, dummy prefix "▁") or GPT-2's BPE.
+  w.add_string("tokenizer.ggml.model", vocab.model);
+  w.add_string("tokenizer.ggml.pre", vocab.pre);
   w.add_strings("tokenizer.ggml.tokens", vocab.pieces);
-  w.add_f32s("tokenizer.ggml.scores", vocab.scores);
+  if (spm) w.add_f32s("tokenizer.ggml.scores", vocab.scores);
   w.add_i32s("tokenizer.ggml.token_type", vocab.types);
+  if (!spm) w.add_strings("tokenizer.ggml.merges", vocab.merges);
   if (vocab.bos >= 0) w.add_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(vocab.bos));
   if (vocab.eos >= 0) w.add_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(vocab.eos));
   if (vocab.unk >= 0) w.add_u32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(vocab.unk));
@@ -92,7 +125,7 @@ LlamaCppExport write_llama_cpp_gguf(const PackedModel& m, const SpmTokenizer::Vo
   // a BOS prepended by llama.cpp would feed it an embedding it never learned.
   w.add_bool("tokenizer.ggml.add_bos_token", false);
   w.add_bool("tokenizer.ggml.add_eos_token", false);
-  w.add_bool("tokenizer.ggml.add_space_prefix", true);
+  w.add_bool("tokenizer.ggml.add_space_prefix", vocab.add_space_prefix);
 
   LlamaCppExport r;
   r.path = path;

@@ -41,12 +41,30 @@ struct LlamaCppExport {
   std::vector<std::string> q4_0_tensors;  // ternary tensors stored as Q4_0 (rows not a multiple of 256)
 };
 
+// A vocabulary as GGUF's tokenizer.ggml.* keys hold it: llama.cpp's "llama" model (SentencePiece:
+// pieces with scores, dummy prefix) or its "gpt2" model (byte-level BPE: pieces as stored, e.g. "Ġthe",
+// the merges, and the name of llama.cpp's pre-tokenizer for it).
+struct GgufVocab {
+  std::string model, pre;           // "llama" + "default" | "gpt2" + "gpt-2"
+  std::vector<std::string> pieces;
+  std::vector<float> scores;        // "llama" only
+  std::vector<int32_t> types;       // 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte
+  std::vector<std::string> merges;  // "gpt2" only: "first second", best first
+  int32_t bos = -1, eos = -1, unk = -1;
+  bool add_space_prefix = false;
+};
+GgufVocab gguf_vocab(const SpmTokenizer::Vocab& v);
+// The student tokenizer's vocabulary: a SentencePiece model or GPT-2's BPE (the project's own teacher's,
+// with STUDENT_TOKENIZER=teacher). A Hugging Face tokenizer.json is refused (UsageError): llama.cpp
+// names each family's pre-tokenizer ("llama-bpe", "qwen2", ...) and that mapping is not written yet.
+GgufVocab gguf_vocab(const Tokenizer& tok);
+
 // Why this student cannot be written for llama.cpp's bitnet graph (empty: it can).
 std::vector<std::string> llama_cpp_export_problems(const ModelConfig& c, const LlamaCppExportOptions& o);
 
 // Writes the file atomically. Throws UsageError listing every problem, or Error on an inconsistent
 // vocabulary (its size must equal the model's).
-LlamaCppExport write_llama_cpp_gguf(const PackedModel& m, const SpmTokenizer::Vocab& vocab, const std::string& path,
+LlamaCppExport write_llama_cpp_gguf(const PackedModel& m, const GgufVocab& vocab, const std::string& path,
                                     const LlamaCppExportOptions& o = {});
 
 }  // namespace bkd

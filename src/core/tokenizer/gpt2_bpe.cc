@@ -199,6 +199,7 @@ struct Gpt2Bpe::Impl {
   std::vector<std::string> bytes;   // id -> bytes it stands for
   std::vector<uint32_t> byte_len;   // id -> bytes.size()
   std::unordered_map<std::string, int32_t> piece_ids;
+  std::vector<std::string> merges;      // vocab.bpe's merges, "first second", best first
   std::array<int32_t, 256> byte_ids{};  // byte -> id of its one-character token
   PairTable pairs;
   int32_t eos = -1;
@@ -428,6 +429,7 @@ std::unique_ptr<Gpt2Bpe> Gpt2Bpe::load(const std::string& encoder_json_path, con
     if (!im.piece_ids.count(fields[0] + fields[1]))
       throw bad_merges(where + ": the merged symbol \"" + fields[0] + fields[1] + "\" is not in encoder.json");
     rank_of_joined[fields[0] + "," + fields[1]] = static_cast<int32_t>(ln - 1);
+    im.merges.push_back(fields[0] + " " + fields[1]);
   }
   // Every split of each joined string at a comma into two vocabulary entries gets that rank.
   std::vector<PairTable::Entry> entries;
@@ -522,6 +524,8 @@ const std::string& Gpt2Bpe::token_bytes(int32_t id) const {
                 "the ids do not come from this vocabulary");
   return impl_->bytes[id];
 }
+
+const std::vector<std::string>& Gpt2Bpe::merges() const { return impl_->merges; }
 
 std::string Gpt2Bpe::piece(int32_t id) const {
   token_bytes(id);  // range check

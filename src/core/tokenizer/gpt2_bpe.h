@@ -39,6 +39,7 @@ class Gpt2Bpe : public Tokenizer {
 
   int32_t piece_to_id(const std::string& piece) const;  // -1 when absent
   const std::string& token_bytes(int32_t id) const;     // the bytes a token stands for
+  const std::vector<std::string>& merges() const;       // vocab.bpe's merges, "first second", best first
 
   // Ids of one pre-token without the cache (what the cache stores).
   std::vector<int32_t> bpe_uncached(std::string_view pretoken) const;

@@ -33,8 +33,8 @@ std::vector<std::vector<int32_t>> held_out_windows(const Settings& s, int64_t le
   return out;
 }
 
-// The student's SentencePiece model, for the formats that store one (llama.cpp's "llama" vocabulary,
-// Hugging Face's tokenizer.model); a student with the teacher's byte-level BPE is refused by name.
+// The student's SentencePiece model, for the Hugging Face export (its tokenizer.model); a student with
+// the teacher's byte-level BPE is refused by name.
 std::unique_ptr<SpmTokenizer> sentencepiece_student(const Settings& s, const std::string& format) {
   std::unique_ptr<Tokenizer> tok = load_student_tokenizer(s);
   if (auto* spm = dynamic_cast<SpmTokenizer*>(tok.get())) {
@@ -95,10 +95,10 @@ ExportResult run_export(const Settings& s, const ExportOptions& opts) {
       throw UsageError("cannot export " + r.checkpoint + " for llama.cpp:" + why,
                        "export it with --format bitnet-kde (the packed engine runs it), or change the student config");
     }
-    const auto spm = sentencepiece_student(s, "llama.cpp");
+    const GgufVocab vocab = gguf_vocab(*load_student_tokenizer(s));
     const PackedModel packed = pack_student(sc, opts.tables);
     r.path = opts.out.empty() ? layout.student_llama_cpp_gguf() : opts.out;
-    r.llama_cpp = write_llama_cpp_gguf(packed, spm->vocab(), r.path, opts.llama_cpp);
+    r.llama_cpp = write_llama_cpp_gguf(packed, vocab, r.path, opts.llama_cpp);
     r.ternary_bytes = static_cast<int64_t>(packed.ternary_bytes());
     r.table_bytes = static_cast<int64_t>(packed.table_bytes());
     return r;
