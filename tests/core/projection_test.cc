@@ -315,17 +315,6 @@ TEST(Projection, IdentityKeepsTheTeachersIdsWhenTheTokenizersAreOne) {
   EXPECT_EQ(std::count(gen[1].ids.begin(), gen[1].ids.end(), partial), 0);
 }
 
-// The message of the Error `f` throws ("" when it throws none).
-template <class F>
-std::string error_text(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // A teacher that does not use the student's tokenizer after all: an id whose bytes differ, or an id
 // outside the vocabulary, is an Error naming the id, not a silent projection.
 TEST(Projection, IdentityRefusesATeacherWithAnotherTokenizer) {
@@ -339,8 +328,8 @@ TEST(Projection, IdentityRefusesATeacherWithAnotherTokenizer) {
   };
   TokenCandidate wrong_bytes = id_cand(tok, 262, 0.5);
   wrong_bytes.bytes = wrong_bytes.text = " of";
-  EXPECT_NE(error_text([&] { run(wrong_bytes); }).find("teacher id 262 spells ' of'"), std::string::npos);
+  EXPECT_NE(test::error_message([&] { run(wrong_bytes); }).find("teacher id 262 spells ' of'"), std::string::npos);
   TokenCandidate outside = id_cand(tok, 262, 0.5);
   outside.id = tok.vocab_size();
-  EXPECT_NE(error_text([&] { run(outside); }).find("outside the student's vocabulary"), std::string::npos);
+  EXPECT_NE(test::error_message([&] { run(outside); }).find("outside the student's vocabulary"), std::string::npos);
 }

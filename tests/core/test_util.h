@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 
 #include "core/util/fs.h"
@@ -26,6 +27,17 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The message of the exception `f` throws ("" when it throws none).
+template <class F>
+std::string error_message(F f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
 
 struct CommandResult {
   int exit_code;

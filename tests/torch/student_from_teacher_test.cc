@@ -3,6 +3,7 @@
 // student in full precision computes its teacher's function when the teacher already has SubLN.
 #include <gtest/gtest.h>
 
+#include "../core/test_util.h"
 #include "core/util/error.h"
 #include "torch/model/model_api.h"
 #include "torch/model/student_from_teacher.h"
@@ -24,15 +25,6 @@ LoadedModel teacher_of(const ModelConfig& c) {
   t.model = Transformer(c, QuantMode::FullPrecision);
   t.checkpoint = "test-teacher";
   return t;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // The project's own teacher layout (SubLN, squared ReLU, tied): the student in full precision is the
@@ -93,13 +85,13 @@ TEST(StudentFromTeacher, TrimmedHeadsAndOtherShapesAreRefused) {
   t.vocab_map.full_size = 300;
   for (int32_t i = 0; i < 100; ++i) t.vocab_map.kept.push_back(i);
   Transformer s(student_config_of_teacher(c, 300, 32), QuantMode::TernaryA8);
-  EXPECT_NE(error_of([&] { copy_teacher_weights(t, *s); }).find("trimmed head (200 ids share one class)"), std::string::npos);
+  EXPECT_NE(test::error_message([&] { copy_teacher_weights(t, *s); }).find("trimmed head (200 ids share one class)"), std::string::npos);
 
   LoadedModel full = teacher_of(small_teacher());
   ModelConfig other = student_config_of_teacher(full.config, 300, 32);
   other.ffn_dim = 96;
   Transformer wide(other, QuantMode::TernaryA8);
-  const std::string err = error_of([&] { copy_teacher_weights(full, *wide); });
+  const std::string err = test::error_message([&] { copy_teacher_weights(full, *wide); });
   EXPECT_NE(err.find("layers.0.w_gate"), std::string::npos) << err;
 }
 
