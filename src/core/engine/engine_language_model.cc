@@ -84,9 +84,6 @@ std::unique_ptr<EngineLanguageModel> load_engine_language_model(const std::strin
 std::unique_ptr<EngineLanguageModel> load_engine_language_model(const std::string& model_path,
                                                                 const std::string& tokenizer_path,
                                                                 std::optional<QuantMode> mode, int threads) {
-  if (!file_exists(model_path))
-    throw Error("packed student model " + model_path + " does not exist",
-                "export it first: `bitnet-kde export` (writes CKPT_DIR/student.gguf), or pass its path");
   if (!file_exists(tokenizer_path) && !dir_exists(tokenizer_path))
     throw Error("student tokenizer " + tokenizer_path + " does not exist",
                 "run `bitnet-kde prepare` or set STUDENT_TOKENIZER to the .model the student was trained with");

@@ -106,10 +106,10 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
   // Same-tokenizer KD: the student tokenizes with the teacher's tokenizer (which TEACHER_MODEL_DIR may
   // change without any setting prepare reads changing), so its hash is an input.
   const bool student_is_teacher = student_tokenizer_is_teacher(s);
-  std::unique_ptr<Tokenizer> same_as_teacher;
+  std::unique_ptr<Tokenizer> student;
   if (student_is_teacher) {
-    same_as_teacher = load_student_tokenizer(s);
-    inputs["student_tokenizer_sha256"] = same_as_teacher->hash();
+    student = load_student_tokenizer(s);
+    inputs["student_tokenizer_sha256"] = student->hash();
   }
 
   std::vector<std::string> outputs;
@@ -142,16 +142,13 @@ nlohmann::json run_prepare(const Settings& s, const PrepareOptions& opts) {
   };
   for (Split sp : kSplits) write_split_jsonl(layout.corpus_split(sp), split_docs(sp));
 
-  // 2. Student tokenizer: the teacher's, a given SentencePiece model, or one trained on the training
-  // split only (held-out text never shapes the vocabulary).
+  // 2. Student tokenizer: the teacher's (loaded above), a given SentencePiece model, or one trained on
+  // the training split only (held-out text never shapes the vocabulary).
   Timer t_spm;
-  std::unique_ptr<Tokenizer> student;
   bool trained = false;
-  if (student_is_teacher) {
-    student = std::move(same_as_teacher);
-  } else if (!s.str("STUDENT_TOKENIZER").empty()) {
+  if (!student && !s.str("STUDENT_TOKENIZER").empty()) {
     student = SpmTokenizer::load(s.str("STUDENT_TOKENIZER"));
-  } else {
+  } else if (!student) {
     std::vector<std::string> texts;
     for (const auto& d : splits.train) texts.push_back(d.text);
     SpmTrainOptions o;

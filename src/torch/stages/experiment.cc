@@ -216,22 +216,32 @@ Settings arm_settings(const Settings& s, const RunLayout& layout, const Experime
   return ts;
 }
 
-// An arm's inputs; the held-out text of arms with a data folder of their own is the experiment's, with
-// the teacher's rows collected on their tokenizer's positions (once per trace set).
+// What the arms of one data folder share: the student tokenizer its prepare used and the held-out
+// text, with the teacher's rows on that tokenizer's positions (the chunks are the experiment's for every
+// folder, so every arm scores the same text).
+struct DataInputs {
+  std::shared_ptr<const Tokenizer> tokenizer;
+  std::shared_ptr<const HeldOut> held_out;
+};
+
+// An arm's inputs; each data folder's tokenizer and held-out rows are made once, for its first arm.
 ArmInputs arm_inputs(const Settings& s, const RunLayout& layout, const ExperimentArm& arm, const EvalSettings& es,
-                     const std::shared_ptr<const HeldOut>& h, std::map<std::string, std::shared_ptr<const HeldOut>>& held_out_of_set) {
-  ArmInputs in{arm_settings(s, layout, arm), nullptr, h};
-  in.tokenizer = load_student_tokenizer(in.settings);
+                     const std::shared_ptr<const HeldOut>& h, std::map<std::string, DataInputs>& of_data) {
+  ArmInputs in{arm_settings(s, layout, arm), nullptr, nullptr};
   const RunLayout arm_layout(in.settings);
-  if (arm_layout.data() == layout.data()) return in;
-  auto& own = held_out_of_set[arm.trace_set];
-  if (!own) {
-    auto ho = std::make_shared<HeldOut>(held_out_text(in.settings, arm_layout, es));
-    ho->chunks = h->chunks;  // the same text as every other arm
-    ho->j = h->j;
-    own = ho;
+  DataInputs& d = of_data[arm_layout.data()];
+  if (!d.tokenizer) {
+    d.tokenizer = load_student_tokenizer(in.settings);
+    if (arm_layout.data() == layout.data()) {
+      d.held_out = h;
+    } else {
+      auto ho = std::make_shared<HeldOut>(held_out_text(in.settings, arm_layout, es));
+      ho->chunks = h->chunks;  // the same text as every other arm
+      ho->j = h->j;
+      d.held_out = ho;
+    }
   }
-  in.held_out = own;
+  in.tokenizer = d.tokenizer, in.held_out = d.held_out;
   return in;
 }
 
@@ -365,10 +375,10 @@ json run_experiment(const Settings& s) {
 
   // Every arm's settings (arms with traces of their own collect them first) and what its traces store.
   std::map<std::string, ArmInputs> inputs_of;
-  std::map<std::string, std::shared_ptr<const HeldOut>> held_out_of_set;
+  std::map<std::string, DataInputs> of_data;
   json storage = json::object();
   for (const auto& arm : arms) {
-    inputs_of.emplace(arm.name, arm_inputs(s, layout, arm, es, held_out, held_out_of_set));
+    inputs_of.emplace(arm.name, arm_inputs(s, layout, arm, es, held_out, of_data));
     const std::string traces = arm.changes ? arm.trace_set : "pipeline";
     if (!storage.contains(traces)) storage[traces] = trace_storage(RunLayout(inputs_of.at(arm.name).settings).kd_traces());
   }

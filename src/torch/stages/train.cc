@@ -62,28 +62,25 @@ int32_t student_tokens(const RunLayout& layout, const Settings& s, TrainOptions&
 
 // STUDENT_INIT: a student of the teacher's shape, drawn (teacher-shape) or started from the teacher's
 // weights (teacher). Both need the teacher's tokenizer: the student's ids must be the teacher's.
-void apply_student_init(const Settings& s, int64_t token_vocab, TrainOptions& o) {
+void apply_student_init(const Settings& s, const TokenFile& student_tokens, TrainOptions& o) {
   const std::string init = s.str("STUDENT_INIT");
   if (init == "scratch") return;
   if (!student_tokenizer_is_teacher(s))
     throw UsageError("STUDENT_INIT=" + init + " gives the student the teacher's vocabulary, and the student tokenizer is not "
                          "the teacher's",
                      "set STUDENT_TOKENIZER=teacher and run `bitnet-kde prepare` again, or use STUDENT_INIT=scratch");
+  // The token files must have been made with the teacher's tokenizer (a prepare before the switch was not).
+  const std::string teacher_hash = load_teacher_tokenizer(s)->hash();
+  if (student_tokens.tokenizer_hash() != teacher_hash)
+    throw Error("STUDENT_INIT=" + init + ": the student's token files were made with tokenizer " +
+                    student_tokens.tokenizer_hash().substr(0, 12) + ", not the teacher's (" + teacher_hash.substr(0, 12) + ")",
+                "run `bitnet-kde prepare` again with STUDENT_TOKENIZER=teacher");
   o.model = teacher_shaped_student_config(s, o.seq_len);
-  if (o.model.vocab_size < token_vocab)
-    throw Error("the teacher's vocabulary (" + std::to_string(o.model.vocab_size) + ") is smaller than the student's token "
-                    "files' (" + std::to_string(token_vocab) + ")",
-                "run `bitnet-kde prepare` again: the token files were made with another tokenizer");
   o.extra_state["init"] = init;
   if (init != "teacher") return;
   require_full_teacher_head(s);
   o.init_weights = [&s](TransformerImpl& student) {
-    LocalTeacherModel t = load_local_teacher(s);
-    const auto student_tok = load_student_tokenizer(s);
-    if (t.tokenizer->hash() != student_tok->hash())
-      throw Error("STUDENT_INIT=teacher: the teacher's tokenizer (" + t.tokenizer->hash().substr(0, 12) +
-                      ") is not the student's (" + student_tok->hash().substr(0, 12) + ")",
-                  "run `bitnet-kde prepare` again with STUDENT_TOKENIZER=teacher");
+    const LocalTeacherModel t = load_local_teacher(s);
     copy_teacher_weights(t.model, student);
     log_info("train student: started from the teacher " + t.model.checkpoint + " (SubLN inserted, BitLinear)");
   };
@@ -152,7 +149,7 @@ TrainStageResult run_train_stage(const Settings& s, const TrainStageOptions& opt
   TokenFile train_tokens(tok_path);
   const int64_t vocab = train_tokens.vocab_size();
   TrainOptions o = train_options_from_settings(s, role, vocab);
-  if (!teacher) apply_student_init(s, vocab, o);
+  if (!teacher) apply_student_init(s, train_tokens, o);
   o.resume = opts.resume;
   if (opts.adjust) opts.adjust(o);
 
