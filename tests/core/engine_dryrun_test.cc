@@ -38,7 +38,7 @@ TEST(EngineDryrun, RandomPackedModelIsValidReproducibleAndUniform) {
       EXPECT_NO_THROW(validate_ternary(*m, "random"));
       std::vector<int8_t> w(static_cast<size_t>(m->cols));
       for (int64_t n = 0; n < m->rows; ++n) {
-        ASSERT_TRUE(unpack_ternary_row(m->row(n), m->cols, w.data()));
+        ASSERT_TRUE(unpack_ternary_row(*m, n, w.data()));
         for (int8_t v : w) ++counts[v + 1];
       }
     }

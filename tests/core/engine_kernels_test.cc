@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/engine/kernels.h"
@@ -34,10 +35,13 @@ QuantizedActs random_acts(ActBits bits, int64_t rows, int64_t cols, std::mt19937
   return q;
 }
 
-TernaryMatrix random_ternary(int64_t rows, int64_t cols, std::mt19937& rng) {
+// `tiles`: the in-memory layout (ternary_format.h); 1 is row-major.
+TernaryMatrix random_ternary(int64_t rows, int64_t cols, std::mt19937& rng, int64_t tiles = 1) {
   std::vector<int8_t> w(static_cast<size_t>(rows * cols));
   for (auto& x : w) x = static_cast<int8_t>(static_cast<int>(rng() % 3) - 1);
-  return pack_ternary(w.data(), rows, cols, 0.03f);
+  TernaryMatrix m = pack_ternary(w.data(), rows, cols, 0.03f);
+  m.retile(tiles);
+  return m;
 }
 
 std::vector<int32_t> run(TernaryKernelFn fn, const TernaryMatrix& w, const QuantizedActs& x, int64_t n0, int64_t n1) {
@@ -68,36 +72,47 @@ class EngineKernels : public ::testing::TestWithParam<std::string> {
   }
 };
 
+// Every row-tile layout the engine can hold (1 = row-major, 4 = the engine's, 2 for the addressing's
+// generality) against the reference on the row-major matrix.
 TEST_P(EngineKernels, TernaryBitExactOverOddSizesAndTails) {
   std::mt19937 rng(42);
   const KernelSet& ref = ref_kernels();
   for (ActBits bits : {ActBits::A8, ActBits::A4})
     for (int64_t K : {1, 3, 64, 255, 256, 257, 511, 1000, 1024, 1025, 4109})
-      for (int64_t N : {1, 3, 4, 5, 16, 17, 35})  // 16 and 35: the GEMV's 16-row tiles and their tails
+      for (int64_t N : {1, 3, 4, 5, 16, 17, 35, 36})  // 16, 35, 36: the GEMV's 16-row tiles and their tails
         for (int64_t M : {1, 2, 3, 4, 5, 9}) {
-          const TernaryMatrix w = random_ternary(N, K, rng);
+          const uint32_t seed = static_cast<uint32_t>(rng());
+          std::mt19937 wr(seed);
+          const TernaryMatrix w = random_ternary(N, K, wr);
           const QuantizedActs x = random_acts(bits, M, K, rng);
           const auto expect = run(ref.ternary_for(x), w, x, 0, N);
           const bool a4 = bits == ActBits::A4;
-          if (M == 1) ASSERT_EQ(run(a4 ? k().gemv_a4 : k().gemv_a8, w, x, 0, N), expect)
-              << "gemv " << to_string(bits) << " K " << K << " N " << N;
-          ASSERT_EQ(run(a4 ? k().gemm_a4 : k().gemm_a8, w, x, 0, N), expect)
-              << "gemm " << to_string(bits) << " K " << K << " N " << N << " M " << M;
+          for (int64_t tiles : {1, 2, 4}) {
+            if (N % tiles != 0) continue;
+            std::mt19937 same(seed);
+            const TernaryMatrix t = random_ternary(N, K, same, tiles);
+            const std::string what = std::string(to_string(bits)) + " K " + std::to_string(K) + " N " + std::to_string(N) + " M " +
+                                     std::to_string(M) + " tiles " + std::to_string(tiles);
+            ASSERT_EQ(run(ref.ternary_for(x), t, x, 0, N), expect) << "ref " << what;
+            if (M == 1) ASSERT_EQ(run(a4 ? k().gemv_a4 : k().gemv_a8, t, x, 0, N), expect) << "gemv " << what;
+            ASSERT_EQ(run(a4 ? k().gemm_a4 : k().gemm_a8, t, x, 0, N), expect) << "gemm " << what;
+          }
         }
 }
 
 TEST_P(EngineKernels, GemvRowRangeWritesOnlyItsRows) {
   std::mt19937 rng(2);
-  for (int64_t K : {300, 4109}) {  // 16-row tiles (short rows) and 4-row tiles (long rows)
-    const TernaryMatrix w = random_ternary(45, K, rng);
-    const QuantizedActs x = random_acts(ActBits::A8, 1, K, rng);
-    const auto full = run(ref_kernels().gemv_a8, w, x, 0, 45);
-    const auto part = run(k().gemv_a8, w, x, 5, 42);  // 37 rows from an unaligned start
-    for (int64_t n = 0; n < 48; ++n) {
-      if (n >= 5 && n < 42) ASSERT_EQ(part[n], full[n]) << "K " << K << " row " << n;
-      else ASSERT_EQ(part[n], -7777) << "K " << K << " stray write at " << n;
+  for (int64_t tiles : {1, 4})
+    for (int64_t K : {300, 4109}) {  // 16-row tiles (short rows) and 4-row tiles (long rows)
+      const TernaryMatrix w = random_ternary(48, K, rng, tiles);
+      const QuantizedActs x = random_acts(ActBits::A8, 1, K, rng);
+      const auto full = run(ref_kernels().gemv_a8, w, x, 0, 48);
+      const auto part = run(k().gemv_a8, w, x, 5, 42);  // 37 rows from a start inside a row tile
+      for (int64_t n = 0; n < 51; ++n) {
+        if (n >= 5 && n < 42) ASSERT_EQ(part[n], full[n]) << "K " << K << " row " << n << " tiles " << tiles;
+        else ASSERT_EQ(part[n], -7777) << "K " << K << " stray write at " << n << " tiles " << tiles;
+      }
     }
-  }
 }
 
 TEST_P(EngineKernels, TernaryRowRangeWritesOnlyItsRows) {

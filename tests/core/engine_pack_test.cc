@@ -139,5 +139,57 @@ TEST(EnginePack, AbsmeanQuantizerMatchesTheFormulaOnRandomWeights) {
   }
 }
 
+// Row tiles as the format comment writes them, independently of TernaryMatrix::block: in a tile of
+// T rows starting at row t, block b of row t + r is bytes [(t * blocks + b * T + r) * 64, +64).
+TEST(EnginePack, RowTilesInterleaveBlocksAndRoundTripInPlace) {
+  std::mt19937 rng(11);
+  for (int64_t cols : {200, 256, 700, 4109})
+    for (int64_t T : {2, 4, 3}) {
+      const int64_t rows = 12, blocks = (cols + 255) / 256;
+      std::vector<int8_t> w(static_cast<size_t>(rows * cols));
+      for (auto& x : w) x = static_cast<int8_t>(static_cast<int>(rng() % 3) - 1);
+      TernaryMatrix m = pack_ternary(w.data(), rows, cols, 0.5f);
+      const std::vector<uint8_t> row_major(m.packed.data(), m.packed.data() + m.bytes());
+      m.retile(T);
+      EXPECT_EQ(m.tile_rows, T);
+      EXPECT_EQ(m.block_stride(), T * 64);
+      for (int64_t n = 0; n < rows; ++n)
+        for (int64_t b = 0; b < blocks; ++b) {
+          const int64_t t = n / T * T, r = n % T;
+          const uint8_t* want = row_major.data() + n * blocks * 64 + b * 64;
+          const uint8_t* at = m.packed.data() + (t * blocks + b * T + r) * 64;
+          ASSERT_EQ(std::vector<uint8_t>(at, at + 64), std::vector<uint8_t>(want, want + 64)) << "cols " << cols << " T " << T << " row " << n << " block " << b;
+          ASSERT_EQ(m.block(n, b), at);
+        }
+      EXPECT_EQ(row_major_bytes(m), row_major);
+      std::vector<int8_t> back(static_cast<size_t>(cols));
+      for (int64_t n = 0; n < rows; ++n) {
+        ASSERT_TRUE(unpack_ternary_row(m, n, back.data()));
+        ASSERT_EQ(back, std::vector<int8_t>(w.begin() + n * cols, w.begin() + (n + 1) * cols)) << "row " << n;
+      }
+      EXPECT_NO_THROW(validate_ternary(m, "w"));
+      m.retile(T == 4 ? 2 : 4);  // tile to tile, through groups of lcm rows
+      EXPECT_EQ(row_major_bytes(m), row_major);
+      m.retile(1);
+      EXPECT_EQ(std::vector<uint8_t>(m.packed.data(), m.packed.data() + m.bytes()), row_major);
+    }
+}
+
+TEST(EnginePack, RowTilesMustDivideTheRowsAndValidationFindsBadCodesInThem) {
+  std::vector<int8_t> w(6 * 300, 1);
+  TernaryMatrix m = pack_ternary(w.data(), 6, 300, 1.0f);
+  EXPECT_THROW(m.retile(4), Error);
+  EXPECT_THROW(m.retile(0), Error);
+  EXPECT_EQ(m.tile_rows, 1);
+  m.retile(3);
+  m.block(4, 1)[ternary_byte_of(44)] |= static_cast<uint8_t>(3 << ternary_shift_of(44));  // row 4, column 256 + 44
+  try {
+    validate_ternary(m, "w_up");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("w_up: invalid ternary code 3 at row 4, column 300"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace bkd

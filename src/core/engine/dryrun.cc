@@ -299,6 +299,7 @@ PackedModel make_random_packed_model(const ModelConfig& shape, TableFormat table
     random_ternary(l.w_up, F, D, mix(seed, tensor++), pool);
     random_ternary(l.w_down, D, F, mix(seed, tensor++), pool);
   }
+  m.use_engine_layout();
   return m;
 }
 

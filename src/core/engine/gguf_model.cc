@@ -106,8 +106,9 @@ void save_packed_model(const PackedModel& m, const std::string& path) {
     const std::pair<const char*, const TernaryMatrix*> proj[] = {{"wq", &l.wq}, {"wk", &l.wk}, {"wv", &l.wv}, {"wo", &l.wo},
                                                                 {"w_gate", &l.w_gate}, {"w_up", &l.w_up}, {"w_down", &l.w_down}};
     for (const auto& [name, mat] : proj) {
+      const std::vector<uint8_t> bytes = row_major_bytes(*mat);  // the file is row-major whatever the memory holds
       w.add_tensor(p + name, {static_cast<uint64_t>(mat->row_bytes()), static_cast<uint64_t>(mat->rows)}, GgmlType::I8,
-                   mat->packed.data(), mat->bytes());
+                   bytes.data(), bytes.size());
       scales.emplace_back(p + name + ".scale", mat->scale);
     }
   }
@@ -216,6 +217,7 @@ PackedModel load_packed_model(const std::string& path) {
     ternary(p + "w_down", l.w_down, D, F);
   }
   m.validate();
+  m.use_engine_layout();
   return m;
 }
 

@@ -9,8 +9,9 @@
 
 namespace bkd::kernel_detail {
 
-// raw[r * MT_used + t] = sum over blocks of codes(w[r]) . a[t]
-using TileFn = void (*)(const uint8_t* const* w, const int8_t* const* a, int64_t blocks, int32_t* raw);
+// raw[r * MT_used + t] = sum over blocks of codes(w[r]) . a[t]; block b of row r is at
+// w[r] + b * w_stride (TernaryMatrix::block, either layout).
+using TileFn = void (*)(const uint8_t* const* w, int64_t w_stride, const int8_t* const* a, int64_t blocks, int32_t* raw);
 
 template <int NR, int MT>
 void run_tiles(const TileFn (&tiles)[NR][MT], const TernaryGemmArgs& args) {
@@ -20,13 +21,13 @@ void run_tiles(const TileFn (&tiles)[NR][MT], const TernaryGemmArgs& args) {
   for (int64_t n = args.n0; n < args.n1; n += NR) {
     const int nr = static_cast<int>(std::min<int64_t>(NR, args.n1 - n));
     const uint8_t* wr[NR];
-    for (int r = 0; r < nr; ++r) wr[r] = W.row(n + r);
+    for (int r = 0; r < nr; ++r) wr[r] = W.block(n + r, 0);
     for (int64_t m = 0; m < X.rows; m += MT) {
       const int mt = static_cast<int>(std::min<int64_t>(MT, X.rows - m));
       const int8_t* ar[MT];
       for (int t = 0; t < mt; ++t) ar[t] = X.row(m + t);
       int32_t raw[NR * MT];
-      tiles[nr - 1][mt - 1](wr, ar, blocks, raw);
+      tiles[nr - 1][mt - 1](wr, W.block_stride(), ar, blocks, raw);
       for (int r = 0; r < nr; ++r)
         for (int t = 0; t < mt; ++t) args.acc[(m + t) * args.acc_stride + n + r] = raw[r * mt + t] - X.sum[m + t];
     }

@@ -24,7 +24,7 @@ constexpr int64_t kA8FlushBlocks = 7;   // 7 * 8 * 512 = 28672 <= 32767
 constexpr int64_t kA4FlushBlocks = 64;  // 64 * 8 * 32 = 16384 <= 32767
 
 template <int NR, int MT, int64_t FLUSH>
-BKD_AVX2 void tile_avx2(const uint8_t* const* w, const int8_t* const* a, int64_t blocks, int32_t* raw) {
+BKD_AVX2 void tile_avx2(const uint8_t* const* w, int64_t w_stride, const int8_t* const* a, int64_t blocks, int32_t* raw) {
   __m256i acc[NR][MT], part[NR][MT];
   for (int r = 0; r < NR; ++r)
     for (int t = 0; t < MT; ++t) acc[r][t] = part[r][t] = _mm256_setzero_si256();
@@ -34,7 +34,7 @@ BKD_AVX2 void tile_avx2(const uint8_t* const* w, const int8_t* const* a, int64_t
     for (int h = 0; h < 2; ++h) {
       __m256i wv[NR];
       for (int r = 0; r < NR; ++r)
-        wv[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r] + b * kTernaryBlockBytes + h * 32));
+        wv[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r] + b * w_stride + h * 32));
       for (int s = 0; s < 4; ++s) {
         __m256i code[NR];
         for (int r = 0; r < NR; ++r) code[r] = _mm256_and_si256(wv[r], mask);

@@ -14,7 +14,7 @@ void ternary_ref(const TernaryGemmArgs& a) {
   const QuantizedActs& X = *a.x;
   std::vector<int8_t> w(static_cast<size_t>(W.cols));
   for (int64_t n = a.n0; n < a.n1; ++n) {
-    unpack_ternary_row(W.row(n), W.cols, w.data());
+    unpack_ternary_row(W, n, w.data());
     for (int64_t m = 0; m < X.rows; ++m) {
       const int8_t* q = X.row(m);
       int32_t acc = 0;

@@ -28,6 +28,12 @@ uint64_t PackedModel::ternary_bytes() const {
   return b;
 }
 
+void PackedModel::use_engine_layout() {
+  for (auto& l : layers)
+    for (TernaryMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+      m->retile(m->rows % kEngineTileRows == 0 ? kEngineTileRows : 1);
+}
+
 uint64_t PackedModel::table_bytes() const { return embed.bytes() + (cfg.tie_embeddings ? 0 : lm_head.bytes()); }
 
 void PackedModel::validate() const {
@@ -102,6 +108,7 @@ PackedModel pack_model(const FloatModelWeights& w, TableFormat tables) {
     l.w_down = tern(f.w_down, D, F, "w_down");
     m.layers.push_back(std::move(l));
   }
+  m.use_engine_layout();
   return m;
 }
 

@@ -35,6 +35,9 @@ struct PackedModel {
   uint64_t table_bytes() const;    // embedding + head (once when tied)
   // Throws Error naming the tensor whose shape disagrees with cfg.
   void validate() const;
+  // Groups the rows of every projection whose row count allows it into the kernels' tiles
+  // (kEngineTileRows, ternary_format.h); the loaders and packers call it, writers accept either layout.
+  void use_engine_layout();
 };
 
 // Full-precision weights in memory (the trainer's latent weights, or a test's), same names/shapes.

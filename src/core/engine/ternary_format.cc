@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "core/util/error.h"
@@ -11,7 +12,39 @@ namespace bkd {
 void TernaryMatrix::allocate(int64_t r, int64_t c) {
   rows = r;
   cols = c;
+  tile_rows = 1;
   packed.resize(static_cast<size_t>(r * row_bytes()));
+}
+
+int64_t TernaryMatrix::row_major_offset(int64_t n) const {
+  if (tile_rows != 1)
+    throw Error("row " + std::to_string(n) + " of a ternary matrix in tiles of " + std::to_string(tile_rows) + " rows is not contiguous",
+                "read it with block() or unpack_ternary_row(matrix, row, ...)");
+  return n * row_bytes();
+}
+
+void TernaryMatrix::retile(int64_t tiles) {
+  if (tiles < 1 || rows % tiles != 0)
+    throw Error("cannot group " + std::to_string(rows) + " ternary rows in tiles of " + std::to_string(tiles),
+                "the tile size must divide the row count");
+  if (tiles == tile_rows) return;
+  // Each group of lcm(old, new) rows holds the same bytes in both layouts; copy a group out, then put
+  // every block back at its new place.
+  const int64_t group = std::lcm(tile_rows, tiles), rb = row_bytes(), blocks = blocks_per_row();
+  std::vector<uint8_t> scratch(static_cast<size_t>(group * rb));
+  TernaryMatrix from;  // the old layout's addressing over the scratch copy
+  from.rows = group, from.cols = cols, from.tile_rows = tile_rows;
+  for (int64_t g = 0; g < rows; g += group) {
+    uint8_t* base = packed.data() + g * rb;
+    std::memcpy(scratch.data(), base, scratch.size());
+    for (int64_t r = 0; r < group; ++r)
+      for (int64_t b = 0; b < blocks; ++b) {
+        const uint8_t* src = scratch.data() + from.block_offset(r, b);
+        const int64_t q = r % tiles;
+        std::memcpy(base + (r - q) * rb + (b * tiles + q) * kTernaryBlockBytes, src, kTernaryBlockBytes);
+      }
+  }
+  tile_rows = tiles;
 }
 
 void pack_ternary_row(const int8_t* w, int64_t cols, uint8_t* out) {
@@ -34,6 +67,23 @@ bool unpack_ternary_row(const uint8_t* packed, int64_t cols, int8_t* w) {
     w[k] = static_cast<int8_t>(code - 1);
   }
   return ok;
+}
+
+bool unpack_ternary_row(const TernaryMatrix& m, int64_t n, int8_t* w) {
+  bool ok = true;
+  for (int64_t b = 0; b < m.blocks_per_row(); ++b) {
+    const int64_t k0 = b * kTernaryBlock;
+    ok &= unpack_ternary_row(m.block(n, b), std::min(kTernaryBlock, m.cols - k0), w + k0);
+  }
+  return ok;
+}
+
+std::vector<uint8_t> row_major_bytes(const TernaryMatrix& m) {
+  std::vector<uint8_t> out(m.bytes());
+  for (int64_t n = 0; n < m.rows; ++n)
+    for (int64_t b = 0; b < m.blocks_per_row(); ++b)
+      std::memcpy(out.data() + n * m.row_bytes() + b * kTernaryBlockBytes, m.block(n, b), kTernaryBlockBytes);
+  return out;
 }
 
 TernaryMatrix pack_ternary(const int8_t* w, int64_t rows, int64_t cols, float scale) {
@@ -62,17 +112,22 @@ TernaryMatrix quantize_ternary_absmean(const float* w, int64_t rows, int64_t col
 }
 
 void validate_ternary(const TernaryMatrix& m, const std::string& what) {
-  const int64_t padded = ternary_padded_cols(m.cols);
+  if (m.tile_rows < 1 || m.rows % m.tile_rows != 0)
+    throw Error(what + ": " + std::to_string(m.rows) + " rows in tiles of " + std::to_string(m.tile_rows),
+                "the tile size must divide the row count");
   for (int64_t n = 0; n < m.rows; ++n) {
-    const uint8_t* row = m.row(n);
-    for (int64_t k = 0; k < padded; ++k) {
-      const int code = (row[ternary_byte_of(k)] >> ternary_shift_of(k)) & 3;
-      if (code == 3)
-        throw Error(what + ": invalid ternary code 3 at row " + std::to_string(n) + ", column " + std::to_string(k),
-                    "the packed tensor is corrupt; re-export the model");
-      if (k >= m.cols && code != 1)
-        throw Error(what + ": non-zero padding weight at row " + std::to_string(n) + ", column " + std::to_string(k),
-                    "padding past column " + std::to_string(m.cols) + " must hold code 1 (weight 0)");
+    for (int64_t b = 0; b < m.blocks_per_row(); ++b) {
+      const uint8_t* block = m.block(n, b);
+      for (int64_t j = 0; j < kTernaryBlock; ++j) {
+        const int64_t k = b * kTernaryBlock + j;
+        const int code = (block[ternary_byte_of(j)] >> ternary_shift_of(j)) & 3;
+        if (code == 3)
+          throw Error(what + ": invalid ternary code 3 at row " + std::to_string(n) + ", column " + std::to_string(k),
+                      "the packed tensor is corrupt; re-export the model");
+        if (k >= m.cols && code != 1)
+          throw Error(what + ": non-zero padding weight at row " + std::to_string(n) + ", column " + std::to_string(k),
+                      "padding past column " + std::to_string(m.cols) + " must hold code 1 (weight 0)");
+      }
     }
   }
 }

@@ -176,7 +176,7 @@ std::string encode_ternary_blocks(const TernaryMatrix& m, GgmlType t) {
   std::vector<int> codes(static_cast<size_t>(bw));
   uint8_t* o = reinterpret_cast<uint8_t*>(out.data());
   for (int64_t r = 0; r < m.rows; ++r) {
-    if (!unpack_ternary_row(m.row(r), m.cols, w.data())) throw Error("ternary matrix holds an invalid code (row " + std::to_string(r) + ")");
+    if (!unpack_ternary_row(m, r, w.data())) throw Error("ternary matrix holds an invalid code (row " + std::to_string(r) + ")");
     for (int64_t b = 0; b < m.cols / bw; ++b, o += bb) {
       for (int64_t k = 0; k < bw; ++k) codes[k] = w[b * bw + k] + 1;
       encode_block(codes.data(), t, m.scale, o);

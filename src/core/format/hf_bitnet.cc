@@ -100,7 +100,7 @@ std::vector<uint8_t> pack_rows_in_fours(const TernaryMatrix& m) {
   std::vector<uint8_t> out(static_cast<size_t>(R * m.cols), 0);
   std::vector<int8_t> w(static_cast<size_t>(m.cols));
   for (int64_t row = 0; row < m.rows; ++row) {
-    if (!unpack_ternary_row(m.row(row), m.cols, w.data())) throw Error("ternary matrix holds an invalid code");
+    if (!unpack_ternary_row(m, row, w.data())) throw Error("ternary matrix holds an invalid code");
     const int64_t i = row / R, r = row % R;
     for (int64_t c = 0; c < m.cols; ++c) out[static_cast<size_t>(r * m.cols + c)] |= static_cast<uint8_t>((w[c] + 1) << (2 * i));
   }
@@ -367,6 +367,7 @@ PackedModel read_hf_bitnet(const std::string& dir) {
     }
   }
   m.validate();
+  m.use_engine_layout();
   return m;
 }
 
