@@ -3,6 +3,8 @@
 // elementwise entries (attention of one head, the SiLU gate, the A8 quantizer) of every set.
 // Counters: GOPS (2 ops per multiply-add) and GB/s of packed weight bytes streamed; beside them a
 // read-only stream of the same bytes (the set's bandwidth probe), the floor a GEMV can approach.
+// The 7B shapes mostly stay in cache here; the `from_dram` entries stream a 256 MiB matrix, in the
+// engine's 4-row tiles and row-major (the layout before them), beside the probe over the same bytes.
 // Prints the table; writes JSON to engine_kernels_bench.json unless --benchmark_out is given.
 #include <benchmark/benchmark.h>
 
@@ -21,12 +23,21 @@ struct Shape {
   int64_t n, k;
 };
 const Shape kShapes[] = {{"wq_4096x4096", 4096, 4096}, {"w_up_11008x4096", 11008, 4096}, {"w_down_4096x11008", 4096, 11008}};
+const Shape kDramShape = {"262144x4096", 262144, 4096};  // 256 MiB packed: 8x the largest L3 here
 
-TernaryMatrix random_matrix(int64_t n, int64_t k) {
-  std::mt19937 rng(1);
-  std::vector<int8_t> w(static_cast<size_t>(n * k));
-  for (auto& x : w) x = static_cast<int8_t>(static_cast<int>(rng() % 3) - 1);
-  return pack_ternary(w.data(), n, k, 0.01f);
+// Random codes in the engine's layout (ternary_format.h), or in `tiles` rows per tile. The bytes are
+// drawn whole from the 81 that hold four valid codes (the kernels have no data-dependent branches).
+TernaryMatrix random_matrix(int64_t n, int64_t k, int64_t tiles = kEngineTileRows) {
+  std::vector<uint8_t> valid;
+  for (int v = 0; v < 256; ++v)
+    if ((v & 3) != 3 && (v >> 2 & 3) != 3 && (v >> 4 & 3) != 3 && (v >> 6) != 3) valid.push_back(static_cast<uint8_t>(v));
+  TernaryMatrix m;
+  m.allocate(n, k);
+  m.scale = 0.01f;
+  std::mt19937_64 rng(1);
+  for (uint64_t i = 0; i < m.bytes(); ++i) m.packed.data()[i] = valid[rng() % valid.size()];
+  m.retile(tiles);
+  return m;
 }
 
 QuantizedActs random_acts(ActBits bits, int64_t m, int64_t k) {
@@ -39,8 +50,9 @@ QuantizedActs random_acts(ActBits bits, int64_t m, int64_t k) {
   return q;
 }
 
-void bench_ternary(benchmark::State& st, const KernelSet* ks, ActBits bits, int64_t m, Shape s) {
-  const TernaryMatrix w = random_matrix(s.n, s.k);
+void bench_ternary(benchmark::State& st, const KernelSet* ks, ActBits bits, int64_t m, Shape s,
+                   int64_t tiles) {
+  const TernaryMatrix w = random_matrix(s.n, s.k, tiles);
   const QuantizedActs x = random_acts(bits, m, s.k);
   std::vector<int32_t> acc(static_cast<size_t>(m * s.n));
   TernaryGemmArgs a;
@@ -146,13 +158,25 @@ void register_all() {
         for (const Shape& s : kShapes) {
           if (ref && (m > 1 || s.n > 4096 || s.k > 4096)) continue;  // the scalar reference is slow
           const std::string name = std::string(ks->name) + "/" + to_string(bits) + (m == 1 ? "/gemv" : "/gemm16") + "/" + s.name;
-          benchmark::RegisterBenchmark(name.c_str(), bench_ternary, ks, bits, m, s)->Unit(benchmark::kMillisecond)->MinTime(0.3);
+          benchmark::RegisterBenchmark(name.c_str(), bench_ternary, ks, bits, m, s, kEngineTileRows)->Unit(benchmark::kMillisecond)->MinTime(0.3);
         }
     if (!ref)
       for (const Shape& s : kShapes)
         benchmark::RegisterBenchmark((std::string(ks->name) + "/read_only/" + s.name).c_str(), bench_read, ks, s)
             ->Unit(benchmark::kMillisecond)
             ->MinTime(0.3);
+    if (!ref) {
+      for (int64_t tiles : {kEngineTileRows, int64_t{1}}) {
+        const std::string layout = tiles == 1 ? "rows" : "tiles" + std::to_string(tiles);
+        benchmark::RegisterBenchmark((std::string(ks->name) + "/a8/gemv_from_dram/" + layout + "/" + kDramShape.name).c_str(),
+                                     bench_ternary, ks, ActBits::A8, int64_t{1}, kDramShape, tiles)
+            ->Unit(benchmark::kMillisecond)
+            ->MinTime(1.0);
+      }
+      benchmark::RegisterBenchmark((std::string(ks->name) + "/read_only_from_dram/" + kDramShape.name).c_str(), bench_read, ks, kDramShape)
+          ->Unit(benchmark::kMillisecond)
+          ->MinTime(1.0);
+    }
     if (!ref)
       for (TableFormat f : {TableFormat::I8, TableFormat::BF16})
         benchmark::RegisterBenchmark((std::string(ks->name) + "/head_" + to_string(f) + "/32000x4096").c_str(), bench_head, ks, f)
