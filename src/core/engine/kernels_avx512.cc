@@ -149,11 +149,12 @@ constexpr TileFn kGemmTiles[4][4] = {
 // 1.65 vs 2.14 times a plain read).
 constexpr int64_t kShortRowBlocks = 4;
 
-template <bool PREFETCH>
+// T: the matrix's rows per tile (1 or kEngineTileRows), so that each row's address is a constant
+// offset from one of at most four tile pointers; n must start a tile.
+template <int T>
 BKD_AVX512 void gemv16_short_rows(const TernaryMatrix& W, int64_t n, const int8_t* x, int32_t sum, int32_t* out) {
-  const int64_t blocks = W.blocks_per_row(), stride = W.block_stride();
-  const uint8_t* w[16];
-  for (int r = 0; r < 16; ++r) w[r] = W.block(n + r, 0);
+  const int64_t blocks = W.blocks_per_row(), tile_bytes = T * W.row_bytes();
+  const uint8_t* base = W.block(n, 0);
   __m512i acc[16];
 #pragma GCC unroll 16
   for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_si512();
@@ -163,9 +164,9 @@ BKD_AVX512 void gemv16_short_rows(const TernaryMatrix& W, int64_t n, const int8_
     for (int f = 0; f < 4; ++f) xs[f] = _mm512_loadu_si512(x + b * kTernaryBlock + f * 64);
 #pragma GCC unroll 16
     for (int r = 0; r < 16; ++r) {
-      const uint8_t* p = w[r] + b * stride;
+      const uint8_t* p = base + (r / T) * tile_bytes + (b * T + r % T) * kTernaryBlockBytes;
       const __m512i wv = _mm512_loadu_si512(p);
-      if constexpr (PREFETCH) _mm_prefetch(reinterpret_cast<const char*>(p) + kGemvPrefetchBytes, _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kGemvPrefetchBytes, _MM_HINT_T1);
       acc[r] = dpbusd(acc[r], _mm512_and_si512(wv, mask), xs[0]);
       acc[r] = dpbusd(acc[r], _mm512_and_si512(_mm512_srli_epi16(wv, 2), mask), xs[1]);
       acc[r] = dpbusd(acc[r], _mm512_and_si512(_mm512_srli_epi16(wv, 4), mask), xs[2]);
@@ -185,8 +186,12 @@ BKD_AVX512 void gemv_vnni(const TernaryGemmArgs& a) {
   const int64_t blocks = W.blocks_per_row();
   int32_t raw[4];
   int64_t n = a.n0;
-  if (blocks <= kShortRowBlocks)
-    for (; n + 16 <= a.n1; n += 16) gemv16_short_rows<true>(W, n, x, sum, a.acc + n);
+  if (blocks <= kShortRowBlocks && n % W.tile_rows == 0) {
+    if (W.tile_rows == 1)
+      for (; n + 16 <= a.n1; n += 16) gemv16_short_rows<1>(W, n, x, sum, a.acc + n);
+    else if (W.tile_rows == kEngineTileRows)
+      for (; n + 16 <= a.n1; n += 16) gemv16_short_rows<kEngineTileRows>(W, n, x, sum, a.acc + n);
+  }
   for (; n + 4 <= a.n1; n += 4) {
     const uint8_t* wr[4] = {W.block(n, 0), W.block(n + 1, 0), W.block(n + 2, 0), W.block(n + 3, 0)};
     tile_vnni_gemv<4>(wr, W.block_stride(), &x, blocks, raw);
