@@ -8,6 +8,10 @@
 // Prints the table; writes JSON to engine_kernels_bench.json unless --benchmark_out is given.
 #include <benchmark/benchmark.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include <random>
 #include <string>
 #include <vector>
@@ -150,7 +154,39 @@ void bench_quantize_a8(benchmark::State& st, const KernelSet* ks) {
   st.counters["values/s"] = benchmark::Counter(double(x.size()), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// The ceiling of any VNNI ternary kernel on this core: VPDPBUSD on 16 independent accumulators,
+// nothing else (GOPS = 2 x 64 multiply-adds per instruction). A GEMM tile's GOPS against this is
+// its share of the peak; a 7B prompt's ternary multiply-adds at this rate bound its prefill.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void bench_vpdpbusd_peak(benchmark::State& st) {
+  // Sixteen named accumulators (an array would live in memory: a store-to-load chain per step).
+  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0,
+          a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0;
+  const __m512i u = _mm512_set1_epi8(1), s = _mm512_set1_epi8(-1);
+  constexpr int64_t kIters = 1 << 16;
+#define BKD_DP(a) asm volatile("vpdpbusd %1, %2, %0" : "+v"(a) : "v"(u), "v"(s));
+  for (auto _ : st) {
+    for (int64_t it = 0; it < kIters; ++it) {
+      BKD_DP(a0) BKD_DP(a1) BKD_DP(a2) BKD_DP(a3) BKD_DP(a4) BKD_DP(a5) BKD_DP(a6) BKD_DP(a7)
+      BKD_DP(a8) BKD_DP(a9) BKD_DP(a10) BKD_DP(a11) BKD_DP(a12) BKD_DP(a13) BKD_DP(a14) BKD_DP(a15)
+    }
+  }
+#undef BKD_DP
+  const __m512i sum = _mm512_add_epi32(
+      _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                       _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7))),
+      _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)),
+                       _mm512_add_epi32(_mm512_add_epi32(a12, a13), _mm512_add_epi32(a14, a15))));
+  benchmark::DoNotOptimize(sum);
+  st.counters["GOPS"] = benchmark::Counter(2.0 * 64 * 16 * kIters * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+#endif
+
 void register_all() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (avx512_kernels() && __builtin_cpu_supports("avx512vnni"))
+    benchmark::RegisterBenchmark("avx512vnni/vpdpbusd_peak", bench_vpdpbusd_peak)->Unit(benchmark::kMillisecond)->MinTime(0.3);
+#endif
   for (const KernelSet* ks : runnable_kernel_sets()) {
     const bool ref = std::string(ks->name) == "ref";
     for (ActBits bits : {ActBits::A8, ActBits::A4})
