@@ -69,6 +69,20 @@ TEST(EngineGguf, RoundTripGivesBitIdenticalLogits) {
       EXPECT_EQ(back.embed.format, f);
       EXPECT_EQ(back.layers[1].w_down.scale, m.layers[1].w_down.scale);
       EXPECT_EQ(logits_of(back), logits_of(m)) << to_string(f) << (tied ? " tied" : " untied");
+      // In memory the rows are in the engine's tiles; the file is row-major either way, so saving the
+      // loaded model, or one moved back to row-major, writes the same bytes.
+      EXPECT_EQ(back.layers[0].wq.tile_rows, kEngineTileRows);
+      PackedModel row_major = load_packed_model(path);
+      for (PackedLayer& l : row_major.layers)
+        for (TernaryMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) w->retile(1);
+      const std::string again = temp_path("rt2.gguf"), again_rows = temp_path("rt3.gguf");
+      save_packed_model(back, again);
+      save_packed_model(row_major, again_rows);
+      EXPECT_EQ(read_file(again), read_file(path));
+      EXPECT_EQ(read_file(again_rows), read_file(path));
+      EXPECT_EQ(logits_of(row_major), logits_of(m));
+      std::filesystem::remove(again);
+      std::filesystem::remove(again_rows);
       // Header as the GGUF spec lays it out: magic, version 3, tensor count, metadata count.
       const std::string bytes = read_file(path);
       uint32_t magic, version;
