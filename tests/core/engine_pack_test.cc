@@ -182,6 +182,9 @@ TEST(EnginePack, RowTilesMustDivideTheRowsAndValidationFindsBadCodesInThem) {
   EXPECT_THROW(m.retile(0), Error);
   EXPECT_EQ(m.tile_rows, 1);
   m.retile(3);
+  EXPECT_THROW(m.row(1), Error);  // rows are not contiguous in tiles
+  EXPECT_THROW(m.rows_from(1), Error);
+  EXPECT_EQ(m.rows_from(3), m.block(3, 0));
   m.block(4, 1)[ternary_byte_of(44)] |= static_cast<uint8_t>(3 << ternary_shift_of(44));  // row 4, column 256 + 44
   try {
     validate_ternary(m, "w_up");

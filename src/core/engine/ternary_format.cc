@@ -23,6 +23,13 @@ int64_t TernaryMatrix::row_major_offset(int64_t n) const {
   return n * row_bytes();
 }
 
+const uint8_t* TernaryMatrix::rows_from(int64_t n) const {
+  if (n % tile_rows != 0)
+    throw Error("row " + std::to_string(n) + " does not start a tile of " + std::to_string(tile_rows) + " ternary rows",
+                "ranges over the stored bytes must start on a tile");
+  return packed.data() + n * row_bytes();
+}
+
 void TernaryMatrix::retile(int64_t tiles) {
   if (tiles < 1 || rows % tiles != 0)
     throw Error("cannot group " + std::to_string(rows) + " ternary rows in tiles of " + std::to_string(tiles),

@@ -47,8 +47,8 @@ struct TernaryMatrix {
   const uint8_t* block(int64_t n, int64_t b) const { return packed.data() + block_offset(n, b); }
   uint8_t* block(int64_t n, int64_t b) { return packed.data() + block_offset(n, b); }
   int64_t block_stride() const { return tile_rows * kTernaryBlockBytes; }
-  // Rows n.. as stored: (rows - n) * row_bytes() bytes; n must start a tile.
-  const uint8_t* rows_from(int64_t n) const { return packed.data() + n * row_bytes(); }
+  // Rows n.. as stored: (rows - n) * row_bytes() bytes; throws Error unless n starts a tile.
+  const uint8_t* rows_from(int64_t n) const;
   // Row n as one contiguous row: row-major layout only (throws Error for a tiled matrix).
   const uint8_t* row(int64_t n) const { return packed.data() + row_major_offset(n); }
   uint8_t* row(int64_t n) { return packed.data() + row_major_offset(n); }
