@@ -80,11 +80,11 @@ BKD_AVX512 void tile_vnni(const uint8_t* const* w, int64_t w_stride, const int8_
 // end, and reduces the tile's rows together (one transpose-add tree instead of a full horizontal
 // sum per field and row). Lane bound: in_features * 256 < 2^31 (8M inputs).
 //
-// The rows of a tile are contiguous and tiles follow each other, so the weights are one address
-// stream; each load prefetches the line kGemvPrefetchBytes further on into L2. Without it the loads
-// and the arithmetic barely overlap (one Zen 4 core, 90 MB matrix: 15 GB/s with no prefetch, 25-30
-// with one tile ahead into L1, 33-36 with 8-16 KiB ahead into L2, against a read-only stream of
-// 39-45 GB/s; the arithmetic alone runs at 54 GB/s from L2).
+// In the engine's 4-row tiles (ternary_format.h) the blocks of a tile's rows alternate and tiles
+// follow each other, so the weights are one address stream; each load prefetches the line
+// kGemvPrefetchBytes further on into L2. Without it the loads and the arithmetic overlap less (7B
+// dry-run, 1 thread: 1.38-1.44 times the probe without, 1.27-1.28 with; before the tiles, one core
+// over a 90 MB row-major matrix: 15 GB/s without, 33-36 with, against a read-only 39-45 GB/s).
 template <int NR>
 BKD_AVX512 inline void reduce_rows(const __m512i (&acc)[NR][4], int32_t* raw) {
   __m512i t[4];
@@ -145,8 +145,8 @@ constexpr TileFn kGemmTiles[4][4] = {
 // a load, 3 shifts, 4 ANDs, 4 VPDPBUSD; the 4-row tile instead spends ~20 operations per row on its
 // field combine and horizontal sums, which only long rows amortize. One Zen 4 core, cache-resident:
 // 1.9 instead of 5.3 ns per 256-wide row, 3.9 instead of 6.7 per 704-wide one. Long rows stay on the
-// 4-row tile: its 4 interleaved streams prefetch better from memory than 16 (7B rows from DRAM:
-// 1.65 vs 2.14 times a plain read).
+// 4-row tile: one tile is one stream from memory (row-major, before the tiles: 4 interleaved streams
+// at 1.65 times a plain read against 2.14 for 16).
 constexpr int64_t kShortRowBlocks = 4;
 
 // T: the matrix's rows per tile (1 or kEngineTileRows), so that each row's address is a constant

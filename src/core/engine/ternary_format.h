@@ -29,8 +29,9 @@ inline int ternary_shift_of(int64_t k) { return static_cast<int>(2 * (k % kTerna
 // In memory the rows may be grouped in tiles of `tile_rows` rows (a divisor of rows): within a tile
 // the 64-byte blocks of its rows alternate, block b of the tile's row r at (b * tile_rows + r) * 64
 // from the tile's start, so a kernel tile of those rows reads one sequential stream instead of one
-// stream per row (the 4-row GEMV tile at 7B shapes from DRAM, one Zen 4 core: 1.0-1.3 times a plain
-// read instead of 1.7-2.1). tile_rows = 1 is the row-major layout the files hold. The rows of a tile
+// stream per row (the 4-row GEMV over a 256 MiB matrix, one core: 1.18 times a read-only pass over
+// the same bytes instead of 1.51; docs/ENGINE.md). tile_rows = 1 is the row-major layout the files
+// hold. The rows of a tile
 // occupy the same bytes in either layout, so retile() permutes tile by tile in place.
 constexpr int64_t kEngineTileRows = 4;  // the 4-row GEMV / GEMM tiles of the SIMD kernel sets
 
