@@ -23,7 +23,7 @@ using kernel_detail::TileFn;
 // acc += the 4-byte groups of u8 x s8 products. GCC 12 compiles the intrinsic
 // (_mm512_dpbusd_epi32) in these tiles into a register copy per call and dead stores to the stack
 // (the 4-row GEMV tile: 16 VPDPBUSD with ~30 copies and 5 stores per block); the read-modify-write
-// operand of an asm statement lets it keep each accumulator in place. One Zen 4 core, matrix in L2:
+// operand of an asm statement lets it keep each accumulator in place. One Zen 5 core, matrix in L2:
 // 68 -> 105 GB/s for the 4-row GEMV tile.
 BKD_AVX512 inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
   asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "vm"(s8));
