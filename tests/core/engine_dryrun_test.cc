@@ -34,7 +34,7 @@ TEST(EngineDryrun, RandomPackedModelIsValidReproducibleAndUniform) {
   int64_t counts[3] = {0, 0, 0};
   for (size_t l = 0; l < a.layers.size(); ++l) {
     const PackedLayer& L = a.layers[l];
-    for (const TernaryMatrix* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+    for (const TernaryMatrix* m : L.projections()) {
       EXPECT_NO_THROW(validate_ternary(*m, "random"));
       std::vector<int8_t> w(static_cast<size_t>(m->cols));
       for (int64_t n = 0; n < m->rows; ++n) {

@@ -74,7 +74,7 @@ TEST(EngineGguf, RoundTripGivesBitIdenticalLogits) {
       EXPECT_EQ(back.layers[0].wq.tile_rows, kEngineTileRows);
       PackedModel row_major = load_packed_model(path);
       for (PackedLayer& l : row_major.layers)
-        for (TernaryMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) w->retile(1);
+        for (TernaryMatrix* w : l.projections()) w->retile(1);
       const std::string again = temp_path("rt2.gguf"), again_rows = temp_path("rt3.gguf");
       save_packed_model(back, again);
       save_packed_model(row_major, again_rows);

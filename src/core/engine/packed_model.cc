@@ -24,13 +24,13 @@ void need_shape(const TernaryMatrix& m, int64_t rows, int64_t cols, const std::s
 uint64_t PackedModel::ternary_bytes() const {
   uint64_t b = 0;
   for (const auto& l : layers)
-    for (const TernaryMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) b += m->bytes();
+    for (const TernaryMatrix* m : l.projections()) b += m->bytes();
   return b;
 }
 
 void PackedModel::use_engine_layout() {
   for (auto& l : layers)
-    for (TernaryMatrix* m : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down})
+    for (TernaryMatrix* m : l.projections())
       m->retile(m->rows % kEngineTileRows == 0 ? kEngineTileRows : 1);
 }
 

@@ -5,6 +5,7 @@
 //   embed [V, D], lm_head [V, D] (untied only), final_norm [D],
 //   layers.i: attn_norm [D], wq [D, D], wk [KV, D], wv [KV, D], attn_sub_norm [D], wo [D, D],
 //             ffn_norm [D], w_gate [F, D], w_up [F, D], ffn_sub_norm [F], w_down [D, F]
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -18,6 +19,10 @@ namespace bkd {
 struct PackedLayer {
   std::vector<float> attn_norm, attn_sub_norm, ffn_norm, ffn_sub_norm;
   TernaryMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+
+  // The seven projections, in the order above.
+  std::array<TernaryMatrix*, 7> projections() { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }
+  std::array<const TernaryMatrix*, 7> projections() const { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }
 };
 
 struct PackedModel {
