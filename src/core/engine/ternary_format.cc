@@ -39,17 +39,13 @@ void TernaryMatrix::retile(int64_t tiles) {
   // every block back at its new place.
   const int64_t group = std::lcm(tile_rows, tiles), rb = row_bytes(), blocks = blocks_per_row();
   std::vector<uint8_t> scratch(static_cast<size_t>(group * rb));
-  TernaryMatrix from;  // the old layout's addressing over the scratch copy
-  from.rows = group, from.cols = cols, from.tile_rows = tile_rows;
   for (int64_t g = 0; g < rows; g += group) {
     uint8_t* base = packed.data() + g * rb;
     std::memcpy(scratch.data(), base, scratch.size());
     for (int64_t r = 0; r < group; ++r)
-      for (int64_t b = 0; b < blocks; ++b) {
-        const uint8_t* src = scratch.data() + from.block_offset(r, b);
-        const int64_t q = r % tiles;
-        std::memcpy(base + (r - q) * rb + (b * tiles + q) * kTernaryBlockBytes, src, kTernaryBlockBytes);
-      }
+      for (int64_t b = 0; b < blocks; ++b)
+        std::memcpy(base + tiled_offset(r, b, tiles, rb), scratch.data() + tiled_offset(r, b, tile_rows, rb),
+                    kTernaryBlockBytes);
   }
   tile_rows = tiles;
 }

@@ -60,9 +60,11 @@ struct TernaryMatrix {
 
  private:
   int64_t row_major_offset(int64_t n) const;
-  int64_t block_offset(int64_t n, int64_t b) const {
-    const int64_t r = n % tile_rows;
-    return (n - r) * row_bytes() + (b * tile_rows + r) * kTernaryBlockBytes;
+  int64_t block_offset(int64_t n, int64_t b) const { return tiled_offset(n, b, tile_rows, row_bytes()); }
+  // Where block b of row n lies in a layout of `tiles` rows per tile.
+  static int64_t tiled_offset(int64_t n, int64_t b, int64_t tiles, int64_t row_bytes) {
+    const int64_t r = n % tiles;
+    return (n - r) * row_bytes + (b * tiles + r) * kTernaryBlockBytes;
   }
 };
 
