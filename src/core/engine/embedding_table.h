@@ -11,6 +11,8 @@ namespace bkd {
 
 enum class TableFormat { F32, BF16, I8 };
 const char* to_string(TableFormat f);
+// Bytes per element; constexpr so that kernels templated on the format get it at compile time.
+constexpr int64_t table_element_bytes(TableFormat f) { return f == TableFormat::F32 ? 4 : f == TableFormat::BF16 ? 2 : 1; }
 
 struct EmbeddingTable {
   TableFormat format = TableFormat::F32;
@@ -18,7 +20,7 @@ struct EmbeddingTable {
   AlignedBuffer<uint8_t> data;   // rows * cols * element size
   std::vector<float> row_scale;  // I8 only: value = q * row_scale[row]
 
-  int64_t element_bytes() const { return format == TableFormat::F32 ? 4 : format == TableFormat::BF16 ? 2 : 1; }
+  int64_t element_bytes() const { return table_element_bytes(format); }
   uint64_t bytes() const { return static_cast<uint64_t>(rows * cols * element_bytes()) + row_scale.size() * 4; }
   const uint8_t* row_data(int64_t r) const { return data.data() + r * cols * element_bytes(); }
   void allocate(TableFormat f, int64_t rows, int64_t cols);

@@ -25,6 +25,12 @@ using kernel_detail::TileFn;
 // (the 4-row GEMV tile: 16 VPDPBUSD with ~30 copies and 5 stores per block); the read-modify-write
 // operand of an asm statement lets it keep each accumulator in place. One Zen 5 core, matrix in L2:
 // 68 -> 105 GB/s for the 4-row GEMV tile.
+//
+// The short loops over a tile's accumulators (zeroing, combining, reducing) are unrolled by pragma:
+// left to GCC 12, they kept the accumulator array in memory around the main loop: 16 zeroing
+// stores on entry, 16 stores and 16 reloads on exit of every 4-row GEMV call (one call per 4 KiB
+// of 7B weights). In the 1-thread 7B decode the projections went from 1.22-1.29 to 1.02-1.13 times
+// the probe's time for the same bytes (docs/ENGINE.md).
 BKD_AVX512 inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
   asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "vm"(s8));
   return acc;
@@ -42,6 +48,7 @@ BKD_AVX512 inline __m512i lane_sums(__m512i v0, __m512i v1) {  // [v0 lanes 0+1,
 // Lane i of the result = the sum of the lanes of v[i], for 16 vectors.
 BKD_AVX512 inline __m512i sum16(const __m512i* v) {
   __m512i q[4];
+#pragma GCC unroll 16
   for (int g = 0; g < 4; ++g) q[g] = quad_sums(pair_sums(v[4 * g], v[4 * g + 1]), pair_sums(v[4 * g + 2], v[4 * g + 3]));
   return lane_sums(lane_sums(q[0], q[1]), lane_sums(q[2], q[3]));
 }
@@ -49,7 +56,9 @@ BKD_AVX512 inline __m512i sum16(const __m512i* v) {
 template <int NR, int MT>
 BKD_AVX512 void tile_vnni(const uint8_t* const* w, int64_t w_stride, const int8_t* const* a, int64_t blocks, int32_t* raw) {
   __m512i acc[NR][MT];
+#pragma GCC unroll 16
   for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 16
     for (int t = 0; t < MT; ++t) acc[r][t] = _mm512_setzero_si512();
   const __m512i mask = _mm512_set1_epi8(3);
   for (int64_t b = 0; b < blocks; ++b) {
@@ -68,7 +77,9 @@ BKD_AVX512 void tile_vnni(const uint8_t* const* w, int64_t w_stride, const int8_
   if constexpr (NR * MT == 16) {  // the full tile: one transpose-add tree for its 16 sums
     _mm512_storeu_si512(raw, sum16(&acc[0][0]));
   } else {
+#pragma GCC unroll 16
     for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 16
       for (int t = 0; t < MT; ++t) raw[r * MT + t] = _mm512_reduce_add_epi32(acc[r][t]);
   }
 }
@@ -88,6 +99,7 @@ BKD_AVX512 void tile_vnni(const uint8_t* const* w, int64_t w_stride, const int8_
 template <int NR>
 BKD_AVX512 inline void reduce_rows(const __m512i (&acc)[NR][4], int32_t* raw) {
   __m512i t[4];
+#pragma GCC unroll 16
   for (int r = 0; r < 4; ++r) {
     if (r < NR) {
       t[r] = _mm512_add_epi32(_mm512_add_epi32(acc[r][0], _mm512_srai_epi32(acc[r][1], 2)),
@@ -104,6 +116,7 @@ BKD_AVX512 inline void reduce_rows(const __m512i (&acc)[NR][4], int32_t* raw) {
   const __m128i v = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
   alignas(16) int32_t out[4];
   _mm_store_si128(reinterpret_cast<__m128i*>(out), v);
+#pragma GCC unroll 16
   for (int r = 0; r < NR; ++r) raw[r] = out[r];
 }
 
@@ -112,7 +125,9 @@ constexpr int64_t kGemvPrefetchBytes = 16384;
 template <int NR>
 BKD_AVX512 void tile_vnni_gemv(const uint8_t* const* w, int64_t w_stride, const int8_t* const* a, int64_t blocks, int32_t* raw) {
   __m512i acc[NR][4];
+#pragma GCC unroll 16
   for (int r = 0; r < NR; ++r)
+#pragma GCC unroll 16
     for (int s = 0; s < 4; ++s) acc[r][s] = _mm512_setzero_si512();
   const __m512i mask[4] = {_mm512_set1_epi8(0x03), _mm512_set1_epi8(0x0c), _mm512_set1_epi8(0x30),
                            _mm512_set1_epi8(static_cast<char>(0xc0))};
@@ -154,7 +169,7 @@ constexpr int64_t kShortRowBlocks = 4;
 template <int T>
 BKD_AVX512 void gemv16_short_rows(const TernaryMatrix& W, int64_t n, const int8_t* x, int32_t sum, int32_t* out) {
   const int64_t blocks = W.blocks_per_row(), tile_bytes = T * W.row_bytes();
-  const uint8_t* base = W.block(n, 0);
+  const uint8_t* base = W.tile_start(n);
   __m512i acc[16];
 #pragma GCC unroll 16
   for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_si512();
@@ -192,14 +207,17 @@ BKD_AVX512 void gemv_vnni(const TernaryGemmArgs& a) {
     else if (W.tile_rows == kEngineTileRows)
       for (; n + 16 <= a.n1; n += 16) gemv16_short_rows<kEngineTileRows>(W, n, x, sum, a.acc + n);
   }
+  const kernel_detail::RowGroups<4> groups(W, n);
+  const uint8_t* wr[4];
   for (; n + 4 <= a.n1; n += 4) {
-    const uint8_t* wr[4] = {W.block(n, 0), W.block(n + 1, 0), W.block(n + 2, 0), W.block(n + 3, 0)};
+    groups.rows(n, 4, wr);
     tile_vnni_gemv<4>(wr, W.block_stride(), &x, blocks, raw);
     for (int r = 0; r < 4; ++r) a.acc[n + r] = raw[r] - sum;
   }
   if (n < a.n1) {
     const int nr = static_cast<int>(a.n1 - n);
-    const uint8_t* wr[4] = {W.block(n, 0), W.block(n + std::min(1, nr - 1), 0), W.block(n + std::min(2, nr - 1), 0), W.block(n, 0)};
+    groups.rows(n, nr, wr);
+    for (int r = nr; r < 4; ++r) wr[r] = wr[0];  // unused rows of the smaller tiles
     kGemvTiles[nr - 1][0](wr, W.block_stride(), &x, blocks, raw);
     for (int r = 0; r < nr; ++r) a.acc[n + r] = raw[r] - sum;
   }
@@ -255,14 +273,19 @@ template <TableFormat F, int MT>
 BKD_AVX512 void head_tile(const EmbeddingTable& t, const uint8_t* const* rows, const float* const* x, bool prefetch,
                           float (*sums)[4]) {
   const int64_t K = t.cols, K16 = K / 16 * 16;
-  const int64_t step = 64 / t.element_bytes();  // elements per cache line
+  // Elements per cache line, a compile-time constant: read from the table at run time, the
+  // k % step below compiled to a 64-bit division per 16 elements, which held the int8 head at
+  // ~37 GB/s in L2 (one Zen 5 core; ~65 GB/s without it).
+  constexpr int64_t kElementBytes = table_element_bytes(F), kStep = 64 / kElementBytes;
   __m512 acc[MT][4];
+#pragma GCC unroll 16
   for (int m = 0; m < MT; ++m)
+#pragma GCC unroll 16
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K16; k += 16) {
-    if (prefetch && k % step == 0)
+    if (prefetch && k % kStep == 0)
       for (int r = 0; r < 4; ++r)
-        _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * t.element_bytes()) + kGemvPrefetchBytes, _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * kElementBytes) + kGemvPrefetchBytes, _MM_HINT_T1);
     __m512 w[4];
     for (int r = 0; r < 4; ++r) w[r] = load16_full<F>(rows[r], k);
     for (int m = 0; m < MT; ++m) {
@@ -279,6 +302,7 @@ BKD_AVX512 void head_tile(const EmbeddingTable& t, const uint8_t* const* rows, c
       for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_fmadd_ps(w[r], xv, acc[m][r]);
     }
   }
+#pragma GCC unroll 16
   for (int m = 0; m < MT; ++m) _mm_storeu_ps(sums[m], reduce4_ps(acc[m]));
 }
 

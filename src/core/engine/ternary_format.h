@@ -48,6 +48,10 @@ struct TernaryMatrix {
   const uint8_t* block(int64_t n, int64_t b) const { return packed.data() + block_offset(n, b); }
   uint8_t* block(int64_t n, int64_t b) { return packed.data() + block_offset(n, b); }
   int64_t block_stride() const { return tile_rows * kTernaryBlockBytes; }
+  // Block 0 of row n where n starts a tile (a multiple of tile_rows), without block()'s division.
+  const uint8_t* tile_start(int64_t n) const { return packed.data() + n * row_bytes(); }
+  // Where block 0 of row n + r lies from tile_start(n), for n that starts a tile.
+  int64_t offset_in_tiles(int64_t r) const { return tiled_offset(r, 0, tile_rows, row_bytes()); }
   // Rows n.. as stored: (rows - n) * row_bytes() bytes; throws Error unless n starts a tile.
   const uint8_t* rows_from(int64_t n) const;
   // Row n as one contiguous row: row-major layout only (throws Error for a tiled matrix).
