@@ -44,6 +44,13 @@ void setup_dryrun(CLI::App& app, Cli& cli) {
                   v["a8"]["step_to_floor_ratio_median"].get<double>(), v["a4"]["step_to_floor_ratio_median"].get<double>(),
                   v["a8"]["cpu_time_per_byte_ratio_median"].get<double>(), v["a4"]["cpu_time_per_byte_ratio_median"].get<double>(),
                   b["target_ratio"].get<double>(), v["target_met"].get<bool>() ? "met" : "MISSED");
+    for (const auto& v : b["per_threads"])
+      std::printf("    %d thread%s, where a step spends its time (a8 / a4, medians): projections %.2f / %.2f and head %.2f / %.2f "
+                  "times the probe's regions over the same bytes; %.1f / %.1f ms between regions (norms, RoPE, KV cache, attention)\n",
+                  v["threads"].get<int>(), v["threads"].get<int>() == 1 ? "" : "s",
+                  v["a8"]["projections_vs_probe_median"].get<double>(), v["a4"]["projections_vs_probe_median"].get<double>(),
+                  v["a8"]["head_vs_probe_median"].get<double>(), v["a4"]["head_vs_probe_median"].get<double>(),
+                  v["a8"]["between_regions_ms_median"].get<double>(), v["a4"]["between_regions_ms_median"].get<double>());
     std::printf("  1-min load average %.1f before, %.1f after (machine has %d cores)\n", b["load_average_1min_before"].get<double>(),
                 b["load_average_1min_after"].get<double>(), j["_meta"]["machine"]["cores"].get<int>());
     std::printf("  peak RSS %.2f GB (target <= %.2f GB: %s)\n", j["memory"]["peak_rss_gb"].get<double>(),

@@ -100,6 +100,10 @@ TEST(EngineDryrun, SmallShapeRunPassesItsChecksAndReportsEveryField) {
         EXPECT_EQ(v[mode]["step_to_floor_ratios"].size(), 2u);
         EXPECT_GT(v[mode]["probe_gbps_median"].get<double>(), 0.0);
         EXPECT_GT(v[mode]["step_to_floor_ratio_median"].get<double>(), 0.0);
+        // Where the steps' time went, against the probe's regions over the same bytes.
+        EXPECT_GT(v[mode]["projections_vs_probe_median"].get<double>(), 0.0);
+        EXPECT_GT(v[mode]["head_vs_probe_median"].get<double>(), 0.0);
+        EXPECT_GE(v[mode]["between_regions_ms_median"].get<double>(), 0.0);
       }
     // The probe streams the packed weights and the head table: every byte a step reads but one
     // embedding row and the KV cache.

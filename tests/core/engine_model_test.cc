@@ -339,6 +339,29 @@ TEST(EngineModel, StreamWeightsReadsEveryPackedByteAndTheHead) {
   }
 }
 
+// last_times() splits the last call's wall time by region: the probe's and a step's projections and
+// head, within the whole call; a forward without logits runs no head; each call starts afresh.
+TEST(EngineModel, LastTimesSplitTheLastCallByRegion) {
+  const ModelConfig c = tiny_config(false);
+  const PackedModel pm = pack_model(random_weights(c, 14));
+  EngineOptions o;
+  o.threads = 2;
+  Engine e(pm, o);
+  auto check = [](const StepTimes& t, bool head) {
+    EXPECT_GT(t.projections_s, 0.0);
+    EXPECT_EQ(t.head_s > 0.0, head);
+    EXPECT_GE(t.total_s, t.projections_s + t.head_s);
+  };
+  e.stream_weights();
+  check(e.last_times(), true);
+  std::vector<float> logits(static_cast<size_t>(c.vocab_size));
+  const int32_t tokens[3] = {1, 2, 3};
+  e.forward(tokens, 3, logits.data());
+  check(e.last_times(), true);
+  e.forward(tokens, 1, nullptr);
+  check(e.last_times(), false);
+}
+
 // Records what the observer sees: every BitLinear input's bit width and code range.
 struct CodeRangeObserver : ForwardObserver {
   std::vector<std::string> names;

@@ -142,6 +142,7 @@ struct ModeResult {
   int threads = 0;
   // Per decode step: its wall and CPU time, and those of the bandwidth probe run just before it.
   std::vector<double> steps, step_cpu, probe_s, probe_cpu;
+  std::vector<StepTimes> step_parts, probe_parts;  // the same split by region (Engine::last_times)
   uint64_t probe_bytes = 0;
   bool codes_ok = true, acc_ok = true, finite = true;
 };
@@ -191,11 +192,13 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
     r.probe_bytes = eng.stream_weights();
     r.probe_s.push_back(t.seconds());
     r.probe_cpu.push_back(process_cpu_seconds() - cpu0);
+    r.probe_parts.push_back(eng.last_times());
     cpu0 = process_cpu_seconds();
     t.reset();
     eng.forward(&next, 1, logits.data());
     r.steps.push_back(t.seconds());
     r.step_cpu.push_back(process_cpu_seconds() - cpu0);
+    r.step_parts.push_back(eng.last_times());
   }
   r.generated.push_back(argmax(logits.data(), V));
   if (!observe) return r;
@@ -372,8 +375,15 @@ nlohmann::json run_dryrun(const DryrunOptions& o) {
     nlohmann::json v = {{"threads", m8.threads}};
     double worst = 0;
     for (const ModeResult* mr : {&m8, &m4}) {
-      std::vector<double> ratio, cpu_ratio, gbps;
+      std::vector<double> ratio, cpu_ratio, gbps, proj_ratio, head_ratio, between_ms;
       for (size_t i = 0; i < mr->steps.size(); ++i) {
+        // Where the step lost time against its probe: the projections' and the head's regions
+        // against the probe's regions over the same bytes, and what ran between the step's regions.
+        const StepTimes& sp = mr->step_parts[i];
+        const StepTimes& pp = mr->probe_parts[i];
+        if (pp.projections_s > 0) proj_ratio.push_back(sp.projections_s / pp.projections_s);
+        if (pp.head_s > 0) head_ratio.push_back(sp.head_s / pp.head_s);
+        between_ms.push_back((sp.total_s - sp.projections_s - sp.head_s) * 1e3);
         const double probe_gbps = static_cast<double>(mr->probe_bytes) / mr->probe_s[i] / 1e9;
         gbps.push_back(probe_gbps);
         ratio.push_back(mr->steps[i] / (bytes_per_token / (probe_gbps * 1e9)));
@@ -390,7 +400,10 @@ nlohmann::json run_dryrun(const DryrunOptions& o) {
                                     {"cpu_time_per_byte_ratio_median", median(cpu_ratio)},
                                     {"decode_s_per_token_median", median(mr->steps)},
                                     {"probe_gbps_median", median(gbps)},
-                                    {"floor_s_per_token_median", bytes_per_token / (median(gbps) * 1e9)}};
+                                    {"floor_s_per_token_median", bytes_per_token / (median(gbps) * 1e9)},
+                                    {"projections_vs_probe_median", median(proj_ratio)},
+                                    {"head_vs_probe_median", median(head_ratio)},
+                                    {"between_regions_ms_median", median(between_ms)}};
     }
     v["decode_to_floor_ratio"] = worst;
     v["target_met"] = o.decode_tokens == 0 || worst <= o.max_decode_floor_ratio;

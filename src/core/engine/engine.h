@@ -38,6 +38,13 @@ class ForwardObserver {
   virtual void on_final_hidden(const float* h, int64_t rows, int64_t d) {}
 };
 
+// Where the wall time of the last forward() or stream_weights() went: the regions that stream the
+// ternary projections, the head's region, and the whole call (the rest ran between regions: norms,
+// quantizers, RoPE, the KV cache, attention). The dry-run sets a step's parts against its probe's.
+struct StepTimes {
+  double projections_s = 0, head_s = 0, total_s = 0;
+};
+
 class Engine {
  public:
   Engine(const PackedModel& model, EngineOptions opts = {});
@@ -60,6 +67,7 @@ class Engine {
   // projection group's packed rows, then the head table) through the kernel set's read kernel, in
   // the same regions, chunks and threads as forward() uses, and no arithmetic. Returns the bytes read.
   uint64_t stream_weights();
+  const StepTimes& last_times() const { return times_; }
 
  private:
   struct Projection {
@@ -80,6 +88,7 @@ class Engine {
   const KernelSet* kernels_;
   ThreadPool pool_;
   ForwardObserver* observer_ = nullptr;
+  StepTimes times_;
   int64_t max_seq_ = 0, pos_ = 0;
   // K is stored transposed, [layer][kv_head][head_dim][pos], so a query's scores over all positions
   // are contiguous multiply-adds (vectorized, each score summed in head_dim order); V is
