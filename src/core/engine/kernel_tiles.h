@@ -15,8 +15,8 @@ using TileFn = void (*)(const uint8_t* const* w, int64_t w_stride, const int8_t*
 
 // Block 0 of the rows of groups of NR rows, n = n0, n0 + NR, ...: when the tiling divides NR and n0
 // starts a tile, row n + r lies at the same offset from tile_start(n) in every group, so a group
-// costs an add instead of block()'s division per row (64-bit divisions: 4 per 4 KiB of 7B weights
-// in the 4-row GEMV, one per 256 bytes on a 256-wide student). Otherwise it falls back to block().
+// costs an add instead of block()'s 64-bit division per row (4 per 4 KiB of 7B weights in the
+// 4-row GEMV). Otherwise it falls back to block().
 template <int NR>
 class RowGroups {
  public:

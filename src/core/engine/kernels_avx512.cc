@@ -29,8 +29,8 @@ using kernel_detail::TileFn;
 // The short loops over a tile's accumulators (zeroing, combining, reducing) are unrolled by pragma:
 // left to GCC 12, they kept the accumulator array in memory around the main loop: 16 zeroing
 // stores on entry, 16 stores and 16 reloads on exit of every 4-row GEMV call (one call per 4 KiB
-// of 7B weights). In the 1-thread 7B decode the projections went from 1.22-1.29 to 1.02-1.13 times
-// the probe's time for the same bytes (docs/ENGINE.md).
+// of 7B weights; read from the disassembly, where the tiles now touch the stack no more). The
+// cache-resident 7B benchmarks did not move with it; docs/ENGINE.md has the paired figures.
 BKD_AVX512 inline __m512i dpbusd(__m512i acc, __m512i u8, __m512i s8) {
   asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u8), "vm"(s8));
   return acc;
@@ -275,7 +275,7 @@ BKD_AVX512 void head_tile(const EmbeddingTable& t, const uint8_t* const* rows, c
   const int64_t K = t.cols, K16 = K / 16 * 16;
   // Elements per cache line, a compile-time constant: read from the table at run time, the
   // k % step below compiled to a 64-bit division per 16 elements, which held the int8 head at
-  // ~37 GB/s in L2 (one Zen 5 core; ~65 GB/s without it).
+  // ~37 GB/s in L2 (one Zen 5 core; 57-59 GB/s without it).
   constexpr int64_t kElementBytes = table_element_bytes(F), kStep = 64 / kElementBytes;
   __m512 acc[MT][4];
 #pragma GCC unroll 16
