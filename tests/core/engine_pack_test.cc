@@ -2,10 +2,12 @@
 // and the absmean quantizer against an independent formula.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
 
+#include "core/engine/kernel_tiles.h"
 #include "core/engine/ternary_format.h"
 #include "core/util/error.h"
 
@@ -173,6 +175,25 @@ TEST(EnginePack, RowTilesInterleaveBlocksAndRoundTripInPlace) {
       m.retile(1);
       EXPECT_EQ(std::vector<uint8_t>(m.packed.data(), m.packed.data() + m.bytes()), row_major);
     }
+}
+
+// The kernels' row walk (kernel_tiles.h) lands on the same bytes as block() for every tiling and
+// start: by adds when the tiling divides the group and the start is a tile's, by block() otherwise.
+TEST(EnginePack, RowGroupsFindTheSameRowsAsBlock) {
+  std::vector<int8_t> w(24 * 300, 0);
+  for (int64_t T : {1, 2, 3, 4}) {
+    TernaryMatrix m = pack_ternary(w.data(), 24, 300, 1.0f);
+    m.retile(T);
+    for (int64_t n0 : {0, 1, 2, 3, 4, 6, 8, 13}) {
+      const kernel_detail::RowGroups<4> groups(m, n0);
+      for (int64_t n = n0; n < m.rows; n += 4) {
+        const int nr = static_cast<int>(std::min<int64_t>(4, m.rows - n));
+        const uint8_t* wr[4] = {};
+        groups.rows(n, nr, wr);
+        for (int r = 0; r < nr; ++r) ASSERT_EQ(wr[r], m.block(n + r, 0)) << "tiles " << T << " n0 " << n0 << " row " << n + r;
+      }
+    }
+  }
 }
 
 TEST(EnginePack, RowTilesMustDivideTheRowsAndValidationFindsBadCodesInThem) {
