@@ -57,12 +57,25 @@ void setup_export(CLI::App& app, Cli& cli) {
     std::printf("export: %s (%s, step %lld) -> %s: %.2f MB ternary + %.2f MB tables\n", r.checkpoint.c_str(),
                 to_string(r.mode).c_str(), static_cast<long long>(r.step), r.path.c_str(),
                 static_cast<double>(r.ternary_bytes) / 1e6, static_cast<double>(r.table_bytes) / 1e6);
-    std::printf("parity (%s, %s): top-1 agreement %lld/%lld (%.2f%%; near ties %lld, others %lld), "
-                "max |logit diff| %.3g (rounding bound %.3g, positions within it %.2f%%; max |logit| %.3g)\n",
+    const double positions = static_cast<double>(std::max<int64_t>(p.positions, 1));
+    std::printf("parity (%s, %s): top-1 agreement %lld/%lld (%.2f%%), max |logit diff| %.3g (max |logit| %.3g)\n",
                 to_string(r.mode).c_str(), r.parity_inputs.c_str(), static_cast<long long>(p.argmax_agree),
-                static_cast<long long>(p.positions), 100.0 * static_cast<double>(p.argmax_agree) / static_cast<double>(p.positions),
-                static_cast<long long>(p.near_tie_disagree), static_cast<long long>(p.clear_disagree), p.max_abs_diff,
-                p.max_tolerance, 100.0 * static_cast<double>(p.within_tolerance) / static_cast<double>(p.positions), p.max_abs_logit);
+                static_cast<long long>(p.positions), 100.0 * static_cast<double>(p.argmax_agree) / positions, p.max_abs_diff,
+                p.max_abs_logit);
+    if (p.bounded) {
+      std::printf("parity bound: positions within the derived rounding bound %.2f%% (largest bound %.3g, worst diff/bound "
+                  "%.2f); disagreements near ties %lld, others %lld; weights differing %lld; activation codes differing "
+                  "%lld of %lld (boundary flips %lld, largest step %lld; rows off the code grid %lld)\n",
+                  100.0 * static_cast<double>(p.positions_within) / positions, p.max_bound, p.worst_diff_over_bound,
+                  static_cast<long long>(p.near_tie_disagree), static_cast<long long>(p.clear_disagree),
+                  static_cast<long long>(p.weight_mismatches), static_cast<long long>(p.codes_differ),
+                  static_cast<long long>(p.codes_compared), static_cast<long long>(p.boundary_flips),
+                  static_cast<long long>(p.max_flip_step),
+                  static_cast<long long>(p.rows_off_grid));
+    } else {
+      std::printf("parity bound: none (%s tables round the embeddings; differences are reported, not checked)\n",
+                  tables.c_str());
+    }
     if (!r.parity_ok) cli.exit_code = 1;
   });
 }

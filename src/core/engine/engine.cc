@@ -26,9 +26,9 @@ void add_in_place(float* __restrict x, const float* __restrict y, int64_t n) {
 }
 
 // out = x / rms(x) * gain, the sum of squares in double (the training side's order is irrelevant:
-// the tolerance of the parity tests covers float rounding). Eight partial sums: one running sum is a
-// chain of dependent additions, ~4 cycles per element (7B decode: ~23 us per layer on one thread,
-// while the other waits).
+// the parity check's bound, torch/model/engine_parity.h, covers float rounding). Eight partial
+// sums: one running sum is a chain of dependent additions, ~4 cycles per element (7B decode:
+// ~23 us per layer on one thread, while the other waits).
 void rms_norm_row(const float* x, int64_t d, const float* gain, float eps, float* out) {
   constexpr int64_t kPartials = 8;
   double part[kPartials] = {};
@@ -292,6 +292,7 @@ void Engine::forward(const int32_t* tokens, int64_t n, float* logits, bool all_l
     norm_quantize(att_.data(), n, D, L.attn_sub_norm, ActBits::A8);
     bitlinear(l, {{"wo", &L.wo, q_.data(), D}}, qa_);
     add_in_place(x_.data(), q_.data(), n * D);
+    if (observer_) observer_->on_residual(l, "wo", x_.data(), n, D);
 
     // Gated FFN: relu(g)^2 * u, or silu(g) * u.
     norm_quantize(x_.data(), n, D, L.ffn_norm, in_bits);
@@ -304,6 +305,7 @@ void Engine::forward(const int32_t* tokens, int64_t n, float* logits, bool all_l
     norm_quantize(gate_.data(), n, F, L.ffn_sub_norm, ActBits::A8);
     bitlinear(l, {{"w_down", &L.w_down, q_.data(), D}}, qa_);
     add_in_place(x_.data(), q_.data(), n * D);
+    if (observer_) observer_->on_residual(l, "w_down", x_.data(), n, D);
   }
 
   const float eps = static_cast<float>(c.norm_eps);

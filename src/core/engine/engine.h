@@ -34,6 +34,9 @@ class ForwardObserver {
   // A BitLinear ran: its quantized input (x.rows tokens) and exact int32 accumulators.
   virtual void on_bitlinear(int64_t layer, const char* name, const QuantizedActs& x, const TernaryMatrix& w,
                             const int32_t* acc, int64_t acc_stride) {}
+  // The residual stream right after a projection's output was added to it (`after`: "wo" or
+  // "w_down"): rows x d.
+  virtual void on_residual(int64_t layer, const char* after, const float* x, int64_t rows, int64_t d) {}
   // The final hidden states (after final_norm, the head's input): rows x d.
   virtual void on_final_hidden(const float* h, int64_t rows, int64_t d) {}
 };

@@ -139,7 +139,7 @@ torch::Tensor TransformerImpl::attention_mask(const torch::Tensor& key_valid, in
       .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
 }
 
-torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& x, const torch::Tensor& mask,
+torch::Tensor TransformerImpl::block_forward(int64_t layer, BlockImpl& b, const torch::Tensor& x, const torch::Tensor& mask,
                                              const torch::Tensor& cos, const torch::Tensor& sin, torch::Tensor* k_cache,
                                              torch::Tensor* v_cache) {
   const int64_t B = x.size(0), T = x.size(1), H = cfg_.n_heads, HKV = cfg_.n_kv_heads, hd = cfg_.head_dim();
@@ -155,9 +155,13 @@ torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& 
     return quant ? rms_norm_quant(t, gain, eps, NormQuant::A8) : rms_norm(t, gain, eps);
   };
   auto weight = [&](const torch::Tensor& w) { return quant ? ternary_weight_ste(w) : w; };
+  auto observed = [&](LinearInput which, const torch::Tensor& input) -> const torch::Tensor& {
+    if (input_observer_) input_observer_(layer, which, input);
+    return input;
+  };
 
   // Attention: one matmul for q, k, v (each weight keeps its own ternary scale).
-  torch::Tensor a = in_norm(x, b.attn_norm);
+  torch::Tensor a = observed(LinearInput::Qkv, in_norm(x, b.attn_norm));
   torch::Tensor qkv_bias = cfg_.qkv_bias ? torch::cat({b.bq, b.bk, b.bv}) : torch::Tensor();
   if (b.cached_qkv.defined() && is_training())
     throw Error("the model holds an inference weight cache while training", "call drop_inference_cache() first");
@@ -181,15 +185,17 @@ torch::Tensor TransformerImpl::block_forward(BlockImpl& b, const torch::Tensor& 
   }
   torch::Tensor probs = attention_softmax(torch::matmul(q, k.transpose(-2, -1)), mask, 1.0 / std::sqrt(double(hd)));
   torch::Tensor att = torch::matmul(probs, v).transpose(1, 2).reshape({B, T, Q});
-  torch::Tensor h = x + torch::linear(cfg_.sub_norm ? out_norm(att, b.attn_sub_norm) : att, cached ? b.cached_wo : weight(b.wo), b.bo);
+  torch::Tensor o_in = observed(LinearInput::Wo, cfg_.sub_norm ? out_norm(att, b.attn_sub_norm) : att);
+  torch::Tensor h = x + torch::linear(o_in, cached ? b.cached_wo : weight(b.wo), b.bo);
 
   // Gated FFN (squared ReLU, or SiLU): one matmul for gate and up.
-  torch::Tensor f = in_norm(h, b.ffn_norm);
+  torch::Tensor f = observed(LinearInput::GateUp, in_norm(h, b.ffn_norm));
   torch::Tensor gu = torch::linear(f, cached ? b.cached_gu : torch::cat({weight(b.w_gate), weight(b.w_up)}, 0));
   auto gparts = gu.chunk(2, -1);
   torch::Tensor inner = cfg_.ffn_activation == FfnActivation::Silu ? torch::silu(gparts[0]) * gparts[1]
                                                                    : relu2_gate(gparts[0], gparts[1]);
-  return h + torch::linear(cfg_.sub_norm ? out_norm(inner, b.ffn_sub_norm) : inner, cached ? b.cached_down : weight(b.w_down));
+  torch::Tensor d_in = observed(LinearInput::Down, cfg_.sub_norm ? out_norm(inner, b.ffn_sub_norm) : inner);
+  return h + torch::linear(d_in, cached ? b.cached_down : weight(b.w_down));
 }
 
 torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Tensor& key_valid) {
@@ -200,7 +206,8 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
   torch::Tensor mask = attention_mask(key_valid, T, 0, ids.device());
   torch::Tensor cos = rope_cos_.narrow(0, 0, T), sin = rope_sin_.narrow(0, 0, T);
   torch::Tensor x = torch::embedding(embed, ids);
-  for (const auto& m : *layers) x = block_forward(*m->as<BlockImpl>(), x, mask, cos, sin);
+  for (size_t i = 0; i < layers->size(); ++i)
+    x = block_forward(static_cast<int64_t>(i), *layers[i]->as<BlockImpl>(), x, mask, cos, sin);
   return torch::linear(rms_norm(x, final_norm, cfg_.norm_eps), output_weight());
 }
 
@@ -217,7 +224,7 @@ torch::Tensor TransformerImpl::forward_cached(const torch::Tensor& ids, KvCache&
   torch::Tensor cos = rope_cos_.narrow(0, past, n), sin = rope_sin_.narrow(0, past, n);
   torch::Tensor x = torch::embedding(embed, ids);
   for (size_t i = 0; i < layers->size(); ++i)
-    x = block_forward(*layers[i]->as<BlockImpl>(), x, mask, cos, sin, &cache.k[i], &cache.v[i]);
+    x = block_forward(static_cast<int64_t>(i), *layers[i]->as<BlockImpl>(), x, mask, cos, sin, &cache.k[i], &cache.v[i]);
   return torch::linear(rms_norm(x, final_norm, cfg_.norm_eps), output_weight());
 }
 

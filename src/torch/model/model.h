@@ -20,6 +20,7 @@
 // q_norm, k_norm}: q = q_norm(wq a + bq) per head before RoPE, likewise k; wq is [n_heads * head_dim, d].
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 #include "core/model/model_config.h"
@@ -75,12 +76,19 @@ class TransformerImpl : public torch::nn::Module {
   const ModelConfig& config() const { return cfg_; }
   torch::Tensor output_weight() const { return cfg_.tie_embeddings ? embed : lm_head; }
 
+  // The four matmul inputs of a block, each as the matmul receives it (quantized in a BitLinear
+  // mode): the engine parity check (engine_parity.h) recovers their integer codes from them.
+  enum class LinearInput { Qkv, Wo, GateUp, Down };
+  using LinearInputObserver = std::function<void(int64_t layer, LinearInput which, const torch::Tensor& input)>;
+  // Called in forward() and forward_cached(), block by block; empty (the default): not called.
+  void set_linear_input_observer(LinearInputObserver o) { input_observer_ = std::move(o); }
+
   torch::Tensor embed, lm_head, final_norm;
   torch::nn::ModuleList layers;
 
  private:
   // With k_cache/v_cache, this block's keys and values are appended to them and attention spans both.
-  torch::Tensor block_forward(BlockImpl& b, const torch::Tensor& x, const torch::Tensor& mask,
+  torch::Tensor block_forward(int64_t layer, BlockImpl& b, const torch::Tensor& x, const torch::Tensor& mask,
                               const torch::Tensor& cos, const torch::Tensor& sin, torch::Tensor* k_cache = nullptr,
                               torch::Tensor* v_cache = nullptr);
   // Additive mask [1 or B, 1, Tq, past + Tq] for Tq queries after `past` cached positions.
@@ -88,6 +96,7 @@ class TransformerImpl : public torch::nn::Module {
   ModelConfig cfg_;
   QuantMode mode_;
   torch::Tensor rope_cos_, rope_sin_;  // [max_seq_len, head_dim / 2], float32 buffers
+  LinearInputObserver input_observer_;
 };
 TORCH_MODULE(Transformer);
 

@@ -133,15 +133,7 @@ ExportResult run_export(const Settings& s, const ExportOptions& opts) {
     r.parity_inputs = std::to_string(windows.back().size()) + " random tokens (no prepared test split)";
   }
   r.parity = engine_parity_windows(sc.model, loaded, windows, static_cast<int>(s.i64("THREADS")));
-  const ParityResult& p = r.parity;
-  // A packing error breaks most positions. What legitimately differs: an activation within rounding of
-  // a code boundary takes the neighbouring code on one side and can flip a clear top-1 later on. With
-  // relu^2 both sides compute the gate exactly alike and only summation order differs: no clear flip
-  // is accepted. A SiLU gate adds LibTorch's vectorized exp vs std::exp (last-bit differences on every
-  // gate value), so such events are ~F times more frequent; measured 1 in 4096 positions for the cpu
-  // preset's SiLU A4 student, and at most 1 in 1000 is accepted.
-  const int64_t clear_allowed = cfg.ffn_activation == FfnActivation::Silu ? p.positions / 1000 : 0;
-  r.parity_ok = opts.tables != TableFormat::F32 || (p.argmax_agree * 1000 >= p.positions * 995 && p.clear_disagree <= clear_allowed);
+  r.parity_ok = opts.tables != TableFormat::F32 || r.parity.codes_and_logits_agree(kMaxBoundaryFlipFraction);
   return r;
 }
 
