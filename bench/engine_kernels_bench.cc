@@ -1,6 +1,6 @@
 // Kernel table of the packed engine: every kernel set this CPU runs x {A8, A4} x {GEMV (1 token),
 // GEMM (16 tokens)} x LLaMA-7B projection shapes, single-threaded, plus the 8-bit head, and the
-// elementwise entries (attention of one head, the SiLU gate, the A8 quantizer) of every set.
+// elementwise entries (attention of one head, the SiLU gate, the A8 and A4 quantizers) of every set.
 // Counters: GOPS (2 ops per multiply-add) and GB/s of packed weight bytes streamed; beside them a
 // read-only stream of the same bytes (the set's bandwidth probe), the floor a GEMV can approach.
 // The 7B shapes mostly stay in cache here; the `from_dram` entries stream a 256 MiB matrix, in the
@@ -133,7 +133,7 @@ void bench_attend(benchmark::State& st, const KernelSet* ks, int64_t n) {
   st.counters["positions/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// The FFN gate of one 7B token (11008 wide) and the A8 quantizer of one 4096-wide row.
+// The FFN gate of one 7B token (11008 wide) and the A8 and A4 quantizers of one 4096-wide row.
 void bench_silu(benchmark::State& st, const KernelSet* ks) {
   std::vector<float> g(11008), u(11008, 0.5f), x(11008);
   for (size_t i = 0; i < g.size(); ++i) g[i] = static_cast<float>(int(i % 200) - 100) * 0.05f;
@@ -145,12 +145,13 @@ void bench_silu(benchmark::State& st, const KernelSet* ks) {
   st.counters["values/s"] = benchmark::Counter(double(g.size()), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void bench_quantize_a8(benchmark::State& st, const KernelSet* ks) {
+void bench_quantize(benchmark::State& st, const KernelSet* ks, ActBits bits) {
   std::vector<float> x(4096);
   for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(int(i * 37 % 201) - 100) * 0.03f;
   std::vector<int8_t> q(x.size());
   float mult = 0;
-  for (auto _ : st) benchmark::DoNotOptimize(ks->quantize_a8(x.data(), static_cast<int64_t>(x.size()), q.data(), &mult));
+  const QuantizeRowFn fn = bits == ActBits::A8 ? ks->quantize_a8 : ks->quantize_a4;
+  for (auto _ : st) benchmark::DoNotOptimize(fn(x.data(), static_cast<int64_t>(x.size()), q.data(), &mult));
   st.counters["values/s"] = benchmark::Counter(double(x.size()), benchmark::Counter::kIsIterationInvariantRate);
 }
 
@@ -226,9 +227,10 @@ void register_all() {
     benchmark::RegisterBenchmark((std::string(ks->name) + "/silu_gate/11008").c_str(), bench_silu, ks)
         ->Unit(benchmark::kMicrosecond)
         ->MinTime(0.3);
-    benchmark::RegisterBenchmark((std::string(ks->name) + "/quantize_a8/4096").c_str(), bench_quantize_a8, ks)
-        ->Unit(benchmark::kMicrosecond)
-        ->MinTime(0.3);
+    for (ActBits bits : {ActBits::A8, ActBits::A4})
+      benchmark::RegisterBenchmark((std::string(ks->name) + "/quantize_" + to_string(bits) + "/4096").c_str(), bench_quantize, ks, bits)
+          ->Unit(benchmark::kMicrosecond)
+          ->MinTime(0.3);
   }
 }
 

@@ -300,34 +300,40 @@ TEST_P(EngineKernels, Relu2GateIsExactAndKeepsNaN) {
   }
 }
 
-TEST_P(EngineKernels, QuantizeA8IsBitExactWithTheSharedQuantizer) {
-  // The engine's A8 codes must be the trainer's (act_quant_row.h) bit for bit, including rows with a
-  // NaN, an infinity, all zeros, ties at .5 and values past the clamp.
+// The engine's codes must be the trainer's (act_quant_row.h) bit for bit, including rows with a
+// NaN, an infinity, all zeros, tiny values, ties at .5 and values past the clamp, at widths on and
+// off the kernels' vector lengths.
+void expect_quantizer_bit_exact(ActBits bits, QuantizeRowFn fn) {
   std::mt19937 rng(13);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  for (int64_t cols : {1, 5, 16, 17, 255, 256, 704, 1000}) {
-    for (int variant = 0; variant < 6; ++variant) {
+  for (int64_t cols : {1, 5, 7, 8, 9, 16, 17, 255, 256, 704, 1000}) {
+    for (int variant = 0; variant < 7; ++variant) {
       std::vector<float> x(static_cast<size_t>(cols));
       for (auto& v : x) v = nd(rng) * (variant == 4 ? 1e-30f : 3.0f);
       if (variant == 1) x[static_cast<size_t>(cols / 2)] = std::nanf("");
       if (variant == 2) x[0] = INFINITY;
       if (variant == 3) std::fill(x.begin(), x.end(), 0.0f);
-      if (variant == 5)  // exact halves after scaling: amax 127 makes s = 1, so x itself is rounded
+      if (variant == 5)  // A8: amax 127 makes s = 1, so x itself is rounded: exact halves
         for (int64_t i = 0; i < cols; ++i) x[i] = i == 0 ? 127.0f : static_cast<float>(i % 7) - 3.5f;
+      if (variant == 6)  // A4: values spread far past the clamp, mean dominated by a few
+        for (int64_t i = 0; i < cols; ++i) x[i] = i % 13 == 0 ? 1e4f * nd(rng) : nd(rng);
       std::vector<int8_t> q(static_cast<size_t>(cols)), want(q.size());
-      float mult = 0, want_mult = 0;
-      const int32_t sum = k().quantize_a8(x.data(), cols, q.data(), &mult);
+      float mult = 0;
+      const int32_t sum = fn(x.data(), cols, q.data(), &mult);
       QuantizedActs ref;
-      quantize_acts(ActBits::A8, x.data(), 1, cols, cols, &ref);
+      quantize_acts(bits, x.data(), 1, cols, cols, &ref);
       std::copy_n(ref.row(0), cols, want.begin());
-      want_mult = ref.mult[0];
-      ASSERT_EQ(q, want) << "cols " << cols << " variant " << variant;
-      ASSERT_EQ(sum, ref.sum[0]) << "cols " << cols << " variant " << variant;
+      const float want_mult = ref.mult[0];
+      ASSERT_EQ(q, want) << to_string(bits) << " cols " << cols << " variant " << variant;
+      ASSERT_EQ(sum, ref.sum[0]) << to_string(bits) << " cols " << cols << " variant " << variant;
       if (std::isnan(want_mult)) EXPECT_TRUE(std::isnan(mult));
-      else ASSERT_EQ(mult, want_mult) << "cols " << cols << " variant " << variant;
+      else ASSERT_EQ(mult, want_mult) << to_string(bits) << " cols " << cols << " variant " << variant;
     }
   }
 }
+
+TEST_P(EngineKernels, QuantizeA8IsBitExactWithTheSharedQuantizer) { expect_quantizer_bit_exact(ActBits::A8, k().quantize_a8); }
+TEST_P(EngineKernels, QuantizeA4IsBitExactWithTheSharedQuantizer) { expect_quantizer_bit_exact(ActBits::A4, k().quantize_a4); }
 
 TEST_P(EngineKernels, ReadBytesSumsEveryByte) {
   std::vector<uint8_t> buf(1000 + 77);

@@ -26,20 +26,20 @@ int32_t quantize_a8_codes(const float* x, int64_t cols, int8_t* q, float* mult) 
   return sum;
 }
 
-void quantize_act_row(const float* xr, int64_t m, QuantizedActs* out, QuantizeA8Fn a8) {
+int32_t quantize_a4_codes(const float* x, int64_t cols, int8_t* q, float* mult) {
+  const float b = a4_row_mean(x, cols);
+  const float pre = a4_pre_scale(b);
+  int32_t sum = 0;
+  for (int64_t k = 0; k < cols; ++k) sum += q[k] = static_cast<int8_t>(a4_code(x[k], pre));
+  *mult = a4_code_value(b);
+  return sum;
+}
+
+void quantize_act_row(const float* xr, int64_t m, QuantizedActs* out, QuantizeRowFn a8, QuantizeRowFn a4) {
   const int64_t cols = out->cols;
   int8_t* q = out->q.data() + m * out->cols_padded;
-  int32_t sum = 0;
-  if (out->bits == ActBits::A8) {
-    sum = a8(xr, cols, q, &out->mult[m]);
-  } else {
-    const float b = a4_row_mean(xr, cols);
-    const float pre = a4_pre_scale(b);
-    for (int64_t k = 0; k < cols; ++k) sum += q[k] = static_cast<int8_t>(a4_code(xr[k], pre));
-    out->mult[m] = a4_code_value(b);
-  }
+  out->sum[m] = (out->bits == ActBits::A8 ? a8 : a4)(xr, cols, q, &out->mult[m]);
   std::memset(q + cols, 0, static_cast<size_t>(out->cols_padded - cols));
-  out->sum[m] = sum;
 }
 
 void quantize_acts(ActBits bits, const float* x, int64_t rows, int64_t cols, int64_t x_stride, QuantizedActs* out) {

@@ -33,12 +33,17 @@ void shape_acts(ActBits bits, int64_t rows, int64_t cols, QuantizedActs* out);
 // The A8 quantizer of one row (act_quant_row.h): cols codes into q, 1 / s into *mult; returns the
 // codes' sum. The kernel sets carry bit-exact copies (KernelSet::quantize_a8).
 int32_t quantize_a8_codes(const float* x, int64_t cols, int8_t* q, float* mult);
-using QuantizeA8Fn = int32_t (*)(const float* x, int64_t cols, int8_t* q, float* mult);
+// The A4 quantizer of one row: cols codes in [-8, 7] into q, b / sqrt(7) into *mult; returns the
+// codes' sum. The kernel sets carry bit-exact copies (KernelSet::quantize_a4).
+int32_t quantize_a4_codes(const float* x, int64_t cols, int8_t* q, float* mult);
+using QuantizeRowFn = int32_t (*)(const float* x, int64_t cols, int8_t* q, float* mult);
+using QuantizeA8Fn = QuantizeRowFn;
 
 // Quantizes one row of cols floats into row m of an already shaped `out` (what quantize_acts does
 // for every row; the engine calls it right after normalizing the row, while it is in L1), A8 rows
-// through `a8`.
-void quantize_act_row(const float* x, int64_t m, QuantizedActs* out, QuantizeA8Fn a8 = quantize_a8_codes);
+// through `a8`, A4 rows through `a4`.
+void quantize_act_row(const float* x, int64_t m, QuantizedActs* out, QuantizeRowFn a8 = quantize_a8_codes,
+                      QuantizeRowFn a4 = quantize_a4_codes);
 
 // One row of fake quantization in floats (the value training sees): for tests and references.
 void fake_quant_row(ActBits bits, const float* x, int64_t cols, float* out);

@@ -3,7 +3,7 @@
 // for the ternary kernels) and the trainer (torch/kernels/quant_rows.h: the fake-quantized values
 // training sees). fp32 arithmetic in torch's order, round half to even like torch.round:
 //   A8 (absmax): s = (1 / max(max|x|, eps)) * 127;          code = round(clamp(x * s, -128, 127)); x ~ code / s
-//   A4 (absmean): b = mean|x| (double sum);
+//   A4 (absmean): b = mean|x| (double sum, eight partials);
 //                 pre = (1 / (b + eps)) * sqrt(7);         code = round(clamp(x * pre, -8, 7));   x ~ code * (b / sqrt(7))
 // Clamping before rounding equals rounding before clamping here: the bounds are integers.
 #include <algorithm>
@@ -31,10 +31,16 @@ inline float a8_row_scale(const float* x, int64_t d) {
 }
 inline float a8_code(float x, float s) { return round_half_even(std::min(127.0f, std::max(-128.0f, x * s))); }
 
-// A4: the row's mean |x| (summed in double), the scale before rounding and the value of one code.
+// A4: the row's mean |x|, the scale before rounding and the value of one code. The sum is in
+// double over eight interleaved partial sums (element i into partial i % 8), added in order 0..7:
+// one running sum is a chain of dependent additions (~4 cycles per element), and eight partials are
+// one 8-lane vector, so the kernel sets' copies (KernelSet::quantize_a4) are bit for bit this.
+constexpr int kA4MeanPartials = 8;
 inline float a4_row_mean(const float* x, int64_t d) {
+  double part[kA4MeanPartials] = {};
+  for (int64_t i = 0; i < d; ++i) part[i % kA4MeanPartials] += std::fabs(static_cast<double>(x[i]));
   double sum = 0.0;
-  for (int64_t i = 0; i < d; ++i) sum += std::fabs(x[i]);
+  for (int j = 0; j < kA4MeanPartials; ++j) sum += part[j];
   return static_cast<float>(sum / static_cast<double>(d));
 }
 inline float a4_pre_scale(float mean) { return (1.0f / (mean + kActEps)) * kActSqrt7; }

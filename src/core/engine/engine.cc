@@ -104,7 +104,7 @@ void Engine::norm_quantize(const float* x, int64_t rows, int64_t d, const std::v
     for (int64_t m = b; m < e; ++m) {
       float* o = h_.data() + m * d;  // the row's own scratch
       rms_norm_row(x + m * d, d, gain.data(), eps, o);
-      quantize_act_row(o, m, &qa_, kernels_->quantize_a8);
+      quantize_act_row(o, m, &qa_, kernels_->quantize_a8, kernels_->quantize_a4);
     }
   });
 }

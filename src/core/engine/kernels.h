@@ -69,7 +69,8 @@ struct KernelSet {
   HeadKernelFn head = nullptr;
   AttendFn attend = nullptr;
   GateFn silu_gate = nullptr, relu2_gate = nullptr;
-  QuantizeA8Fn quantize_a8 = nullptr;  // act_quant.h's quantize_a8_codes, bit for bit
+  QuantizeRowFn quantize_a8 = nullptr;  // act_quant.h's quantize_a8_codes, bit for bit
+  QuantizeRowFn quantize_a4 = nullptr;  // act_quant.h's quantize_a4_codes, bit for bit
   // Stream-reads n bytes and returns a checksum (the dry-run's bandwidth probe).
   uint64_t (*read_bytes)(const uint8_t* p, int64_t n) = nullptr;
 

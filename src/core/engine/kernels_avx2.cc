@@ -211,18 +211,11 @@ BKD_AVX2 void relu2_gate_avx2(float* g, const float* u, int64_t n) {
   }
 }
 
-// The A8 quantizer of act_quant_row.h, 8 floats at a time, bit for bit (the operations and operand
-// orders of kernels_avx512.cc's quantize_a8_avx512). Masked-off lanes load 0: no effect on the absmax,
-// code 0 in the sum.
-BKD_AVX2 int32_t quantize_a8_avx2(const float* x, int64_t cols, int8_t* q, float* mult) {
-  const __m256 sign = _mm256_set1_ps(-0.0f);
-  __m256 amax = _mm256_setzero_ps();
-  for (int64_t k = 0; k < cols; k += 8) {
-    const __m256 v = _mm256_maskload_ps(x + k, lane_mask(std::min<int64_t>(8, cols - k)));
-    amax = _mm256_max_ps(_mm256_andnot_ps(sign, v), amax);
-  }
-  const float s = (1.0f / std::max(hmax256(amax), kActEps)) * 127.0f;
-  const __m256 vs = _mm256_set1_ps(s), lo = _mm256_set1_ps(-128.0f), hi = _mm256_set1_ps(127.0f);
+// round(clamp(x * scale, lo, hi)) of act_quant_row.h, 8 floats at a time, bit for bit (the
+// operations and operand orders of kernels_avx512.cc's quantize_codes_avx512): the codes into q,
+// their sum returned. Masked-off lanes load 0: code 0 in the sum.
+BKD_AVX2 int32_t quantize_codes_avx2(const float* x, int64_t cols, float scale, float lo_code, float hi_code, int8_t* q) {
+  const __m256 vs = _mm256_set1_ps(scale), lo = _mm256_set1_ps(lo_code), hi = _mm256_set1_ps(hi_code);
   const __m256 magic = _mm256_set1_ps(12582912.0f);
   __m256i sum = _mm256_setzero_si256();
   for (int64_t k = 0; k < cols; k += 8) {
@@ -241,10 +234,43 @@ BKD_AVX2 int32_t quantize_a8_avx2(const float* x, int64_t cols, int8_t* q, float
     }
     sum = _mm256_add_epi32(sum, c);
   }
-  *mult = 1.0f / s;
   const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
   const __m128i s2 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
   return _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 1)));
+}
+
+// The A8 quantizer of act_quant_row.h, bit for bit. Masked-off lanes load 0: no effect on the absmax.
+BKD_AVX2 int32_t quantize_a8_avx2(const float* x, int64_t cols, int8_t* q, float* mult) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 amax = _mm256_setzero_ps();
+  for (int64_t k = 0; k < cols; k += 8) {
+    const __m256 v = _mm256_maskload_ps(x + k, lane_mask(std::min<int64_t>(8, cols - k)));
+    amax = _mm256_max_ps(_mm256_andnot_ps(sign, v), amax);
+  }
+  const float s = (1.0f / std::max(hmax256(amax), kActEps)) * 127.0f;
+  *mult = 1.0f / s;
+  return quantize_codes_avx2(x, cols, s, -128.0f, 127.0f, q);
+}
+
+// The A4 quantizer of act_quant_row.h, bit for bit: the mean's eight partial double sums are the
+// lanes of two 4-double vectors (element k into partial k % 8; masked-off lanes add +0.0, which
+// leaves a sum of absolute values as it is), added in partial order.
+BKD_AVX2 int32_t quantize_a4_avx2(const float* x, int64_t cols, int8_t* q, float* mult) {
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  __m256d part_lo = _mm256_setzero_pd(), part_hi = _mm256_setzero_pd();
+  for (int64_t k = 0; k < cols; k += 8) {
+    const __m256 v = _mm256_maskload_ps(x + k, lane_mask(std::min<int64_t>(8, cols - k)));
+    part_lo = _mm256_add_pd(part_lo, _mm256_andnot_pd(sign, _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+    part_hi = _mm256_add_pd(part_hi, _mm256_andnot_pd(sign, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+  }
+  alignas(32) double part[kA4MeanPartials];
+  _mm256_store_pd(part, part_lo);
+  _mm256_store_pd(part + 4, part_hi);
+  double total = 0.0;
+  for (int j = 0; j < kA4MeanPartials; ++j) total += part[j];
+  const float b = static_cast<float>(total / static_cast<double>(cols));
+  *mult = a4_code_value(b);
+  return quantize_codes_avx2(x, cols, a4_pre_scale(b), -8.0f, 7.0f, q);
 }
 
 // kernels_avx512.cc's attention 8 lanes wide: scores 8 positions at a time (the keys' rows streamed
@@ -297,6 +323,7 @@ const KernelSet* avx2_kernels() {
     s.silu_gate = silu_gate_avx2;
     s.relu2_gate = relu2_gate_avx2;
     s.quantize_a8 = quantize_a8_avx2;
+    s.quantize_a4 = quantize_a4_avx2;
     s.read_bytes = read_avx2;
     return s;
   }();

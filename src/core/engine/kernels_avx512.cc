@@ -384,17 +384,12 @@ BKD_AVX512 void relu2_gate_avx512(float* g, const float* u, int64_t n) {
   }
 }
 
-// The A8 quantizer of act_quant_row.h, 16 floats at a time, bit for bit: the same multiply, clamp
-// and magic-number rounding in the same float operations (MAXPS/MINPS with their operands in the
-// order that gives std::max/std::min's answer for a NaN: ignored in the absmax, -128 as a code).
-BKD_AVX512 int32_t quantize_a8_avx512(const float* x, int64_t cols, int8_t* q, float* mult) {
-  __m512 amax = _mm512_setzero_ps();
-  for (int64_t k = 0; k < cols; k += 16) {
-    const __mmask16 m = cols - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << (cols - k)) - 1);
-    amax = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + k)), amax);
-  }
-  const float s = (1.0f / std::max(_mm512_reduce_max_ps(amax), kActEps)) * 127.0f;
-  const __m512 vs = _mm512_set1_ps(s), lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f);
+// round(clamp(x * scale, lo, hi)) of act_quant_row.h, 16 floats at a time, bit for bit: the same
+// multiply, clamp and magic-number rounding in the same float operations (MAXPS/MINPS with their
+// operands in the order that gives std::max/std::min's answer for a NaN: the low code). The codes
+// into q, their sum returned.
+BKD_AVX512 int32_t quantize_codes_avx512(const float* x, int64_t cols, float scale, float lo_code, float hi_code, int8_t* q) {
+  const __m512 vs = _mm512_set1_ps(scale), lo = _mm512_set1_ps(lo_code), hi = _mm512_set1_ps(hi_code);
   const __m512 magic = _mm512_set1_ps(12582912.0f);
   __m512i sum = _mm512_setzero_si512();
   for (int64_t k = 0; k < cols; k += 16) {
@@ -404,8 +399,37 @@ BKD_AVX512 int32_t quantize_a8_avx512(const float* x, int64_t cols, int8_t* q, f
     _mm_mask_storeu_epi8(q + k, m, _mm512_cvtsepi32_epi8(c));
     sum = _mm512_add_epi32(sum, _mm512_maskz_mov_epi32(m, c));
   }
-  *mult = 1.0f / s;
   return _mm512_reduce_add_epi32(sum);
+}
+
+// The A8 quantizer of act_quant_row.h, bit for bit (a NaN is ignored in the absmax).
+BKD_AVX512 int32_t quantize_a8_avx512(const float* x, int64_t cols, int8_t* q, float* mult) {
+  __m512 amax = _mm512_setzero_ps();
+  for (int64_t k = 0; k < cols; k += 16) {
+    const __mmask16 m = cols - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << (cols - k)) - 1);
+    amax = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(m, x + k)), amax);
+  }
+  const float s = (1.0f / std::max(_mm512_reduce_max_ps(amax), kActEps)) * 127.0f;
+  *mult = 1.0f / s;
+  return quantize_codes_avx512(x, cols, s, -128.0f, 127.0f, q);
+}
+
+// The A4 quantizer of act_quant_row.h, bit for bit: the mean's eight partial double sums are the
+// eight lanes of one vector (element k into lane k % 8; masked-off lanes add +0.0, which leaves a
+// sum of absolute values as it is), added in lane order.
+BKD_AVX512 int32_t quantize_a4_avx512(const float* x, int64_t cols, int8_t* q, float* mult) {
+  __m512d part = _mm512_setzero_pd();
+  for (int64_t k = 0; k < cols; k += 8) {
+    const __mmask8 m = cols - k >= 8 ? __mmask8(0xff) : __mmask8((1u << (cols - k)) - 1);
+    part = _mm512_add_pd(part, _mm512_abs_pd(_mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + k))));
+  }
+  alignas(64) double lanes[kA4MeanPartials];
+  _mm512_store_pd(lanes, part);
+  double total = 0.0;
+  for (int j = 0; j < kA4MeanPartials; ++j) total += lanes[j];
+  const float b = static_cast<float>(total / static_cast<double>(cols));
+  *mult = a4_code_value(b);
+  return quantize_codes_avx512(x, cols, a4_pre_scale(b), -8.0f, 7.0f, q);
 }
 
 // Scores 16 positions at a time, the keys' rows (one per head dimension) streamed in order with a
@@ -471,6 +495,7 @@ const KernelSet* avx512_kernels() {
     s.silu_gate = silu_gate_avx512;
     s.relu2_gate = relu2_gate_avx512;
     s.quantize_a8 = quantize_a8_avx512;
+    s.quantize_a4 = quantize_a4_avx512;
     s.read_bytes = read_avx512;
     return s;
   }();

@@ -90,6 +90,7 @@ const KernelSet& ref_kernels() {
     s.silu_gate = silu_gate_ref;
     s.relu2_gate = relu2_gate_ref;
     s.quantize_a8 = quantize_a8_codes;
+    s.quantize_a4 = quantize_a4_codes;
     s.read_bytes = read_ref;
     return s;
   }();
