@@ -167,7 +167,15 @@ int64_t compare_weights(Transformer& model, const PackedModel& packed, std::vect
 struct Window {
   const std::vector<int32_t>& tokens;
   const std::vector<std::array<double, 7>>& torch_scales;
+  const torch::Tensor& abs_head;  // |E| of the head table, [V, D] float
 };
+
+torch::Tensor abs_head_table(const EmbeddingTable& t) {
+  torch::Tensor e = torch::empty({t.rows, t.cols}, torch::kFloat);
+  float* p = e.data_ptr<float>();
+  for (int64_t v = 0; v < t.rows; ++v) t.lookup(v, p + v * t.cols);
+  return e.abs_();
+}
 
 // One window through both sides, accumulated into p.
 void compare_window(Transformer& model, Engine& e, const PackedModel& packed, const Window& w, ParityResult& p) {
@@ -279,23 +287,27 @@ void compare_window(Transformer& model, Engine& e, const PackedModel& packed, co
   // Head: both sides are fp32 dot products of length D with the same table row E_v, so
   // |dl_v| <= sum |E_vk| H_k + gamma_D (sum |h_e E_v| + sum |h_t E_v|)
   //        <= (1 + gamma_D) sum |E_vk| H_k + 2 gamma_D sum |h_e,k E_vk|.
+  // The two sums over k, for every (t, v), are one fp32 matmul of [H; |h_e|] with |E|^T. Every term
+  // is >= 0, so the product is at least (1 - gamma_{D+1}) times the exact sum, and H rounded to
+  // float is at least (1 - u) times H: dividing by both leaves an upper bound.
   const double gD = gamma(static_cast<double>(D));
-  const EmbeddingTable& head = packed.head();
-  std::vector<float> row(static_cast<size_t>(D));
-  std::vector<double> bound(static_cast<size_t>(T * V));
-  for (int64_t v = 0; v < V; ++v) {
-    head.lookup(v, row.data());
-    for (int64_t t = 0; t < T; ++t) {
-      const float* h = es.final_hidden.data() + t * D;
-      const double* Ht = H.data() + t * D;
-      double sh = 0, se = 0;
-      for (int64_t k = 0; k < D; ++k) {
-        const double ev = std::fabs(static_cast<double>(row[k]));
-        sh += ev * Ht[k], se += ev * std::fabs(static_cast<double>(h[k]));
-      }
-      bound[t * V + v] = (1.0 + gD) * sh + 2.0 * gD * se;
+  torch::Tensor lhs = torch::empty({2 * T, D}, torch::kFloat);
+  float* lp = lhs.data_ptr<float>();
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t k = 0; k < D; ++k) {
+      const double hk = H[t * D + k];
+      if (!std::isfinite(hk) || hk > 1e30) unbounded[t] = true;
+      lp[t * D + k] = unbounded[t] ? 0.0f : static_cast<float>(hk);
+      lp[(T + t) * D + k] = std::fabs(es.final_hidden[t * D + k]);
     }
-  }
+  const torch::Tensor sums = torch::matmul(lhs, w.abs_head.t()).contiguous();  // [2T, V]
+  const float* sp = sums.data_ptr<float>();
+  const double inflate_h = 1.0 / ((1.0 - kU) * (1.0 - gamma(static_cast<double>(D + 1))));
+  const double inflate_e = 1.0 / (1.0 - gamma(static_cast<double>(D + 1)));
+  std::vector<double> bound(static_cast<size_t>(T * V));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t v = 0; v < V; ++v)
+      bound[t * V + v] = unbounded[t] ? INFINITY : (1.0 + gD) * inflate_h * sp[t * V + v] + 2.0 * gD * inflate_e * sp[(T + t) * V + v];
 
   for (int64_t t = 0; t < T; ++t) {
     const float* r = lr + t * V;
@@ -367,12 +379,16 @@ ParityResult engine_parity_windows(Transformer& model, const PackedModel& packed
   ParityResult p;
   p.bounded = packed.embed.format == TableFormat::F32 && packed.head().format == TableFormat::F32;
   std::vector<std::array<double, 7>> torch_scales;
-  if (p.bounded) p.weight_mismatches = compare_weights(model, packed, &torch_scales);
+  torch::Tensor abs_head;
+  if (p.bounded) {
+    p.weight_mismatches = compare_weights(model, packed, &torch_scales);
+    abs_head = abs_head_table(packed.head());
+  }
   for (const auto& w : windows) {
     if (static_cast<int64_t>(w.size()) > e.max_seq_len())
       throw Error("parity window of " + std::to_string(w.size()) + " tokens exceeds the model's context of " +
                   std::to_string(e.max_seq_len()));
-    if (p.bounded) compare_window(model, e, packed, Window{w, torch_scales}, p);
+    if (p.bounded) compare_window(model, e, packed, Window{w, torch_scales, abs_head}, p);
     else compare_window_unbounded(model, e, w, packed.cfg.vocab_size, p);
   }
   model->train(was_training);
