@@ -120,11 +120,11 @@ void bench_attend(benchmark::State& st, const KernelSet* ks, int64_t n) {
   const int64_t hd = 128;
   std::mt19937 rng(5);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> q(hd), kt(static_cast<size_t>(hd * n)), v(static_cast<size_t>(n * hd)), scores(n), out(hd);
-  for (auto* vec : {&q, &kt, &v})
+  std::vector<float> q(hd), kc(static_cast<size_t>(n * hd)), v(static_cast<size_t>(n * hd)), scores(n), out(hd);
+  for (auto* vec : {&q, &kc, &v})
     for (float& x : *vec) x = nd(rng);
   AttendArgs a;
-  a.q = q.data(), a.kt = kt.data(), a.kt_stride = n, a.v = v.data(), a.v_stride = hd, a.n = n, a.head_dim = hd;
+  a.q = q.data(), a.k = kc.data(), a.k_stride = hd, a.v = v.data(), a.v_stride = hd, a.n = n, a.head_dim = hd;
   a.scale = 0.088f, a.scores = scores.data(), a.out = out.data();
   for (auto _ : st) {
     ks->attend(a);

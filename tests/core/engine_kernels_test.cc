@@ -199,16 +199,16 @@ TEST_P(EngineKernels, AttendMatchesDoublePrecisionWithinDerivedTolerance) {
   constexpr double u = 0x1p-24;  // float32 unit roundoff
   for (int64_t hd : {1, 8, 17, 32, 48, 64, 128})
     for (int64_t n : {1, 2, 15, 16, 17, 65, 300}) {
-      const int64_t kts = n + 5, vs = hd + 3;  // strides wider than the data catch stray reads
-      std::vector<float> q(static_cast<size_t>(hd)), kt(static_cast<size_t>(hd * kts)), v(static_cast<size_t>(n * vs));
+      const int64_t ks = hd + 5, vs = hd + 3;  // strides wider than the data catch stray reads
+      std::vector<float> q(static_cast<size_t>(hd)), kc(static_cast<size_t>(n * ks)), v(static_cast<size_t>(n * vs));
       for (auto& x : q) x = 2 * nd(rng);  // spread the scores so the softmax is not uniform
-      for (auto& x : kt) x = nd(rng);
+      for (auto& x : kc) x = nd(rng);
       for (auto& x : v) x = nd(rng);
       std::vector<float> scores(static_cast<size_t>(n)), out(static_cast<size_t>(hd) + 1, -5.0f);
       AttendArgs a;
       a.q = q.data();
-      a.kt = kt.data();
-      a.kt_stride = kts;
+      a.k = kc.data();
+      a.k_stride = ks;
       a.v = v.data();
       a.v_stride = vs;
       a.n = n;
@@ -227,8 +227,8 @@ TEST_P(EngineKernels, AttendMatchesDoublePrecisionWithinDerivedTolerance) {
       for (int64_t j = 0; j < n; ++j) {
         double s = 0, mag = 0;
         for (int64_t i = 0; i < hd; ++i) {
-          s += static_cast<double>(q[i]) * kt[i * kts + j];
-          mag += std::fabs(static_cast<double>(q[i]) * kt[i * kts + j]);
+          s += static_cast<double>(q[i]) * kc[j * ks + i];
+          mag += std::fabs(static_cast<double>(q[i]) * kc[j * ks + i]);
         }
         sc[j] = s * a.scale;
         mx = std::max(mx, sc[j]);

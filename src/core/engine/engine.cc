@@ -51,8 +51,10 @@ Engine::Engine(const PackedModel& model, EngineOptions opts)
     throw Error("the packed engine runs ternary (BitLinear) students only", "use quantization mode a8 or a4");
   max_seq_ = opts_.max_seq_len > 0 ? opts_.max_seq_len : c.max_seq_len;
   const int64_t KV = c.n_kv_heads * c.head_dim(), hd = c.head_dim(), half = hd / 2;
-  k_cache_.assign(static_cast<size_t>(c.n_layers * max_seq_ * KV), 0.0f);
-  v_cache_.assign(k_cache_.size(), 0.0f);
+  k_cache_.resize(static_cast<size_t>(c.n_layers * max_seq_ * KV));
+  v_cache_.resize(k_cache_.size());
+  std::fill_n(k_cache_.data(), k_cache_.size(), 0.0f);
+  std::fill_n(v_cache_.data(), v_cache_.size(), 0.0f);
   scores_.assign(static_cast<size_t>(kMaxChunksPerThread * pool_.size() * max_seq_), 0.0f);
   // Same construction as the training side: angles in double, cos/sin rounded to float.
   rope_cos_.resize(static_cast<size_t>(max_seq_ * half));
@@ -196,7 +198,7 @@ uint64_t Engine::stream_weights() {
 void Engine::attention(int64_t layer, int64_t rows) {
   const ModelConfig& c = model_.cfg;
   const int64_t D = c.d_model, H = c.n_heads, hd = c.head_dim(), KV = c.n_kv_heads * hd, group = H / c.n_kv_heads;
-  const float* kt = k_cache_.data() + layer * max_seq_ * KV;  // [kv_head][hd][pos]
+  const float* kc = k_cache_.data() + layer * max_seq_ * KV;  // [pos][kv_dim]
   const float* vc = v_cache_.data() + layer * max_seq_ * KV;  // [pos][kv_dim]
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   const int64_t tasks = rows * H;
@@ -207,7 +209,7 @@ void Engine::attention(int64_t layer, int64_t rows) {
     int64_t b, e;
     split_range(tasks, chunks, ci, 1, &b, &e);
     AttendArgs aa;
-    aa.kt_stride = max_seq_;
+    aa.k_stride = KV;
     aa.v_stride = KV;
     aa.head_dim = hd;
     aa.scale = scale;
@@ -215,7 +217,7 @@ void Engine::attention(int64_t layer, int64_t rows) {
     for (int64_t task = b; task < e; ++task) {
       const int64_t m = task / H, h = task % H, g = h / group;
       aa.q = q_.data() + m * D + h * hd;
-      aa.kt = kt + g * hd * max_seq_;
+      aa.k = kc + g * hd;
       aa.v = vc + g * hd;
       aa.n = pos_ + m + 1;
       aa.out = att_.data() + m * D + h * hd;
@@ -282,12 +284,9 @@ void Engine::forward(const int32_t* tokens, int64_t n, float* logits, bool all_l
       };
       rotate(q_.data() + m * D, c.n_heads);
       rotate(k_.data() + m * KV, c.n_kv_heads);
+      std::copy_n(k_.data() + m * KV, KV, k_cache_.data() + (l * max_seq_ + p) * KV);
       std::copy_n(v_.data() + m * KV, KV, v_cache_.data() + (l * max_seq_ + p) * KV);
     }
-    // K goes in transposed, [kv_head][hd][pos]: each of its rows takes the n new positions in a run.
-    float* kt = k_cache_.data() + l * max_seq_ * KV;
-    for (int64_t i = 0; i < KV; ++i)
-      for (int64_t m = 0; m < n; ++m) kt[i * max_seq_ + pos_ + m] = k_[m * KV + i];
     attention(l, n);
     norm_quantize(att_.data(), n, D, L.attn_sub_norm, ActBits::A8);
     bitlinear(l, {{"wo", &L.wo, q_.data(), D}}, qa_);

@@ -93,10 +93,9 @@ class Engine {
   ForwardObserver* observer_ = nullptr;
   StepTimes times_;
   int64_t max_seq_ = 0, pos_ = 0;
-  // K is stored transposed, [layer][kv_head][head_dim][pos], so a query's scores over all positions
-  // are contiguous multiply-adds (vectorized, each score summed in head_dim order); V is
-  // [layer][pos][kv_dim].
-  std::vector<float> k_cache_, v_cache_;
+  // K and V are [layer][pos][kv_dim]: a decode step appends one contiguous row to each (a transposed
+  // K took one cache line, and at long contexts one page, per element written).
+  AlignedBuffer<float> k_cache_, v_cache_;  // huge pages when large: attention walks them every step
   std::vector<float> scores_;  // attention scratch: [chunk][max_seq]
   std::vector<uint64_t> probe_sink_;  // keeps stream_weights()' reads live
   std::vector<float> rope_cos_, rope_sin_;  // [pos][head_dim / 2]

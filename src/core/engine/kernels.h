@@ -42,13 +42,14 @@ struct HeadArgs {
 using HeadKernelFn = void (*)(const HeadArgs&);
 
 // One query head against n cached positions (causal attention of a decode or prefill row):
-//   score[j] = scale * sum_i q[i] * kt[i * kt_stride + j]            (keys stored transposed)
+//   score[j] = scale * sum_i q[i] * k[j * k_stride + i]
 //   w = softmax(score);  out[i] = sum_j w[j] * v[j * v_stride + i]
+// Keys and values are stored by position, so a decode step appends one contiguous row to each.
 // `scores` is n floats of scratch.
 struct AttendArgs {
   const float* q = nullptr;
-  const float* kt = nullptr;
-  int64_t kt_stride = 0;
+  const float* k = nullptr;
+  int64_t k_stride = 0;
   const float* v = nullptr;
   int64_t v_stride = 0;
   int64_t n = 0, head_dim = 0;

@@ -273,22 +273,39 @@ BKD_AVX2 int32_t quantize_a4_avx2(const float* x, int64_t cols, int8_t* q, float
   return quantize_codes_avx2(x, cols, a4_pre_scale(b), -8.0f, 7.0f, q);
 }
 
-// kernels_avx512.cc's attention 8 lanes wide: scores 8 positions at a time (the keys' rows streamed
-// with fused multiply-adds), exponentials 8 at a time (exp256), the weighted sum of values 8 head
-// dimensions at a time (masked tails).
+// Lane i of the result = the sum of the lanes of v[i], for 8 float vectors.
+BKD_AVX2 inline __m256 sum8_ps(const __m256* v) {
+  const __m256 t0 = _mm256_hadd_ps(v[0], v[1]), t1 = _mm256_hadd_ps(v[2], v[3]);
+  const __m256 t2 = _mm256_hadd_ps(v[4], v[5]), t3 = _mm256_hadd_ps(v[6], v[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);  // per 128-bit half: v0..v3, v4..v7
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// kernels_avx512.cc's attention 8 lanes wide: scores 8 positions at a time (each key row read in
+// order into its own accumulator, one transpose-add tree for the 8), exponentials 8 at a time
+// (exp256), the weighted sum of values 8 head dimensions at a time (masked tails).
 BKD_AVX2 void attend_avx2(const AttendArgs& a) {
   const int64_t n = a.n, hd = a.head_dim;
   float* scores = a.scores;
   const __m256 scale = _mm256_set1_ps(a.scale);
   __m256 vmax = _mm256_set1_ps(-INFINITY);
   for (int64_t j = 0; j < n; j += 8) {
-    const __m256i m = lane_mask(std::min<int64_t>(8, n - j));
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < hd; ++i)
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(a.q[i]), _mm256_maskload_ps(a.kt + i * a.kt_stride + j, m), acc);
-    acc = _mm256_mul_ps(acc, scale);
-    _mm256_maskstore_ps(scores + j, m, acc);
-    vmax = _mm256_blendv_ps(vmax, _mm256_max_ps(vmax, acc), _mm256_castsi256_ps(m));
+    const int64_t count = std::min<int64_t>(8, n - j);
+    const __m256i m = lane_mask(count);
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r) {
+      acc[r] = _mm256_setzero_ps();
+      if (r >= count) continue;
+      const float* k = a.k + (j + r) * a.k_stride;
+      for (int64_t i = 0; i < hd; i += 8) {
+        const __m256i mi = lane_mask(std::min<int64_t>(8, hd - i));
+        acc[r] = _mm256_fmadd_ps(_mm256_maskload_ps(a.q + i, mi), _mm256_maskload_ps(k + i, mi), acc[r]);
+      }
+    }
+    const __m256 s = _mm256_mul_ps(sum8_ps(acc), scale);
+    _mm256_maskstore_ps(scores + j, m, s);
+    vmax = _mm256_blendv_ps(vmax, _mm256_max_ps(vmax, s), _mm256_castsi256_ps(m));
   }
   const __m256 mx = _mm256_set1_ps(hmax256(vmax));
   __m256 vsum = _mm256_setzero_ps();
@@ -299,12 +316,29 @@ BKD_AVX2 void attend_avx2(const AttendArgs& a) {
     vsum = _mm256_add_ps(vsum, e);
   }
   const float inv = 1.0f / hsum256(vsum);
-  for (int64_t i = 0; i < hd; i += 8) {
-    const __m256i m = lane_mask(std::min<int64_t>(8, hd - i));
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t j = 0; j < n; ++j)
-      acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j] * inv), _mm256_maskload_ps(a.v + j * a.v_stride + i, m), acc);
-    _mm256_maskstore_ps(a.out + i, m, acc);
+  // Position-major over up to 64 dimensions at a time (kernels_avx512.cc says why).
+  for (int64_t i0 = 0; i0 < hd; i0 += 64) {
+    __m256i mc[8];
+    int64_t live = 0;
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; ++c) {
+      const int64_t left = std::max<int64_t>(0, std::min<int64_t>(8, hd - i0 - 8 * c));
+      mc[c] = lane_mask(left);
+      live += left > 0;
+    }
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; ++c) acc[c] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; ++j) {
+      const __m256 w = _mm256_set1_ps(scores[j] * inv);
+      const float* v = a.v + j * a.v_stride + i0;
+#pragma GCC unroll 8
+      for (int c = 0; c < 8; ++c)
+        if (c < live) acc[c] = _mm256_fmadd_ps(w, _mm256_maskload_ps(v + 8 * c, mc[c]), acc[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; ++c)
+      if (c < live) _mm256_maskstore_ps(a.out + i0 + 8 * c, mc[c], acc[c]);
   }
 }
 

@@ -432,22 +432,54 @@ BKD_AVX512 int32_t quantize_a4_avx512(const float* x, int64_t cols, int8_t* q, f
   return quantize_codes_avx512(x, cols, a4_pre_scale(b), -8.0f, 7.0f, q);
 }
 
-// Scores 16 positions at a time, the keys' rows (one per head dimension) streamed in order with a
-// fused multiply-add; exponentials 16 at a time (exp512); the weighted sum of values 16 head
-// dimensions at a time (masked tail).
+// Lane i of the result = the sum of the lanes of v[i], for 16 float vectors: sum16's tree in floats.
+BKD_AVX512 inline __m512 pair_sums_ps(__m512 a, __m512 b) {
+  return _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+}
+BKD_AVX512 inline __m512 quad_sums_ps(__m512 ab, __m512 cd) {
+  return _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))),
+                       _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(ab), _mm512_castps_pd(cd))));
+}
+BKD_AVX512 inline __m512 lane_sums_ps(__m512 v0, __m512 v1) {
+  return _mm512_add_ps(_mm512_shuffle_f32x4(v0, v1, 0x88), _mm512_shuffle_f32x4(v0, v1, 0xdd));
+}
+BKD_AVX512 inline __m512 sum16_ps(const __m512* v) {
+  __m512 q[4];
+#pragma GCC unroll 16
+  for (int g = 0; g < 4; ++g)
+    q[g] = quad_sums_ps(pair_sums_ps(v[4 * g], v[4 * g + 1]), pair_sums_ps(v[4 * g + 2], v[4 * g + 3]));
+  return lane_sums_ps(lane_sums_ps(q[0], q[1]), lane_sums_ps(q[2], q[3]));
+}
+
+// Scores 16 positions at a time: each position's key row is read in order, 16 dimensions per
+// fused multiply-add into its own accumulator, and one transpose-add tree turns the 16 into 16
+// scores; exponentials 16 at a time (exp512); the weighted sum of values 16 head dimensions at a
+// time (masked tails).
 BKD_AVX512 void attend_avx512(const AttendArgs& a) {
   const int64_t n = a.n, hd = a.head_dim;
   float* scores = a.scores;
   const __m512 scale = _mm512_set1_ps(a.scale);
   __m512 vmax = _mm512_set1_ps(-INFINITY);
   for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 m = n - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - j)) - 1);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t i = 0; i < hd; ++i)
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(a.q[i]), _mm512_maskz_loadu_ps(m, a.kt + i * a.kt_stride + j), acc);
-    acc = _mm512_mul_ps(acc, scale);
-    _mm512_mask_storeu_ps(scores + j, m, acc);
-    vmax = _mm512_mask_max_ps(vmax, m, vmax, acc);
+    const int64_t count = std::min<int64_t>(16, n - j);
+    const __mmask16 m = count == 16 ? __mmask16(0xffff) : __mmask16((1u << count) - 1);
+    // Rows past the last position read the last one again (their scores are masked off).
+    const float* k[16];
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r) k[r] = a.k + (j + std::min<int64_t>(r, count - 1)) * a.k_stride;
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
+    // Dimension-major: the 16 rows' lines are in flight together (cache misses overlap).
+    for (int64_t i = 0; i < hd; i += 16) {
+      const __mmask16 mi = hd - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (hd - i)) - 1);
+      const __m512 qv = _mm512_maskz_loadu_ps(mi, a.q + i);
+#pragma GCC unroll 16
+      for (int r = 0; r < 16; ++r) acc[r] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mi, k[r] + i), acc[r]);
+    }
+    const __m512 s = _mm512_mul_ps(sum16_ps(acc), scale);
+    _mm512_mask_storeu_ps(scores + j, m, s);
+    vmax = _mm512_mask_max_ps(vmax, m, vmax, s);
   }
   const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
   __m512 vsum = _mm512_setzero_ps();
@@ -458,12 +490,30 @@ BKD_AVX512 void attend_avx512(const AttendArgs& a) {
     vsum = _mm512_add_ps(vsum, e);
   }
   const float inv = 1.0f / _mm512_reduce_add_ps(vsum);
-  for (int64_t i = 0; i < hd; i += 16) {
-    const __mmask16 m = hd - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (hd - i)) - 1);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t j = 0; j < n; ++j)
-      acc = _mm512_fmadd_ps(_mm512_set1_ps(scores[j] * inv), _mm512_maskz_loadu_ps(m, a.v + j * a.v_stride + i), acc);
-    _mm512_mask_storeu_ps(a.out + i, m, acc);
+  // Position-major over up to 128 dimensions at a time: each value row is read once and in order,
+  // into 8 independent accumulators (a dimension-major loop read the cache one line per position
+  // per 16 dimensions and chained every multiply-add on one register). Each output is still summed
+  // over positions in order.
+  for (int64_t i0 = 0; i0 < hd; i0 += 128) {
+    __mmask16 mc[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; ++c) {
+      const int64_t left = hd - i0 - 16 * c;
+      mc[c] = left >= 16 ? __mmask16(0xffff) : left > 0 ? __mmask16((1u << left) - 1) : __mmask16(0);
+    }
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; ++c) acc[c] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n; ++j) {
+      const __m512 w = _mm512_set1_ps(scores[j] * inv);
+      const float* v = a.v + j * a.v_stride + i0;
+#pragma GCC unroll 8
+      for (int c = 0; c < 8; ++c)
+        if (mc[c]) acc[c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mc[c], v + 16 * c), acc[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; ++c)
+      if (mc[c]) _mm512_mask_storeu_ps(a.out + i0 + 16 * c, mc[c], acc[c]);
   }
 }
 

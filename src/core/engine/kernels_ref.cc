@@ -43,7 +43,8 @@ void attend_ref(const AttendArgs& a) {
   float mx = -INFINITY;
   for (int64_t j = 0; j < a.n; ++j) {
     float s = 0;
-    for (int64_t i = 0; i < a.head_dim; ++i) s += a.q[i] * a.kt[i * a.kt_stride + j];
+    const float* k = a.k + j * a.k_stride;
+    for (int64_t i = 0; i < a.head_dim; ++i) s += a.q[i] * k[i];
     scores[j] = s * a.scale;
     mx = std::max(mx, scores[j]);
   }
