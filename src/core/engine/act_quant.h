@@ -37,7 +37,6 @@ int32_t quantize_a8_codes(const float* x, int64_t cols, int8_t* q, float* mult);
 // codes' sum. The kernel sets carry bit-exact copies (KernelSet::quantize_a4).
 int32_t quantize_a4_codes(const float* x, int64_t cols, int8_t* q, float* mult);
 using QuantizeRowFn = int32_t (*)(const float* x, int64_t cols, int8_t* q, float* mult);
-using QuantizeA8Fn = QuantizeRowFn;
 
 // Quantizes one row of cols floats into row m of an already shaped `out` (what quantize_acts does
 // for every row; the engine calls it right after normalizing the row, while it is in L1), A8 rows

@@ -283,7 +283,7 @@ BKD_AVX2 inline __m256 sum8_ps(const __m256* v) {
 
 // kernels_avx512.cc's attention 8 lanes wide: scores 8 positions at a time (each key row read in
 // order into its own accumulator, one transpose-add tree for the 8), exponentials 8 at a time
-// (exp256), the weighted sum of values 8 head dimensions at a time (masked tails).
+// (exp256), the weighted sum of values position by position over 64 dimensions at a time.
 BKD_AVX2 void attend_avx2(const AttendArgs& a) {
   const int64_t n = a.n, hd = a.head_dim;
   float* scores = a.scores;

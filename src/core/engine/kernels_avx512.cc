@@ -451,10 +451,10 @@ BKD_AVX512 inline __m512 sum16_ps(const __m512* v) {
   return lane_sums_ps(lane_sums_ps(q[0], q[1]), lane_sums_ps(q[2], q[3]));
 }
 
-// Scores 16 positions at a time: each position's key row is read in order, 16 dimensions per
-// fused multiply-add into its own accumulator, and one transpose-add tree turns the 16 into 16
-// scores; exponentials 16 at a time (exp512); the weighted sum of values 16 head dimensions at a
-// time (masked tails).
+// Scores 16 positions at a time: 16 dimensions of the query against the same 16 dimensions of
+// each of the 16 key rows per step, one accumulator per position, and one transpose-add tree turns
+// the 16 accumulators into 16 scores; exponentials 16 at a time (exp512); the weighted sum of
+// values position by position (below). Masked tails throughout.
 BKD_AVX512 void attend_avx512(const AttendArgs& a) {
   const int64_t n = a.n, hd = a.head_dim;
   float* scores = a.scores;
