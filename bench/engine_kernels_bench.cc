@@ -12,10 +12,12 @@
 #include <immintrin.h>
 #endif
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/engine/aligned_buffer.h"
 #include "core/engine/kernels.h"
 #include "bench_main.h"
 
@@ -133,6 +135,69 @@ void bench_attend(benchmark::State& st, const KernelSet* ks, int64_t n) {
   st.counters["positions/s"] = benchmark::Counter(static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// One decode step's attention over a whole layer, its KV cache streamed from memory as in a decode
+// step (the weights stream in between evicts it): 32 heads (LLaMA-7B, MHA) x n positions, K and V
+// each [pos][head][128] as the engine stores them ("pos_major") or [head][pos][128] ("head_major"),
+// the same kernel with another stride. Each iteration takes the next of enough layers to fill
+// 1 GiB, so no layer is in cache. GB/s counts the K and V bytes read; `read_only_from_dram/kv`
+// streams the same bytes with the set's read probe: the floor attention can approach.
+constexpr int64_t kKvHeads = 32, kKvHeadDim = 128;
+
+struct KvCache {
+  int64_t n, layers;
+  AlignedBuffer<float> k, v;  // layers x n x kKvHeads x kKvHeadDim each
+  explicit KvCache(int64_t positions) : n(positions), layers(std::max<int64_t>(2, (int64_t{1} << 30) / (2 * layer_floats() * 4))) {
+    const size_t count = static_cast<size_t>(layers * layer_floats());
+    k.resize(count), v.resize(count);
+    // Cheap deterministic values (a normal draw of 512 M floats takes longer than the benchmark).
+    for (size_t i = 0; i < count; ++i) k.data()[i] = static_cast<float>(static_cast<int>(i % 251) - 125) * 0.01f;
+    for (size_t i = 0; i < count; ++i) v.data()[i] = static_cast<float>(static_cast<int>(i % 241) - 120) * 0.01f;
+  }
+  int64_t layer_floats() const { return n * kKvHeads * kKvHeadDim; }
+};
+
+void bench_attend_layer(benchmark::State& st, const KernelSet* ks, int64_t n, bool head_major) {
+  const KvCache kv(n);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> q(kKvHeads * kKvHeadDim), scores(n), out(kKvHeads * kKvHeadDim);
+  for (float& x : q) x = nd(rng);
+  int64_t layer = 0;
+  for (auto _ : st) {
+    const float* kl = kv.k.data() + layer * kv.layer_floats();
+    const float* vl = kv.v.data() + layer * kv.layer_floats();
+    for (int64_t h = 0; h < kKvHeads; ++h) {
+      AttendArgs a;
+      const int64_t head_offset = head_major ? h * n * kKvHeadDim : h * kKvHeadDim;
+      a.k_stride = a.v_stride = head_major ? kKvHeadDim : kKvHeads * kKvHeadDim;
+      a.q = q.data() + h * kKvHeadDim, a.k = kl + head_offset, a.v = vl + head_offset, a.n = n, a.head_dim = kKvHeadDim;
+      a.scale = 0.088f, a.scores = scores.data(), a.out = out.data() + h * kKvHeadDim;
+      if (h + 1 < kKvHeads) {  // as the engine does: the next head's rows, to prefetch
+        const int64_t next_offset = head_major ? (h + 1) * n * kKvHeadDim : (h + 1) * kKvHeadDim;
+        a.next_k = kl + next_offset, a.next_v = vl + next_offset, a.next_n = n;
+      }
+      ks->attend(a);
+    }
+    benchmark::DoNotOptimize(out.data());
+    layer = (layer + 1) % kv.layers;
+  }
+  st.counters["GB/s"] = benchmark::Counter(2.0 * kv.layer_floats() * sizeof(float) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void bench_read_kv(benchmark::State& st, const KernelSet* ks, int64_t n) {
+  const KvCache kv(n);
+  const int64_t bytes = kv.layer_floats() * static_cast<int64_t>(sizeof(float));
+  uint64_t sink = 0;
+  int64_t layer = 0;
+  for (auto _ : st) {
+    sink += ks->read_bytes(reinterpret_cast<const uint8_t*>(kv.k.data() + layer * kv.layer_floats()), bytes);
+    sink += ks->read_bytes(reinterpret_cast<const uint8_t*>(kv.v.data() + layer * kv.layer_floats()), bytes);
+    benchmark::DoNotOptimize(sink);
+    layer = (layer + 1) % kv.layers;
+  }
+  st.counters["GB/s"] = benchmark::Counter(2.0 * static_cast<double>(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // The FFN gate of one 7B token (11008 wide) and the A8 and A4 quantizers of one 4096-wide row.
 void bench_silu(benchmark::State& st, const KernelSet* ks) {
   std::vector<float> g(11008), u(11008, 0.5f), x(11008);
@@ -224,6 +289,18 @@ void register_all() {
       benchmark::RegisterBenchmark((std::string(ks->name) + "/attend/hd128_n" + std::to_string(n)).c_str(), bench_attend, ks, n)
           ->Unit(benchmark::kMicrosecond)
           ->MinTime(0.3);
+    for (int64_t n : {int64_t{24}, int64_t{1024}}) {  // the dry-run's short context, and a long one
+      if (ref) break;
+      for (bool head_major : {false, true})
+        benchmark::RegisterBenchmark((std::string(ks->name) + "/attend_layer_from_dram/" + (head_major ? "head_major" : "pos_major") +
+                                      "/32x128_n" + std::to_string(n)).c_str(),
+                                     bench_attend_layer, ks, n, head_major)
+            ->Unit(benchmark::kMicrosecond)
+            ->MinTime(1.0);
+      benchmark::RegisterBenchmark((std::string(ks->name) + "/read_only_from_dram/kv_32x128_n" + std::to_string(n)).c_str(), bench_read_kv, ks, n)
+          ->Unit(benchmark::kMicrosecond)
+          ->MinTime(1.0);
+    }
     benchmark::RegisterBenchmark((std::string(ks->name) + "/silu_gate/11008").c_str(), bench_silu, ks)
         ->Unit(benchmark::kMicrosecond)
         ->MinTime(0.3);

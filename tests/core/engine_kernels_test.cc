@@ -216,6 +216,7 @@ TEST_P(EngineKernels, AttendMatchesDoublePrecisionWithinDerivedTolerance) {
       a.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
       a.scores = scores.data();
       a.out = out.data();
+      a.next_k = kc.data(), a.next_v = v.data(), a.next_n = n;  // the prefetch hint runs on into them
       k().attend(a);
       // Double reference, and the float error bound: each score is a float dot product of hd terms,
       // |ds| <= scale * (hd + 2) * u * sum|q k|; a weight w_j = e_j / sum moves relatively by at most

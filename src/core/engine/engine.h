@@ -93,9 +93,10 @@ class Engine {
   ForwardObserver* observer_ = nullptr;
   StepTimes times_;
   int64_t max_seq_ = 0, pos_ = 0;
-  // K and V are [layer][pos][kv_dim]: a decode step appends one contiguous row to each (a transposed
-  // K took one cache line, and at long contexts one page, per element written).
-  AlignedBuffer<float> k_cache_, v_cache_;  // huge pages when large: attention walks them every step
+  // K and V are [layer][kv_head][pos][head_dim]: each head's positions are one run, which attention
+  // streams with its prefetch (a transposed K took one cache line per element written; by position,
+  // each head read 512 bytes at a 16 KiB stride). Huge pages when large. docs/ENGINE.md has figures.
+  AlignedBuffer<float> k_cache_, v_cache_;
   std::vector<float> scores_;  // attention scratch: [chunk][max_seq]
   std::vector<uint64_t> probe_sink_;  // keeps stream_weights()' reads live
   std::vector<float> rope_cos_, rope_sin_;  // [pos][head_dim / 2]

@@ -44,8 +44,8 @@ using HeadKernelFn = void (*)(const HeadArgs&);
 // One query head against n cached positions (causal attention of a decode or prefill row):
 //   score[j] = scale * sum_i q[i] * k[j * k_stride + i]
 //   w = softmax(score);  out[i] = sum_j w[j] * v[j * v_stride + i]
-// Keys and values are stored by position, so a decode step appends one contiguous row to each.
-// `scores` is n floats of scratch.
+// Position j of a head's keys is k + j * k_stride (the engine stores each head's positions in one
+// run: k_stride = head_dim). `scores` is n floats of scratch.
 struct AttendArgs {
   const float* q = nullptr;
   const float* k = nullptr;
@@ -56,6 +56,12 @@ struct AttendArgs {
   float scale = 1.0f;
   float* scores = nullptr;
   float* out = nullptr;
+  // Optional hint: the keys and values the next call will read (the next head: the same strides,
+  // next_n positions). The SIMD sets prefetch them once their own lines are under way; nothing
+  // reads them, so a wrong hint costs time, never results.
+  const float* next_k = nullptr;
+  const float* next_v = nullptr;
+  int64_t next_n = 0;
 };
 using AttendFn = void (*)(const AttendArgs&);
 

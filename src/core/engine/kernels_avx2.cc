@@ -12,12 +12,15 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/engine/kernel_prefetch.h"
 #include "core/engine/kernel_tiles.h"
 
 #define BKD_AVX2 __attribute__((target("avx2,fma")))
 
 namespace bkd {
 namespace {
+using kernel_detail::kAttendPrefetchRows;
+using kernel_detail::prefetch_attend_row;
 using kernel_detail::TileFn;
 
 constexpr int64_t kA8FlushBlocks = 7;   // 7 * 8 * 512 = 28672 <= 32767
@@ -283,7 +286,8 @@ BKD_AVX2 inline __m256 sum8_ps(const __m256* v) {
 
 // kernels_avx512.cc's attention 8 lanes wide: scores 8 positions at a time (each key row read in
 // order into its own accumulator, one transpose-add tree for the 8), exponentials 8 at a time
-// (exp256), the weighted sum of values position by position over 64 dimensions at a time.
+// (exp256), the weighted sum of values position by position over 64 dimensions at a time, the
+// row kAttendPrefetchRows ahead prefetched in both loops, on into the next head (kernel_prefetch.h).
 BKD_AVX2 void attend_avx2(const AttendArgs& a) {
   const int64_t n = a.n, hd = a.head_dim;
   float* scores = a.scores;
@@ -292,6 +296,8 @@ BKD_AVX2 void attend_avx2(const AttendArgs& a) {
   for (int64_t j = 0; j < n; j += 8) {
     const int64_t count = std::min<int64_t>(8, n - j);
     const __m256i m = lane_mask(count);
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; ++r) prefetch_attend_row(a, j + kAttendPrefetchRows + r);
     __m256 acc[8];
 #pragma GCC unroll 8
     for (int r = 0; r < 8; ++r) {
@@ -332,6 +338,7 @@ BKD_AVX2 void attend_avx2(const AttendArgs& a) {
     for (int64_t j = 0; j < n; ++j) {
       const __m256 w = _mm256_set1_ps(scores[j] * inv);
       const float* v = a.v + j * a.v_stride + i0;
+      if (i0 == 0) prefetch_attend_row(a, n + j + kAttendPrefetchRows);  // whole rows: a later pass reads them from L2
 #pragma GCC unroll 8
       for (int c = 0; c < 8; ++c)
         if (c < live) acc[c] = _mm256_fmadd_ps(w, _mm256_maskload_ps(v + 8 * c, mc[c]), acc[c]);

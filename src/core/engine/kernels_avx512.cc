@@ -12,12 +12,15 @@
 #include <immintrin.h>
 
 #include "core/engine/act_quant_row.h"
+#include "core/engine/kernel_prefetch.h"
 #include "core/engine/kernel_tiles.h"
 
 #define BKD_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
 namespace bkd {
 namespace {
+using kernel_detail::kAttendPrefetchRows;
+using kernel_detail::prefetch_attend_row;
 using kernel_detail::TileFn;
 
 // acc += the 4-byte groups of u8 x s8 products. GCC 12 compiles the intrinsic
@@ -455,6 +458,7 @@ BKD_AVX512 inline __m512 sum16_ps(const __m512* v) {
 // each of the 16 key rows per step, one accumulator per position, and one transpose-add tree turns
 // the 16 accumulators into 16 scores; exponentials 16 at a time (exp512); the weighted sum of
 // values position by position (below). Masked tails throughout.
+// Both loops prefetch the row kAttendPrefetchRows ahead, on into the next head (kernel_prefetch.h).
 BKD_AVX512 void attend_avx512(const AttendArgs& a) {
   const int64_t n = a.n, hd = a.head_dim;
   float* scores = a.scores;
@@ -467,6 +471,8 @@ BKD_AVX512 void attend_avx512(const AttendArgs& a) {
     const float* k[16];
 #pragma GCC unroll 16
     for (int r = 0; r < 16; ++r) k[r] = a.k + (j + std::min<int64_t>(r, count - 1)) * a.k_stride;
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; ++r) prefetch_attend_row(a, j + kAttendPrefetchRows + r);
     __m512 acc[16];
 #pragma GCC unroll 16
     for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
@@ -507,6 +513,7 @@ BKD_AVX512 void attend_avx512(const AttendArgs& a) {
     for (int64_t j = 0; j < n; ++j) {
       const __m512 w = _mm512_set1_ps(scores[j] * inv);
       const float* v = a.v + j * a.v_stride + i0;
+      if (i0 == 0) prefetch_attend_row(a, n + j + kAttendPrefetchRows);
 #pragma GCC unroll 8
       for (int c = 0; c < 8; ++c)
         if (mc[c]) acc[c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(mc[c], v + 16 * c), acc[c]);
