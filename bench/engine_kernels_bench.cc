@@ -137,8 +137,8 @@ void bench_attend(benchmark::State& st, const KernelSet* ks, int64_t n) {
 
 // One decode step's attention over a whole layer, its KV cache streamed from memory as in a decode
 // step (the weights stream in between evicts it): 32 heads (LLaMA-7B, MHA) x n positions, K and V
-// each [pos][head][128] as the engine stores them ("pos_major") or [head][pos][128] ("head_major"),
-// the same kernel with another stride. Each iteration takes the next of enough layers to fill
+// each [head][pos][128] as the engine stores them ("head_major") or [pos][head][128] ("pos_major",
+// the layout before), the same kernel with another stride. Each iteration takes the next of enough layers to fill
 // 1 GiB, so no layer is in cache. GB/s counts the K and V bytes read; `read_only_from_dram/kv`
 // streams the same bytes with the set's read probe: the floor attention can approach.
 constexpr int64_t kKvHeads = 32, kKvHeadDim = 128;

@@ -8,13 +8,13 @@
 
 namespace bkd::kernel_detail {
 
-// Attention reads each position's keys and values once, one head's run of 512 bytes at a time, a
-// whole cache row (all heads) apart: runs the hardware prefetchers do not follow. Without help one
-// core read a 7B layer's KV cache at 1024 positions at 9.6-13 GB/s against 27-31 for a read-only
-// pass over the same bytes (engine_kernels_bench attend_layer_from_dram; a head-major layout did no
-// better). So the kernels prefetch the row kAttendPrefetchRows ahead in the order they read rows:
-// this head's keys, its values, then the next head's keys and values (AttendArgs::next_k), so that
-// a short context's head, shorter than the distance, is prefetched too.
+// Attention reads each key and value once, one head's 512-byte row per position, and without help
+// it runs at memory latency, not bandwidth: one core read a 7B layer's KV cache at 1024 positions at
+// 8.9-11.7 GB/s (stored by position or head-major alike) against 21-26 for a read-only pass over the
+// same bytes (engine_kernels_bench attend_layer_from_dram; docs/ENGINE.md). So the kernels prefetch
+// the row kAttendPrefetchRows ahead in the order they read rows: this head's keys, its values, then
+// the next head's keys and values (AttendArgs::next_k), so that a short context's head, shorter
+// than the distance, is prefetched too. Head-major with it: 17.5-20.0 GB/s.
 constexpr int64_t kAttendPrefetchRows = 32;
 
 // Into L1: row s of that order (nothing past the next head's values), one prefetch per 64 bytes.
