@@ -162,20 +162,18 @@ void bench_attend_layer(benchmark::State& st, const KernelSet* ks, int64_t n, bo
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::vector<float> q(kKvHeads * kKvHeadDim), scores(n), out(kKvHeads * kKvHeadDim);
   for (float& x : q) x = nd(rng);
+  auto head_offset = [&](int64_t h) { return head_major ? h * n * kKvHeadDim : h * kKvHeadDim; };
   int64_t layer = 0;
   for (auto _ : st) {
     const float* kl = kv.k.data() + layer * kv.layer_floats();
     const float* vl = kv.v.data() + layer * kv.layer_floats();
     for (int64_t h = 0; h < kKvHeads; ++h) {
       AttendArgs a;
-      const int64_t head_offset = head_major ? h * n * kKvHeadDim : h * kKvHeadDim;
       a.k_stride = a.v_stride = head_major ? kKvHeadDim : kKvHeads * kKvHeadDim;
-      a.q = q.data() + h * kKvHeadDim, a.k = kl + head_offset, a.v = vl + head_offset, a.n = n, a.head_dim = kKvHeadDim;
+      a.q = q.data() + h * kKvHeadDim, a.k = kl + head_offset(h), a.v = vl + head_offset(h), a.n = n, a.head_dim = kKvHeadDim;
       a.scale = 0.088f, a.scores = scores.data(), a.out = out.data() + h * kKvHeadDim;
-      if (h + 1 < kKvHeads) {  // as the engine does: the next head's rows, to prefetch
-        const int64_t next_offset = head_major ? (h + 1) * n * kKvHeadDim : (h + 1) * kKvHeadDim;
-        a.next_k = kl + next_offset, a.next_v = vl + next_offset, a.next_n = n;
-      }
+      if (h + 1 < kKvHeads)  // as the engine does: the next head's rows, to prefetch
+        a.next_k = kl + head_offset(h + 1), a.next_v = vl + head_offset(h + 1), a.next_n = n;
       ks->attend(a);
     }
     benchmark::DoNotOptimize(out.data());

@@ -197,10 +197,7 @@ uint64_t Engine::stream_weights() {
 
 void Engine::attention(int64_t layer, int64_t rows) {
   const ModelConfig& c = model_.cfg;
-  const int64_t D = c.d_model, H = c.n_heads, hd = c.head_dim(), KV = c.n_kv_heads * hd, group = H / c.n_kv_heads;
-  const float* kc = k_cache_.data() + layer * max_seq_ * KV;  // [kv_head][pos][head_dim]
-  const float* vc = v_cache_.data() + layer * max_seq_ * KV;
-  const int64_t head_floats = max_seq_ * hd;  // one KV head's positions
+  const int64_t D = c.d_model, H = c.n_heads, hd = c.head_dim(), group = H / c.n_kv_heads;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
   const int64_t tasks = rows * H;
   // Each task reads its keys and values up to its position: ~2 * (pos + rows) * hd floats.
@@ -215,22 +212,18 @@ void Engine::attention(int64_t layer, int64_t rows) {
     aa.head_dim = hd;
     aa.scale = scale;
     aa.scores = scores_.data() + ci * max_seq_;
+    // Task t is query row t / H, head t % H: its KV head's rows, and how many it attends to.
+    auto rows_of = [&](int64_t t, const float** k, const float** v, int64_t* n) {
+      const int64_t at = kv_offset(layer, t % H / group, 0);
+      *k = k_cache_.data() + at, *v = v_cache_.data() + at, *n = pos_ + t / H + 1;
+    };
     for (int64_t task = b; task < e; ++task) {
-      const int64_t m = task / H, h = task % H, g = h / group;
+      const int64_t m = task / H, h = task % H;
       aa.q = q_.data() + m * D + h * hd;
-      aa.k = kc + g * head_floats;
-      aa.v = vc + g * head_floats;
-      aa.n = pos_ + m + 1;
       aa.out = att_.data() + m * D + h * hd;
-      if (task + 1 < e) {  // the next task's keys and values, for the kernel to prefetch
-        const int64_t next_m = (task + 1) / H, next_g = (task + 1) % H / group;
-        aa.next_k = kc + next_g * head_floats;
-        aa.next_v = vc + next_g * head_floats;
-        aa.next_n = pos_ + next_m + 1;
-      } else {
-        aa.next_k = aa.next_v = nullptr;
-        aa.next_n = 0;
-      }
+      rows_of(task, &aa.k, &aa.v, &aa.n);
+      aa.next_k = aa.next_v = nullptr, aa.next_n = 0;
+      if (task + 1 < e) rows_of(task + 1, &aa.next_k, &aa.next_v, &aa.next_n);  // for the kernel to prefetch
       kernels_->attend(aa);
     }
   });
@@ -295,7 +288,7 @@ void Engine::forward(const int32_t* tokens, int64_t n, float* logits, bool all_l
       rotate(q_.data() + m * D, c.n_heads);
       rotate(k_.data() + m * KV, c.n_kv_heads);
       for (int64_t g = 0; g < c.n_kv_heads; ++g) {
-        const int64_t at = ((l * c.n_kv_heads + g) * max_seq_ + p) * hd;
+        const int64_t at = kv_offset(l, g, p);
         std::copy_n(k_.data() + m * KV + g * hd, hd, k_cache_.data() + at);
         std::copy_n(v_.data() + m * KV + g * hd, hd, v_cache_.data() + at);
       }

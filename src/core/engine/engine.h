@@ -84,6 +84,11 @@ class Engine {
   // RMSNorm of each row followed by its activation quantizer, row by row while the row is in L1.
   void norm_quantize(const float* x, int64_t rows, int64_t d, const std::vector<float>& gain, ActBits bits);
   void attention(int64_t layer, int64_t rows);
+  // Where position pos of one KV head of a layer starts in k_cache_ / v_cache_ (the one owner of
+  // their layout, below).
+  int64_t kv_offset(int64_t layer, int64_t kv_head, int64_t pos) const {
+    return ((layer * model_.cfg.n_kv_heads + kv_head) * max_seq_ + pos) * model_.cfg.head_dim();
+  }
   void head(const float* h, int64_t rows, float* logits);
 
   const PackedModel& model_;
