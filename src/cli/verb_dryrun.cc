@@ -31,8 +31,10 @@ void setup_dryrun(CLI::App& app, Cli& cli) {
                 j["weight_bytes"]["ternary_packed"].get<double>() / 1e9,
                 (j["weight_bytes"]["embedding"].get<double>() + j["weight_bytes"]["lm_head"].get<double>()) / 1e9);
     for (const char* m : {"a8", "a4"})
-      std::printf("  %s: prefill %.1f ms/token (%s, %d threads)\n", m, j[m]["prefill_s_per_token"].get<double>() * 1e3,
-                  j[m]["kernels"].get<std::string>().c_str(), j[m]["threads"].get<int>());
+      std::printf("  %s: prefill %.1f ms/token (%s, %d threads, %zu-token prompt): %.1fx decode's tokens/s (target >= %.0f: %s)\n", m,
+                  j[m]["prefill_s_per_token"].get<double>() * 1e3, j[m]["kernels"].get<std::string>().c_str(), j[m]["threads"].get<int>(),
+                  j[m]["prefill_tokens"].get<size_t>(), j[m]["prefill_to_decode_speed"].get<double>(),
+                  j[m]["prefill_to_decode_target"].get<double>(), j[m]["prefill_to_decode_target_met"].get<bool>() ? "met" : "MISSED");
     std::printf("  decode vs the bandwidth floor, each step paired with a probe of the same bytes just before it (%d pairs per mode):\n",
                 b["pairs_per_mode"].get<int>());
     for (const auto& v : b["per_threads"])

@@ -3,6 +3,7 @@
 // for the head kernels.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -58,17 +59,20 @@ std::vector<int32_t> run(TernaryKernelFn fn, const TernaryMatrix& w, const Quant
   return acc;
 }
 
+// "amx-emulated" is the AMX set's tile program on emulated tile registers (it needs only the
+// AVX-512 set), so its layout and edges are checked on every AVX-512 CPU; "amx" runs on the tile unit.
+const KernelSet* runnable_set(const std::string& name) {
+  for (const KernelSet* s : runnable_kernel_sets())
+    if (name == s->name) return s;
+  if (name == "amx-emulated" && runnable_set("avx512vnni")) return amx_emulated_kernels();
+  return nullptr;
+}
+
 class EngineKernels : public ::testing::TestWithParam<std::string> {
  protected:
-  const KernelSet& k() {
-    for (const KernelSet* s : runnable_kernel_sets())
-      if (GetParam() == s->name) return *s;
-    return ref_kernels();
-  }
+  const KernelSet& k() { return *runnable_set(GetParam()); }
   void SetUp() override {
-    bool found = false;
-    for (const KernelSet* s : runnable_kernel_sets()) found |= GetParam() == s->name;
-    if (!found) GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
+    if (!runnable_set(GetParam())) GTEST_SKIP() << "this CPU cannot run the " << GetParam() << " kernels";
   }
 };
 
@@ -98,6 +102,46 @@ TEST_P(EngineKernels, TernaryBitExactOverOddSizesAndTails) {
             ASSERT_EQ(run(a4 ? k().gemm_a4 : k().gemm_a8, t, x, 0, N), expect) << "gemm " << what;
           }
         }
+}
+
+// Prefill-sized token counts: the AMX set's 16-token tiles and 64-token passes, their edges, a row
+// range starting inside a row tile, and the activations both laid out per call and prepared once
+// (KernelSet::prepare_gemm, as the engine does), including a stale layout after re-shaping.
+TEST_P(EngineKernels, GemmManyTokensBitExactPreparedOrNot) {
+  std::mt19937 rng(7);
+  for (ActBits bits : {ActBits::A8, ActBits::A4})
+    for (int64_t M : {15, 16, 17, 63, 64, 65, 130})
+      for (int64_t K : {256, 1000})
+        for (int64_t tiles : {1, 4}) {
+          const int64_t N = 52;
+          const TernaryMatrix w = random_ternary(N, K, rng, tiles);
+          QuantizedActs x = random_acts(bits, M, K, rng);
+          const std::string what = std::string(to_string(bits)) + " M " + std::to_string(M) + " K " + std::to_string(K) + " tiles " + std::to_string(tiles);
+          const auto expect = run(ref_kernels().gemm_a8, w, x, 0, N);
+          const TernaryKernelFn fn = bits == ActBits::A8 ? k().gemm_a8 : k().gemm_a4;
+          ASSERT_EQ(run(fn, w, x, 0, N), expect) << "per call " << what;
+          if (k().prepare_gemm) k().prepare_gemm(x);
+          ASSERT_EQ(run(fn, w, x, 0, N), expect) << "prepared " << what;
+          const auto part = run(fn, w, x, 5, 42);
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N + 3; ++n) {
+              const size_t i = static_cast<size_t>(m * (N + 3) + n);
+              if (n >= 5 && n < 42) ASSERT_EQ(part[i], expect[i]) << "rows 5..42 " << what << " at " << m << "," << n;
+              else ASSERT_EQ(part[i], -7777) << "stray write " << what << " at " << m << "," << n;
+            }
+        }
+  // A prepared layout does not outlive the codes it was made from.
+  QuantizedActs x;
+  std::vector<float> v(static_cast<size_t>(20 * 300));
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (float& f : v) f = nd(rng);
+  quantize_acts(ActBits::A8, v.data(), 20, 300, 300, &x);
+  if (k().prepare_gemm) k().prepare_gemm(x);
+  for (float& f : v) f = -f;
+  quantize_acts(ActBits::A8, v.data(), 20, 300, 300, &x);
+  EXPECT_FALSE(x.gemm_layout_ready);
+  const TernaryMatrix w = random_ternary(16, 300, rng, 4);
+  EXPECT_EQ(run(k().gemm_a8, w, x, 0, 16), run(ref_kernels().gemm_a8, w, x, 0, 16));
 }
 
 TEST_P(EngineKernels, GemvRowRangeWritesOnlyItsRows) {
@@ -346,8 +390,12 @@ TEST_P(EngineKernels, ReadBytesSumsEveryByte) {
   EXPECT_NE(a, k().read_bytes(buf.data(), static_cast<int64_t>(buf.size())));
 }
 
-INSTANTIATE_TEST_SUITE_P(AllVariants, EngineKernels, ::testing::Values("ref", "avx2", "avx512vnni"),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(AllVariants, EngineKernels, ::testing::Values("ref", "avx2", "avx512vnni", "amx", "amx-emulated"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 // The AVX2 exponential applies 2^n as two exact power-of-two factors where AVX-512 uses VSCALEFPS, with
 // the same clamp, rounding and polynomial: the SiLU of both SIMD sets is the same float for every input

@@ -305,6 +305,43 @@ TEST(EngineModel, ThreadCountAndKernelSetDoNotChangeResults) {
   }
 }
 
+// The AMX set differs from the AVX-512 VNNI set only in its GEMM, which is exact: a prefill longer
+// than one 16-token tile, split across threads (so every chunk reads the activations the engine laid
+// out once per region), then decode steps, give the AVX-512 engine's logits bit for bit. The tile
+// program runs on emulated tile registers everywhere with AVX-512, and on the tile unit where it exists.
+TEST(EngineModel, AmxSetGivesTheAvx512LogitsBitForBit) {
+  const KernelSet* avx512 = nullptr;
+  const KernelSet* amx = nullptr;
+  for (const KernelSet* k : runnable_kernel_sets()) {
+    if (std::string(k->name) == "avx512vnni") avx512 = k;
+    if (std::string(k->name) == "amx") amx = k;
+  }
+  if (!avx512) GTEST_SKIP() << "needs the AVX-512 VNNI set";
+  const ModelConfig c = tiny_config(true);
+  const PackedModel pm = pack_model(random_weights(c, 21));
+  const auto tokens = some_tokens(23, c.vocab_size, 6);
+  for (QuantMode mode : {QuantMode::TernaryA8, QuantMode::TernaryA4}) {
+    auto run = [&](const KernelSet* k) {
+      EngineOptions o;
+      o.mode = mode;
+      o.threads = 2;
+      o.kernels = k;
+      o.parallel_min_bytes = 0;
+      Engine e(pm, o);
+      Mat l(tokens.size() * static_cast<size_t>(c.vocab_size));
+      e.forward(tokens.data(), 20, l.data(), true);
+      for (int64_t t = 20; t < 23; ++t) e.forward(&tokens[t], 1, l.data() + t * c.vocab_size);
+      return l;
+    };
+    const Mat base = run(avx512);
+    for (const KernelSet* k : {amx_emulated_kernels(), amx}) {
+      if (!k) continue;
+      const Mat l = run(k);
+      for (size_t i = 0; i < l.size(); ++i) ASSERT_EQ(l[i], base[i]) << k->name << " " << to_string(mode) << " logit " << i;
+    }
+  }
+}
+
 TEST(EngineModel, SmallRegionsRunOnTheCallerAndLargeOnesSplit) {
   // Below kParallelMinBytes the hand-off costs more than the second thread saves: one chunk.
   EXPECT_EQ(work_chunks(kParallelMinBytes - 1, 2), 1);

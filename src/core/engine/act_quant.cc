@@ -16,6 +16,7 @@ void shape_acts(ActBits bits, int64_t rows, int64_t cols, QuantizedActs* out) {
   out->q.resize(static_cast<size_t>(rows * out->cols_padded));
   out->mult.resize(static_cast<size_t>(rows));
   out->sum.resize(static_cast<size_t>(rows));
+  out->gemm_layout_ready = false;
 }
 
 int32_t quantize_a8_codes(const float* x, int64_t cols, int8_t* q, float* mult) {

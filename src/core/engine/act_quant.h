@@ -21,6 +21,12 @@ struct QuantizedActs {
   AlignedBuffer<int8_t> q;     // rows * cols_padded
   std::vector<float> mult;     // per row: x ~ q * mult (A8: 1/s, A4: b/sqrt(7))
   std::vector<int32_t> sum;    // per row: sum of q (undoes the +1 offset of the weight codes)
+  // q laid out for a kernel set's GEMM (KernelSet::prepare_gemm), used only while
+  // gemm_layout_ready. shape_acts clears it (every quantization pass starts there); code that writes
+  // q without shaping first must clear it too. (quantize_act_row does not: rows run on several
+  // threads at once.)
+  AlignedBuffer<int8_t> gemm_layout;
+  bool gemm_layout_ready = false;
 
   const int8_t* row(int64_t m) const { return q.data() + m * cols_padded; }
 };

@@ -232,6 +232,7 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
   }
   r.finite = obs.finite;
   const double decode_s = median(r.steps);
+  const double prefill_tok_s = static_cast<double>(prompt.size()) / prefill_s;
   r.json = {{"mode", to_string(mode)},
             {"kernels", eng.kernels().name},
             {"threads", eng.threads()},
@@ -244,6 +245,10 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
             {"decode_step_cpu_seconds", r.step_cpu},
             {"decode_s_per_token_median", decode_s},
             {"decode_tokens_per_s", decode_s > 0 ? 1.0 / decode_s : 0.0},
+            // The prompt's tokens/s over decode's, on the same engine and threads.
+            {"prefill_to_decode_speed", prefill_tok_s * decode_s},
+            {"prefill_to_decode_target", o.min_prefill_to_decode},
+            {"prefill_to_decode_target_met", prefill_tok_s * decode_s >= o.min_prefill_to_decode},
             {"greedy_tokens", r.generated},
             {"a4_codes_in_range", r.codes_ok},
             {"int32_no_overflow", r.acc_ok},

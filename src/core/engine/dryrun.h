@@ -25,6 +25,7 @@ struct DryrunOptions {
   uint64_t seed = 42;
   double max_rss_gb = 2.5;             // target: peak RSS
   double max_decode_floor_ratio = 1.25;  // target: median decode step / its paired floor, worse mode
+  double min_prefill_to_decode = 8.0;    // target: prompt tokens/s over decode tokens/s, same threads
 };
 
 // Random ternary model in packed form: codes uniform over {-1, 0, +1}, scale 1 / sqrt(2/3 * in)

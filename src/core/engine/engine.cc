@@ -109,6 +109,8 @@ void Engine::norm_quantize(const float* x, int64_t rows, int64_t d, const std::v
       quantize_act_row(o, m, &qa_, kernels_->quantize_a8, kernels_->quantize_a4);
     }
   });
+  // Once per region rather than once per chunk (the AMX set's activation layout).
+  if (rows > 1 && kernels_->prepare_gemm) kernels_->prepare_gemm(qa_);
 }
 
 void Engine::bitlinear(int64_t layer, std::initializer_list<Projection> list, const QuantizedActs& x) {

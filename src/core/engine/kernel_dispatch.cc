@@ -1,6 +1,11 @@
 // Run-time choice of the kernel set from CPUID (core/util/sysinfo.h), with an override for tests
-// and benchmarks: BKD_KERNELS=ref|avx2|avx512vnni.
+// and benchmarks: BKD_KERNELS=ref|avx2|avx512vnni|amx.
 #include <cstdlib>
+
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "core/engine/kernels.h"
 #include "core/util/error.h"
@@ -9,12 +14,29 @@
 namespace bkd {
 namespace {
 
+// Linux hands out the AMX tile data state (8 KiB per thread) only to processes that ask for it
+// (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, Linux 5.16+); without it the first tile
+// instruction raises SIGILL. The permission covers every thread of the process. Asked once.
+bool amx_permitted() {
+  static const bool ok = [] {
+#if defined(__linux__) && defined(__x86_64__)
+    constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtileData = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtileData) == 0;
+#else
+    return false;
+#endif
+  }();
+  return ok;
+}
+
 bool can_run(const KernelSet* k) {
   if (!k) return false;
   const CpuFeatures& f = cpu_features();
   const std::string name = k->name;
+  const bool avx512 = f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni;
   if (name == "avx2") return f.avx2 && f.fma;
-  if (name == "avx512vnni") return f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni;
+  if (name == "avx512vnni") return avx512;
+  if (name == "amx") return avx512 && f.amx_tile && f.amx_int8 && amx_permitted();
   return name == "ref";
 }
 
@@ -22,7 +44,7 @@ bool can_run(const KernelSet* k) {
 
 std::vector<const KernelSet*> runnable_kernel_sets() {
   std::vector<const KernelSet*> out{&ref_kernels()};
-  for (const KernelSet* k : {avx2_kernels(), avx512_kernels()})
+  for (const KernelSet* k : {avx2_kernels(), avx512_kernels(), amx_kernels()})
     if (can_run(k)) out.push_back(k);
   return out;
 }

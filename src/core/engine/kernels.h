@@ -1,7 +1,8 @@
 #pragma once
 // Kernel table of the packed engine. Every entry has a scalar reference (kernels_ref.cc) and
 // AVX2 / AVX-512 VNNI variants (kernels_avx2.cc, kernels_avx512.cc, compiled with per-function
-// target attributes, never a global -march), chosen once at run time from CPUID.
+// target attributes, never a global -march), chosen once at run time from CPUID. The AMX set
+// (kernels_amx.cc) is the AVX-512 VNNI set with its GEMM on the tile unit.
 //
 // Ternary kernels compute the exact integer part of a BitLinear over a range of output rows:
 //   acc[m * acc_stride + n] = sum_k W[n, k] * q[m, k]      for n in [n0, n1), m in [0, x.rows)
@@ -80,6 +81,10 @@ struct KernelSet {
   QuantizeRowFn quantize_a4 = nullptr;  // act_quant.h's quantize_a4_codes, bit for bit
   // Stream-reads n bytes and returns a checksum (the dry-run's bandwidth probe).
   uint64_t (*read_bytes)(const uint8_t* p, int64_t n) = nullptr;
+  // Optional (null: nothing to do): lays out quantized activations for this set's GEMM once,
+  // before a region's chunks run, into x.gemm_layout (the AMX set: the codes in tile order). The
+  // GEMM does it per call when x.gemm_layout_ready is false, so calling it is an optimization only.
+  void (*prepare_gemm)(QuantizedActs& x) = nullptr;
 
   // Picks GEMV or GEMM by the token count and A8 or A4 by the activations.
   TernaryKernelFn ternary_for(const QuantizedActs& x) const {
@@ -92,10 +97,14 @@ struct KernelSet {
 const KernelSet& ref_kernels();
 const KernelSet* avx2_kernels();    // nullptr when not compiled in
 const KernelSet* avx512_kernels();  // AVX-512 F/BW/VL/VNNI; nullptr when not compiled in
+const KernelSet* amx_kernels();     // AVX-512 VNNI + AMX-TILE/INT8 GEMM; nullptr when not compiled in
+// The AMX set's tile program on an emulation of the tile registers (needs only AVX-512): how tests
+// check its layout and edges on CPUs without AMX. Never dispatched; nullptr when not compiled in.
+const KernelSet* amx_emulated_kernels();
 
 // Every kernel set this CPU can run, reference first.
 std::vector<const KernelSet*> runnable_kernel_sets();
-// The fastest runnable set; the environment variable BKD_KERNELS=ref|avx2|avx512vnni forces one
+// The fastest runnable set; the environment variable BKD_KERNELS=ref|avx2|avx512vnni|amx forces one
 // (an unknown or unsupported name throws Error listing the valid ones).
 const KernelSet& best_kernels();
 const KernelSet& kernels_by_name(const std::string& name);
