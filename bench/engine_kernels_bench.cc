@@ -255,10 +255,10 @@ void register_all() {
   for (const KernelSet* ks : runnable_kernel_sets()) {
     const bool ref = std::string(ks->name) == "ref";
     for (ActBits bits : {ActBits::A8, ActBits::A4})
-      for (int64_t m : {1, 16})
+      for (int64_t m : {1, 16, 64})  // decode; a short prompt; a prompt that fills the AMX set's four token tiles
         for (const Shape& s : kShapes) {
           if (ref && (m > 1 || s.n > 4096 || s.k > 4096)) continue;  // the scalar reference is slow
-          const std::string name = std::string(ks->name) + "/" + to_string(bits) + (m == 1 ? "/gemv" : "/gemm16") + "/" + s.name;
+          const std::string name = std::string(ks->name) + "/" + to_string(bits) + (m == 1 ? "/gemv/" : "/gemm" + std::to_string(m) + "/") + s.name;
           benchmark::RegisterBenchmark(name.c_str(), bench_ternary, ks, bits, m, s, kEngineTileRows)->Unit(benchmark::kMillisecond)->MinTime(0.3);
         }
     if (!ref)
