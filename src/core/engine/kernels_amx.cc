@@ -74,7 +74,10 @@ TileConfig tiles_16x64() {
   else if constexpr (T == 6) OP(6, __VA_ARGS__);                                                     \
   else OP(7, __VA_ARGS__)
 struct HardwareTiles {
-  BKD_AMX static void configure(const TileConfig& c) { _tile_loadconfig(&c); }
+  BKD_AMX static void configure(const TileConfig& c) {
+    asm volatile("" ::: "memory");  // LDTILECFG's statement names only the first 8 bytes as read
+    _tile_loadconfig(&c);
+  }
   BKD_AMX static void release() { _tile_release(); }
   template <int T>
   BKD_AMX static void zero() {
@@ -84,8 +87,14 @@ struct HardwareTiles {
     else if constexpr (T == 6) _tile_zero(6);
     else _tile_zero(7);
   }
+  // GCC's TILELOADD statement names no memory operand and no memory clobber, so without the
+  // barrier the compiler may sink or drop the stores that filled the tile's bytes (the unpacked
+  // codes are written just before). TILESTORED has its clobber.
   template <int T>
-  BKD_AMX static void load(const void* p, int64_t stride) { BKD_TILE_CHAIN(_tile_loadd, p, stride); }
+  BKD_AMX static void load(const void* p, int64_t stride) {
+    asm volatile("" ::: "memory");
+    BKD_TILE_CHAIN(_tile_loadd, p, stride);
+  }
   template <int T>
   BKD_AMX static void store(void* p, int64_t stride) { BKD_TILE_CHAIN(_tile_stored, p, stride); }
   // The (C, A, B) triples token_tile_step uses.
