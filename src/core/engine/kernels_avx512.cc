@@ -56,6 +56,8 @@ BKD_AVX512 inline __m512i sum16(const __m512i* v) {
   return lane_sums(lane_sums(q[0], q[1]), lane_sums(q[2], q[3]));
 }
 
+constexpr int64_t kGemmPrefetchBytes = 16384;
+
 template <int NR, int MT>
 BKD_AVX512 void tile_vnni(const uint8_t* const* w, int64_t w_stride, const int8_t* const* a, int64_t blocks, int32_t* raw) {
   __m512i acc[NR][MT];
@@ -66,7 +68,11 @@ BKD_AVX512 void tile_vnni(const uint8_t* const* w, int64_t w_stride, const int8_
   const __m512i mask = _mm512_set1_epi8(3);
   for (int64_t b = 0; b < blocks; ++b) {
     __m512i wv[NR];
-    for (int r = 0; r < NR; ++r) wv[r] = _mm512_loadu_si512(w[r] + b * w_stride);
+    for (int r = 0; r < NR; ++r) {
+      const uint8_t* p = w[r] + b * w_stride;
+      wv[r] = _mm512_loadu_si512(p);
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kGemmPrefetchBytes, _MM_HINT_T1);
+    }
     for (int s = 0; s < 4; ++s) {
       __m512i code[NR];
       for (int r = 0; r < NR; ++r) code[r] = _mm512_and_si512(wv[r], mask);
