@@ -2,6 +2,10 @@
 // and benchmarks: BKD_KERNELS=ref|avx2|avx512vnni|amx.
 #include <cstdlib>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #if defined(__linux__) && defined(__x86_64__)
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -29,6 +33,19 @@ bool amx_permitted() {
   return ok;
 }
 
+// The AMX set uses palette 1 as every AMX CPU so far defines it (CPUID leaf 0x1D, subleaf 1): 8
+// tiles of 16 rows x 64 bytes. A CPU reporting less does not get the set.
+bool amx_palette_fits() {
+#if defined(__x86_64__)
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(0x1d, 1, &a, &b, &c, &d)) return false;
+  const unsigned bytes_per_row = b & 0xffff, max_names = b >> 16, max_rows = c & 0xffff;
+  return bytes_per_row >= 64 && max_names >= 8 && max_rows >= 16;
+#else
+  return false;
+#endif
+}
+
 bool can_run(const KernelSet* k) {
   if (!k) return false;
   const CpuFeatures& f = cpu_features();
@@ -36,7 +53,7 @@ bool can_run(const KernelSet* k) {
   const bool avx512 = f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni;
   if (name == "avx2") return f.avx2 && f.fma;
   if (name == "avx512vnni") return avx512;
-  if (name == "amx") return avx512 && f.amx_tile && f.amx_int8 && amx_permitted();
+  if (name == "amx") return avx512 && f.amx_tile && f.amx_int8 && amx_palette_fits() && amx_permitted();
   return name == "ref";
 }
 
