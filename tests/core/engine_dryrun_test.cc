@@ -72,6 +72,11 @@ TEST(EngineDryrun, SmallShapeRunPassesItsChecksAndReportsEveryField) {
       EXPECT_EQ(m["decode_step_seconds"].size(), 2u);
       EXPECT_EQ(m["greedy_tokens"].size(), 3u);
       EXPECT_GT(m["prefill_s_per_token"].get<double>(), 0.0);
+      // The prompt's tokens/s over decode's: the two figures the report already holds, divided.
+      EXPECT_NEAR(m["prefill_to_decode_speed"].get<double>(),
+                  m["prefill_tokens_per_s"].get<double>() * m["decode_s_per_token_median"].get<double>(), 1e-9 * m["prefill_to_decode_speed"].get<double>());
+      EXPECT_EQ(m["prefill_to_decode_target"].get<double>(), 8.0);
+      EXPECT_EQ(m["prefill_to_decode_target_met"].get<bool>(), m["prefill_to_decode_speed"].get<double>() >= 8.0);
       for (const auto& layer : m["layers"])
         for (const char* p : {"wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down"}) {
           const auto& s = layer[p];
