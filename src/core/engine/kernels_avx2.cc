@@ -20,15 +20,12 @@
 namespace bkd {
 namespace {
 using kernel_detail::kAttendPrefetchRows;
+using kernel_detail::kWeightPrefetchBytes;
 using kernel_detail::prefetch_attend_row;
 using kernel_detail::TileFn;
 
 constexpr int64_t kA8FlushBlocks = 7;   // 7 * 8 * 512 = 28672 <= 32767
 constexpr int64_t kA4FlushBlocks = 64;  // 64 * 8 * 32 = 16384 <= 32767
-
-// Each weight line is prefetched this far ahead into L2, as in the AVX-512 tiles (the weights are
-// one address stream in the engine's 4-row tiles).
-constexpr int64_t kWeightPrefetchBytes = 16384;
 
 template <int NR, int MT, int64_t FLUSH>
 BKD_AVX2 void tile_avx2(const uint8_t* const* w, int64_t w_stride, const int8_t* const* a, int64_t blocks, int32_t* raw) {

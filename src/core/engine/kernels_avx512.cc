@@ -20,6 +20,7 @@
 namespace bkd {
 namespace {
 using kernel_detail::kAttendPrefetchRows;
+using kernel_detail::kWeightPrefetchBytes;
 using kernel_detail::prefetch_attend_row;
 using kernel_detail::TileFn;
 
@@ -56,8 +57,6 @@ BKD_AVX512 inline __m512i sum16(const __m512i* v) {
   return lane_sums(lane_sums(q[0], q[1]), lane_sums(q[2], q[3]));
 }
 
-constexpr int64_t kGemmPrefetchBytes = 16384;
-
 template <int NR, int MT>
 BKD_AVX512 void tile_vnni(const uint8_t* const* w, int64_t w_stride, const int8_t* const* a, int64_t blocks, int32_t* raw) {
   __m512i acc[NR][MT];
@@ -71,7 +70,7 @@ BKD_AVX512 void tile_vnni(const uint8_t* const* w, int64_t w_stride, const int8_
     for (int r = 0; r < NR; ++r) {
       const uint8_t* p = w[r] + b * w_stride;
       wv[r] = _mm512_loadu_si512(p);
-      _mm_prefetch(reinterpret_cast<const char*>(p) + kGemmPrefetchBytes, _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kWeightPrefetchBytes, _MM_HINT_T1);
     }
     for (int s = 0; s < 4; ++s) {
       __m512i code[NR];
@@ -102,9 +101,7 @@ BKD_AVX512 void tile_vnni(const uint8_t* const* w, int64_t w_stride, const int8_
 //
 // In the engine's 4-row tiles (ternary_format.h) the blocks of a tile's rows alternate and tiles
 // follow each other, so the weights are one address stream; each load prefetches the line
-// kGemvPrefetchBytes further on into L2. Without it the loads and the arithmetic overlap less (7B
-// dry-run, 1 thread: 1.38-1.44 times the probe without, 1.27-1.28 with; before the tiles, one core
-// over a 90 MB row-major matrix: 15 GB/s without, 33-36 with, against a read-only 39-45 GB/s).
+// kWeightPrefetchBytes further on into L2 (kernel_prefetch.h says what that buys).
 template <int NR>
 BKD_AVX512 inline void reduce_rows(const __m512i (&acc)[NR][4], int32_t* raw) {
   __m512i t[4];
@@ -129,8 +126,6 @@ BKD_AVX512 inline void reduce_rows(const __m512i (&acc)[NR][4], int32_t* raw) {
   for (int r = 0; r < NR; ++r) raw[r] = out[r];
 }
 
-constexpr int64_t kGemvPrefetchBytes = 16384;
-
 template <int NR>
 BKD_AVX512 void tile_vnni_gemv(const uint8_t* const* w, int64_t w_stride, const int8_t* const* a, int64_t blocks, int32_t* raw) {
   __m512i acc[NR][4];
@@ -145,7 +140,7 @@ BKD_AVX512 void tile_vnni_gemv(const uint8_t* const* w, int64_t w_stride, const 
     for (int r = 0; r < NR; ++r) {
       const uint8_t* p = w[r] + b * w_stride;
       wv[r] = _mm512_loadu_si512(p);
-      _mm_prefetch(reinterpret_cast<const char*>(p) + kGemvPrefetchBytes, _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kWeightPrefetchBytes, _MM_HINT_T1);
     }
     for (int s = 0; s < 4; ++s) {
       const __m512i x = _mm512_loadu_si512(a[0] + b * kTernaryBlock + s * 64);
@@ -190,7 +185,7 @@ BKD_AVX512 void gemv16_short_rows(const TernaryMatrix& W, int64_t n, const int8_
     for (int r = 0; r < 16; ++r) {
       const uint8_t* p = base + (r / T) * tile_bytes + (b * T + r % T) * kTernaryBlockBytes;
       const __m512i wv = _mm512_loadu_si512(p);
-      _mm_prefetch(reinterpret_cast<const char*>(p) + kGemvPrefetchBytes, _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(p) + kWeightPrefetchBytes, _MM_HINT_T1);
       acc[r] = dpbusd(acc[r], _mm512_and_si512(wv, mask), xs[0]);
       acc[r] = dpbusd(acc[r], _mm512_and_si512(_mm512_srli_epi16(wv, 2), mask), xs[1]);
       acc[r] = dpbusd(acc[r], _mm512_and_si512(_mm512_srli_epi16(wv, 4), mask), xs[2]);
@@ -277,7 +272,7 @@ BKD_AVX512 inline __m128 reduce4_ps(const __m512 (&acc)[4]) {
 // prefill with every position's logits does 4 + MT loads per 4 MT multiply-adds instead of 5 per 4.
 // Whole groups of 16 run unmasked, the tail masked (the same products in the same order either way);
 // the int8 row scale is applied once per dot product. With `prefetch`, each table line is prefetched
-// kGemvPrefetchBytes ahead into L2 (the 4 rows are contiguous and groups follow each other).
+// kWeightPrefetchBytes ahead into L2 (the 4 rows are contiguous and groups follow each other).
 template <TableFormat F, int MT>
 BKD_AVX512 void head_tile(const EmbeddingTable& t, const uint8_t* const* rows, const float* const* x, bool prefetch,
                           float (*sums)[4]) {
@@ -294,7 +289,7 @@ BKD_AVX512 void head_tile(const EmbeddingTable& t, const uint8_t* const* rows, c
   for (int64_t k = 0; k < K16; k += 16) {
     if (prefetch && k % kStep == 0)
       for (int r = 0; r < 4; ++r)
-        _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * kElementBytes) + kGemvPrefetchBytes, _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * kElementBytes) + kWeightPrefetchBytes, _MM_HINT_T1);
     __m512 w[4];
     for (int r = 0; r < 4; ++r) w[r] = load16_full<F>(rows[r], k);
     for (int m = 0; m < MT; ++m) {
