@@ -7,7 +7,7 @@
 //       a 64-byte block holds inputs s * 64 .. s * 64 + 63 (ternary_format.h), so each field is one
 //       A tile with no transpose (a shift and a mask per 64 codes);
 //   B = 64 inputs x 16 tokens: row k holds, for each token, its codes 4k .. 4k + 3 (one dword);
-//       the activations are laid out so once per region (KernelSet::prepare_gemm), not per chunk;
+//       the activations are put in this order once per region (KernelSet::prepare_gemm), not per chunk;
 //   C = 16 rows x 16 tokens, four of them (tiles 4..7): each unpacked A tile serves 64 tokens.
 // Edges are zero padding: missing rows get code 0 and missing tokens activation 0, and neither is
 // written back. The accumulators are exact int32 (|sum| <= 2 * 128 * in_features).
@@ -210,8 +210,8 @@ BKD_AMX inline void unpack_fields(const uint8_t* const* wr, int nr, int64_t off,
   }
 }
 
-// C tile 4 + J += A (tile 0) x B tile J of the current input chunk; B alternates over tiles 1..3 so
-// that a load need not wait for the previous product to release its tile.
+// C tile 4 + J += A (tile 0) x B tile J of the current input chunk. B rotates over tiles 1..3: a
+// load into the tile the previous product is still reading would have to wait for that product.
 template <class Tiles, int J>
 BKD_AMX inline void token_tile_step(const int8_t* b) {
   constexpr int kB = 1 + J % 3;
