@@ -20,7 +20,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/engine/dryrun.h"
 #include "core/engine/kernels.h"
+#include "core/engine/thread_pool.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -88,18 +90,6 @@ void engine_kernel(const TernaryMatrix& w, const int8_t* x, int32_t* out) {
   g_kernels->gemv_a8(a);
 }
 
-TernaryMatrix random_tiled(int64_t rows, int64_t cols, std::mt19937_64& rng) {
-  std::vector<uint8_t> valid;  // the 81 bytes that hold four valid codes
-  for (int v = 0; v < 256; ++v)
-    if ((v & 3) != 3 && (v >> 2 & 3) != 3 && (v >> 4 & 3) != 3 && (v >> 6) != 3) valid.push_back(static_cast<uint8_t>(v));
-  TernaryMatrix m;
-  m.allocate(rows, cols);
-  m.scale = 0.01f;
-  for (uint64_t i = 0; i < m.bytes(); ++i) m.packed.data()[i] = valid[rng() % valid.size()];
-  m.retile(kEngineTileRows);
-  return m;
-}
-
 int run(int rounds) {
   const KernelSet* k = nullptr;
   for (const KernelSet* s : runnable_kernel_sets())
@@ -109,16 +99,17 @@ int run(int rounds) {
     return 0;
   }
   g_kernels = k;
-  constexpr int64_t D = 4096, F = 11008, L = 32;
-  std::mt19937_64 rng(1);
-  std::vector<TernaryMatrix> mats;
-  for (int64_t l = 0; l < L; ++l) {
-    for (int i = 0; i < 4; ++i) mats.push_back(random_tiled(D, D, rng));  // q, k, v, o
-    for (int i = 0; i < 2; ++i) mats.push_back(random_tiled(F, D, rng));  // gate, up
-    mats.push_back(random_tiled(D, F, rng));                             // down
-  }
+  // The dry-run's random 7B model in the engine's layout; only its projections are read here.
+  ThreadPool pool(0);
+  PackedModel model = make_random_packed_model(llama7b_shape(), TableFormat::I8, 42, pool);
+  model.use_engine_layout();
+  std::vector<const TernaryMatrix*> mats;
+  for (const PackedLayer& l : model.layers)
+    for (const TernaryMatrix* m : l.projections()) mats.push_back(m);
   double total_bytes = 0;
-  for (const auto& m : mats) total_bytes += static_cast<double>(m.bytes());
+  for (const TernaryMatrix* m : mats) total_bytes += static_cast<double>(m->bytes());
+  const int64_t F = model.cfg.ffn_dim;
+  std::mt19937_64 rng(1);
   std::vector<int8_t> x(static_cast<size_t>(ternary_padded_cols(F)));
   for (auto& v : x) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
   std::vector<int32_t> out(static_cast<size_t>(F));
@@ -138,10 +129,10 @@ int run(int rounds) {
   for (int r = 0; r < rounds; ++r)
     for (size_t v = 0; v < variants.size(); ++v) {
       double t0 = now_s();
-      for (const auto& m : mats) sink += k->read_bytes(m.packed.data(), static_cast<int64_t>(m.bytes()));
+      for (const TernaryMatrix* m : mats) sink += k->read_bytes(m->packed.data(), static_cast<int64_t>(m->bytes()));
       const double probe = now_s() - t0;
       t0 = now_s();
-      for (const auto& m : mats) variants[v].run(m, x.data(), out.data());
+      for (const TernaryMatrix* m : mats) variants[v].run(*m, x.data(), out.data());
       ratio[v].push_back((now_s() - t0) / probe);
       probe_gbps.push_back(total_bytes / probe * 1e-9);
       sink += static_cast<uint64_t>(out[0]);

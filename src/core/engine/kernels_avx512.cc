@@ -126,64 +126,38 @@ BKD_AVX512 inline void reduce_rows(const __m512i (&acc)[NR][4], int32_t* raw) {
   for (int r = 0; r < NR; ++r) raw[r] = out[r];
 }
 
-// One block of the GEMV tile: the four fields of each row's 64 codes against their 64 activations.
-template <int NR>
-BKD_AVX512 inline void gemv_block(const __m512i (&wv)[NR], const int8_t* xb, const __m512i (&mask)[4], __m512i (&acc)[NR][4]) {
-  for (int s = 0; s < 4; ++s) {
-    const __m512i x = _mm512_loadu_si512(xb + s * 64);
-    for (int r = 0; r < NR; ++r) acc[r][s] = dpbusd(acc[r][s], _mm512_and_si512(wv[r], mask[s]), x);
-  }
-}
-
-BKD_AVX512 inline void field_masks(__m512i (&mask)[4]) {
-  mask[0] = _mm512_set1_epi8(0x03);
-  mask[1] = _mm512_set1_epi8(0x0c);
-  mask[2] = _mm512_set1_epi8(0x30);
-  mask[3] = _mm512_set1_epi8(static_cast<char>(0xc0));
-}
-
-template <int NR>
-BKD_AVX512 void tile_vnni_gemv(const uint8_t* const* w, int64_t w_stride, const int8_t* const* a, int64_t blocks, int32_t* raw) {
+// The GEMV tile over NR rows. Block b of row r is at w[r] + b * w_stride, or, with kTile4 (one of
+// the engine's 4-row tiles, whose rows' blocks alternate), at w[0] + 64 (4b + r): then one pointer
+// walks the tile, where four row pointers and a stride cost ~4 more address operations per 256
+// bytes (docs/ENGINE.md: 7B decode 1.36-1.47 -> 1.26-1.34 times the floor on 1 thread).
+template <int NR, bool kTile4>
+BKD_AVX512 inline void gemv_rows(const uint8_t* const* w, int64_t w_stride, const int8_t* x, int64_t blocks, int32_t* raw) {
+  static_assert(!kTile4 || NR == kEngineTileRows, "a whole 4-row tile");
   __m512i acc[NR][4];
 #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r)
 #pragma GCC unroll 16
     for (int s = 0; s < 4; ++s) acc[r][s] = _mm512_setzero_si512();
-  __m512i mask[4];
-  field_masks(mask);
+  const __m512i mask[4] = {_mm512_set1_epi8(0x03), _mm512_set1_epi8(0x0c), _mm512_set1_epi8(0x30),
+                           _mm512_set1_epi8(static_cast<char>(0xc0))};
   for (int64_t b = 0; b < blocks; ++b) {
     __m512i wv[NR];
     for (int r = 0; r < NR; ++r) {
-      const uint8_t* p = w[r] + b * w_stride;
+      const uint8_t* p = kTile4 ? w[0] + (b * NR + r) * kTernaryBlockBytes : w[r] + b * w_stride;
       wv[r] = _mm512_loadu_si512(p);
       _mm_prefetch(reinterpret_cast<const char*>(p) + kWeightPrefetchBytes, _MM_HINT_T1);
     }
-    gemv_block<NR>(wv, a[0] + b * kTernaryBlock, mask, acc);
+    for (int s = 0; s < 4; ++s) {
+      const __m512i xv = _mm512_loadu_si512(x + b * kTernaryBlock + s * 64);
+      for (int r = 0; r < NR; ++r) acc[r][s] = dpbusd(acc[r][s], _mm512_and_si512(wv[r], mask[s]), xv);
+    }
   }
   reduce_rows<NR>(acc, raw);
 }
 
-// The same over one of the engine's 4-row tiles (row r of block b at 64 (4b + r) bytes from the
-// tile's start): one pointer walks the tile, where four row pointers and a stride cost ~4 more
-// address operations per 256 bytes. Returns the next tile's start (tiles follow each other).
-BKD_AVX512 inline const uint8_t* tile4_vnni_gemv_stream(const uint8_t* p, const int8_t* x, int64_t blocks, int32_t* raw) {
-  __m512i acc[4][4];
-#pragma GCC unroll 16
-  for (int r = 0; r < 4; ++r)
-#pragma GCC unroll 16
-    for (int s = 0; s < 4; ++s) acc[r][s] = _mm512_setzero_si512();
-  __m512i mask[4];
-  field_masks(mask);
-  for (int64_t b = 0; b < blocks; ++b, p += 4 * kTernaryBlockBytes) {
-    __m512i wv[4];
-    for (int r = 0; r < 4; ++r) {
-      wv[r] = _mm512_loadu_si512(p + r * kTernaryBlockBytes);
-      _mm_prefetch(reinterpret_cast<const char*>(p) + r * kTernaryBlockBytes + kWeightPrefetchBytes, _MM_HINT_T1);
-    }
-    gemv_block<4>(wv, x + b * kTernaryBlock, mask, acc);
-  }
-  reduce_rows<4>(acc, raw);
-  return p;
+template <int NR>
+BKD_AVX512 void tile_vnni_gemv(const uint8_t* const* w, int64_t w_stride, const int8_t* const* a, int64_t blocks, int32_t* raw) {
+  gemv_rows<NR, false>(w, w_stride, a[0], blocks, raw);
 }
 
 // GEMV: 4 rows share each activation load. GEMM: 4 rows x 4 tokens (16 accumulators).
@@ -247,13 +221,12 @@ BKD_AVX512 void gemv_vnni(const TernaryGemmArgs& a) {
     else if (W.tile_rows == kEngineTileRows)
       for (; n + 16 <= a.n1; n += 16) gemv16_short_rows<kEngineTileRows>(W, n, x, sum, a.acc + n);
   }
-  if (W.tile_rows == kEngineTileRows && n % kEngineTileRows == 0) {  // the engine's layout: one stream
-    const uint8_t* p = W.tile_start(n);
+  if (W.tile_rows == kEngineTileRows && n % kEngineTileRows == 0)  // the engine's layout: one stream
     for (; n + 4 <= a.n1; n += 4) {
-      p = tile4_vnni_gemv_stream(p, x, blocks, raw);
+      const uint8_t* tile = W.tile_start(n);
+      gemv_rows<kEngineTileRows, true>(&tile, 0, x, blocks, raw);
       for (int r = 0; r < 4; ++r) a.acc[n + r] = raw[r] - sum;
     }
-  }
   const kernel_detail::RowGroups<4> groups(W, n);
   const uint8_t* wr[4];
   for (; n + 4 <= a.n1; n += 4) {
