@@ -390,6 +390,23 @@ TEST_P(EngineKernels, ReadBytesSumsEveryByte) {
   EXPECT_NE(a, k().read_bytes(buf.data(), static_cast<int64_t>(buf.size())));
 }
 
+// The projections' probe reads exactly rows n0 .. n1: the checksum read_bytes gives over their bytes,
+// for the engine's 4-row tiles and for other layouts, whole tiles and ranges that end inside one.
+TEST_P(EngineKernels, ReadTernaryReadsExactlyTheRowsItIsGiven) {
+  if (!k().read_ternary) GTEST_SKIP() << GetParam() << " probes the projections with read_bytes";
+  std::mt19937 rng(11);
+  for (const int64_t tiles : {int64_t{1}, int64_t{2}, kEngineTileRows})
+    for (const int64_t K : {int64_t{64}, int64_t{300}, int64_t{1024}, int64_t{2600}}) {
+      const TernaryMatrix w = random_ternary(48, K, rng, tiles);
+      for (const auto& [n0, n1] : {std::pair<int64_t, int64_t>{0, 48}, {16, 32}, {4, 40}, {8, 46}}) {
+        if (n0 % tiles) continue;  // rows_from needs a tile's first row
+        const int64_t bytes = (n1 - n0) * w.row_bytes();
+        EXPECT_EQ(k().read_ternary(w, n0, n1), k().read_bytes(w.rows_from(n0), bytes))
+            << "tiles " << tiles << " K " << K << " rows " << n0 << ".." << n1;
+      }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllVariants, EngineKernels, ::testing::Values("ref", "avx2", "avx512vnni", "amx", "amx-emulated"),
                          [](const auto& info) {
                            std::string name = info.param;

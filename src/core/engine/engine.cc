@@ -170,7 +170,9 @@ uint64_t Engine::stream_weights() {
       split_range(total, chunks, c, kRowAlign, &b, &e);
       for (const TernaryMatrix* w : group) {
         const int64_t n0 = std::max(b, off) - off, n1 = std::min(e, off + w->rows) - off;
-        if (n0 < n1) probe_sink_[c % probe_sink_.size()] += kernels_->read_bytes(w->rows_from(n0), (n1 - n0) * w->row_bytes());
+        if (n0 < n1)
+          probe_sink_[c % probe_sink_.size()] += kernels_->read_ternary ? kernels_->read_ternary(*w, n0, n1)
+                                                                        : kernels_->read_bytes(w->rows_from(n0), (n1 - n0) * w->row_bytes());
         off += w->rows;
       }
     });

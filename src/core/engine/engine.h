@@ -67,8 +67,9 @@ class Engine {
   QuantMode mode() const { return opts_.mode; }
   void set_observer(ForwardObserver* o) { observer_ = o; }
   // The bandwidth probe of the dry-run: streams every weight byte a one-token forward reads (each
-  // projection group's packed rows, then the head table) through the kernel set's read kernel, in
-  // the same regions, chunks and threads as forward() uses, and no arithmetic. Returns the bytes read.
+  // projection group's packed rows through the kernel set's read_ternary, its GEMV's loads and
+  // prefetches, or read_bytes where it has none; then the head table through read_bytes), in the
+  // same regions, chunks and threads as forward() uses, and no arithmetic. Returns the bytes read.
   uint64_t stream_weights();
   const StepTimes& last_times() const { return times_; }
 

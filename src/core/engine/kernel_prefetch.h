@@ -16,6 +16,14 @@ namespace bkd::kernel_detail {
 // measured no better (docs/ENGINE.md).
 constexpr int64_t kWeightPrefetchBytes = 16384;
 
+// The two streams of a decode step, the GEMV of the engine's 4-row tiles and the head, prefetch into
+// L1 (_MM_HINT_T0) instead, at this distance, with their loads one step ahead of their arithmetic
+// (kernels_avx512.cc: walk_tile4, head_tile). One core streamed the 7B projections at 0.92 times a
+// plain read loop's time with both, 1.10 with the loads ahead and the L2 prefetch, 1.33 with neither
+// (gemv_mix_bench); 8 and 32 KiB measured alike. The 7B head: 1.1-1.2 times its probe with the L2
+// prefetch, 0.85-1.03 with L1 (docs/ENGINE.md).
+constexpr int64_t kDecodePrefetchBytes = 16384;
+
 // Attention reads each key and value once, one head's 512-byte row per position, and without help
 // it runs at memory latency, not bandwidth: one core read a 7B layer's KV cache at 1024 positions at
 // 8.9-11.7 GB/s (stored by position or head-major alike) against 21-26 for a read-only pass over the

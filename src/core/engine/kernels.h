@@ -81,6 +81,11 @@ struct KernelSet {
   QuantizeRowFn quantize_a4 = nullptr;  // act_quant.h's quantize_a4_codes, bit for bit
   // Stream-reads n bytes and returns a checksum (the dry-run's bandwidth probe).
   uint64_t (*read_bytes)(const uint8_t* p, int64_t n) = nullptr;
+  // Optional (null: read_bytes over the rows' bytes): reads rows n0 .. n1 of w with this set's GEMV
+  // access pattern (its loads and prefetches, no arithmetic) and returns a checksum: the probe for
+  // the projections, so that their floor is what the GEMV's own reads could reach. The checksum is
+  // read_bytes's over the same bytes.
+  uint64_t (*read_ternary)(const TernaryMatrix& w, int64_t n0, int64_t n1) = nullptr;
   // Optional (null: nothing to do): lays out quantized activations for this set's GEMM once,
   // before a region's chunks run, into x.gemm_layout (the AMX set: the codes in tile order). The
   // GEMM does it per call when x.gemm_layout_ready is false, so calling it is an optimization only.

@@ -20,6 +20,7 @@
 namespace bkd {
 namespace {
 using kernel_detail::kAttendPrefetchRows;
+using kernel_detail::kDecodePrefetchBytes;
 using kernel_detail::kWeightPrefetchBytes;
 using kernel_detail::prefetch_attend_row;
 using kernel_detail::TileFn;
@@ -126,13 +127,9 @@ BKD_AVX512 inline void reduce_rows(const __m512i (&acc)[NR][4], int32_t* raw) {
   for (int r = 0; r < NR; ++r) raw[r] = out[r];
 }
 
-// The GEMV tile over NR rows. Block b of row r is at w[r] + b * w_stride, or, with kTile4 (one of
-// the engine's 4-row tiles, whose rows' blocks alternate), at w[0] + 64 (4b + r): then one pointer
-// walks the tile, where four row pointers and a stride cost ~4 more address operations per 256
-// bytes (docs/ENGINE.md: 7B decode 1.36-1.47 -> 1.26-1.34 times the floor on 1 thread).
-template <int NR, bool kTile4>
+// The GEMV tile over NR rows of any layout: block b of row r at w[r] + b * w_stride.
+template <int NR>
 BKD_AVX512 inline void gemv_rows(const uint8_t* const* w, int64_t w_stride, const int8_t* x, int64_t blocks, int32_t* raw) {
-  static_assert(!kTile4 || NR == kEngineTileRows, "a whole 4-row tile");
   __m512i acc[NR][4];
 #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r)
@@ -143,7 +140,7 @@ BKD_AVX512 inline void gemv_rows(const uint8_t* const* w, int64_t w_stride, cons
   for (int64_t b = 0; b < blocks; ++b) {
     __m512i wv[NR];
     for (int r = 0; r < NR; ++r) {
-      const uint8_t* p = kTile4 ? w[0] + (b * NR + r) * kTernaryBlockBytes : w[r] + b * w_stride;
+      const uint8_t* p = w[r] + b * w_stride;
       wv[r] = _mm512_loadu_si512(p);
       _mm_prefetch(reinterpret_cast<const char*>(p) + kWeightPrefetchBytes, _MM_HINT_T1);
     }
@@ -155,9 +152,60 @@ BKD_AVX512 inline void gemv_rows(const uint8_t* const* w, int64_t w_stride, cons
   reduce_rows<NR>(acc, raw);
 }
 
+// One of the engine's 4-row tiles (its rows' blocks alternate: block b of row r at w + 64 (4b + r)),
+// walked as one stream by one pointer: the GEMV of long rows, and with kReadOnly the dry-run's
+// bandwidth probe, the same loads and prefetches with one add per line instead of the arithmetic
+// (acc[r][0] then holds a checksum). Two things let the GEMV stream as fast as a plain read loop
+// (gemv_mix_bench; docs/ENGINE.md has the figures):
+// - Block b + 1's four lines are loaded before block b's 32 operations are issued: 1.33 times a
+//   plain read of the same bytes with the loads after them, 1.10 ahead of them. (Our reading, with
+//   no hardware counters on the VMs to confirm it: issued first, operations that all wait on block
+//   b's loads fill the scheduler, and the next loads go out only as they drain.)
+// - Each line is prefetched kDecodePrefetchBytes ahead into L1 (T0), not L2: 0.92 with both.
+template <bool kReadOnly>
+BKD_AVX512 inline void walk_tile4(const uint8_t* w, const int8_t* x, int64_t blocks, __m512i (&acc)[kEngineTileRows][4]) {
+  constexpr int NR = kEngineTileRows;
+  constexpr int64_t kBlock = NR * kTernaryBlockBytes;  // block b of the tile's 4 rows
+  const __m512i mask[4] = {_mm512_set1_epi8(0x03), _mm512_set1_epi8(0x0c), _mm512_set1_epi8(0x30),
+                           _mm512_set1_epi8(static_cast<char>(0xc0))};
+  __m512i next[NR];
+  for (int r = 0; r < NR; ++r) {
+    next[r] = _mm512_loadu_si512(w + r * kTernaryBlockBytes);
+    _mm_prefetch(reinterpret_cast<const char*>(w) + r * kTernaryBlockBytes + kDecodePrefetchBytes, _MM_HINT_T0);
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* p = w + b * kBlock;
+    __m512i wv[NR];
+    for (int r = 0; r < NR; ++r) wv[r] = next[r];
+    if (b + 1 < blocks)
+      for (int r = 0; r < NR; ++r) {
+        next[r] = _mm512_loadu_si512(p + kBlock + r * kTernaryBlockBytes);
+        _mm_prefetch(reinterpret_cast<const char*>(p) + kBlock + r * kTernaryBlockBytes + kDecodePrefetchBytes, _MM_HINT_T0);
+      }
+    if constexpr (kReadOnly) {
+      for (int r = 0; r < NR; ++r) acc[r][0] = _mm512_add_epi64(acc[r][0], wv[r]);
+    } else {
+      for (int s = 0; s < 4; ++s) {
+        const __m512i xv = _mm512_loadu_si512(x + b * kTernaryBlock + s * 64);
+        for (int r = 0; r < NR; ++r) acc[r][s] = dpbusd(acc[r][s], _mm512_and_si512(wv[r], mask[s]), xv);
+      }
+    }
+  }
+}
+
+BKD_AVX512 inline void gemv_tile4(const uint8_t* w, const int8_t* x, int64_t blocks, int32_t* raw) {
+  __m512i acc[kEngineTileRows][4];
+#pragma GCC unroll 16
+  for (int r = 0; r < kEngineTileRows; ++r)
+#pragma GCC unroll 16
+    for (int s = 0; s < 4; ++s) acc[r][s] = _mm512_setzero_si512();
+  walk_tile4<false>(w, x, blocks, acc);
+  reduce_rows<kEngineTileRows>(acc, raw);
+}
+
 template <int NR>
 BKD_AVX512 void tile_vnni_gemv(const uint8_t* const* w, int64_t w_stride, const int8_t* const* a, int64_t blocks, int32_t* raw) {
-  gemv_rows<NR, false>(w, w_stride, a[0], blocks, raw);
+  gemv_rows<NR>(w, w_stride, a[0], blocks, raw);
 }
 
 // GEMV: 4 rows share each activation load. GEMM: 4 rows x 4 tokens (16 accumulators).
@@ -223,8 +271,7 @@ BKD_AVX512 void gemv_vnni(const TernaryGemmArgs& a) {
   }
   if (W.tile_rows == kEngineTileRows && n % kEngineTileRows == 0)  // the engine's layout: one stream
     for (; n + 4 <= a.n1; n += 4) {
-      const uint8_t* tile = W.tile_start(n);
-      gemv_rows<kEngineTileRows, true>(&tile, 0, x, blocks, raw);
+      gemv_tile4(W.tile_start(n), x, blocks, raw);
       for (int r = 0; r < 4; ++r) a.acc[n + r] = raw[r] - sum;
     }
   const kernel_detail::RowGroups<4> groups(W, n);
@@ -287,8 +334,10 @@ BKD_AVX512 inline __m128 reduce4_ps(const __m512 (&acc)[4]) {
 // 4 table rows x MT tokens: each table vector loaded (and converted) once serves MT tokens, so a
 // prefill with every position's logits does 4 + MT loads per 4 MT multiply-adds instead of 5 per 4.
 // Whole groups of 16 run unmasked, the tail masked (the same products in the same order either way);
-// the int8 row scale is applied once per dot product. With `prefetch`, each table line is prefetched
-// kWeightPrefetchBytes ahead into L2 (the 4 rows are contiguous and groups follow each other).
+// the int8 row scale is applied once per dot product. Each group's loads are issued before the
+// previous group's arithmetic, and with `prefetch` each table line is prefetched kDecodePrefetchBytes
+// ahead into L1 (the 4 rows are contiguous and groups follow each other): as the GEMV's walk_tile4
+// does, for the same reason (kernel_prefetch.h).
 template <TableFormat F, int MT>
 BKD_AVX512 void head_tile(const EmbeddingTable& t, const uint8_t* const* rows, const float* const* x, bool prefetch,
                           float (*sums)[4]) {
@@ -302,12 +351,17 @@ BKD_AVX512 void head_tile(const EmbeddingTable& t, const uint8_t* const* rows, c
   for (int m = 0; m < MT; ++m)
 #pragma GCC unroll 16
     for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_setzero_ps();
+  __m512 next[4];
+  if (K16 > 0)
+    for (int r = 0; r < 4; ++r) next[r] = load16_full<F>(rows[r], 0);
   for (int64_t k = 0; k < K16; k += 16) {
     if (prefetch && k % kStep == 0)
       for (int r = 0; r < 4; ++r)
-        _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * kElementBytes) + kWeightPrefetchBytes, _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(rows[r] + k * kElementBytes) + kDecodePrefetchBytes, _MM_HINT_T0);
     __m512 w[4];
-    for (int r = 0; r < 4; ++r) w[r] = load16_full<F>(rows[r], k);
+    for (int r = 0; r < 4; ++r) w[r] = next[r];
+    if (k + 16 < K16)
+      for (int r = 0; r < 4; ++r) next[r] = load16_full<F>(rows[r], k + 16);
     for (int m = 0; m < MT; ++m) {
       const __m512 xv = _mm512_loadu_ps(x[m] + k);
       for (int r = 0; r < 4; ++r) acc[m][r] = _mm512_fmadd_ps(w[r], xv, acc[m][r]);
@@ -556,6 +610,23 @@ BKD_AVX512 uint64_t read_avx512(const uint8_t* p, int64_t n) {
   return s;
 }
 
+
+// The probe for the projections: rows n0 .. n1 of w read the way gemv_vnni walks them (whole 4-row
+// tiles by walk_tile4; anything else, as plain bytes).
+BKD_AVX512 uint64_t read_ternary_avx512(const TernaryMatrix& w, int64_t n0, int64_t n1) {
+  uint64_t sum = 0;
+  int64_t n = n0;
+  if (w.tile_rows == kEngineTileRows && n % kEngineTileRows == 0) {
+    __m512i acc[kEngineTileRows][4];
+    for (int r = 0; r < kEngineTileRows; ++r) acc[r][0] = _mm512_setzero_si512();
+    for (; n + kEngineTileRows <= n1; n += kEngineTileRows) walk_tile4<true>(w.tile_start(n), nullptr, w.blocks_per_row(), acc);
+    const __m512i t = _mm512_add_epi64(_mm512_add_epi64(acc[0][0], acc[1][0]), _mm512_add_epi64(acc[2][0], acc[3][0]));
+    sum = static_cast<uint64_t>(_mm512_reduce_add_epi64(t));
+  }
+  if (n < n1) sum += read_avx512(w.rows_from(n), (n1 - n) * w.row_bytes());
+  return sum;
+}
+
 }  // namespace
 
 const KernelSet* avx512_kernels() {
@@ -571,6 +642,7 @@ const KernelSet* avx512_kernels() {
     s.quantize_a8 = quantize_a8_avx512;
     s.quantize_a4 = quantize_a4_avx512;
     s.read_bytes = read_avx512;
+    s.read_ternary = read_ternary_avx512;
     return s;
   }();
   return &k;
