@@ -35,14 +35,16 @@ void setup_dryrun(CLI::App& app, Cli& cli) {
                   j[m]["prefill_s_per_token"].get<double>() * 1e3, j[m]["kernels"].get<std::string>().c_str(), j[m]["threads"].get<int>(),
                   j[m]["prefill_tokens"].get<size_t>(), j[m]["prefill_to_decode_speed"].get<double>(),
                   j[m]["prefill_to_decode_target"].get<double>(), j[m]["prefill_to_decode_target_met"].get<bool>() ? "met" : "MISSED");
-    std::printf("  decode vs the bandwidth floor, each step paired with a probe of the same bytes just before it (%d pairs per mode):\n",
+    std::printf("  decode vs the bandwidth floor, each step paired with two probes of the same bytes just before it, a plain read "
+                "and the GEMV's own loads, the faster setting the floor (%d pairs per mode):\n",
                 b["pairs_per_mode"].get<int>());
     for (const auto& v : b["per_threads"])
-      std::printf("    %d thread%s: decode %.1f / %.1f ms/token (a8 / a4, median), probe %.1f GB/s -> floor %.1f ms; "
+      std::printf("    %d thread%s: decode %.1f / %.1f ms/token (a8 / a4, median), probe %.1f GB/s (plain %.1f, GEMV's loads %.1f) -> floor %.1f ms; "
                   "median step/floor %.2f / %.2f, CPU time per byte vs probe %.2f / %.2f (target <= %.2f: %s)\n",
                   v["threads"].get<int>(), v["threads"].get<int>() == 1 ? "" : "s",
                   v["a8"]["decode_s_per_token_median"].get<double>() * 1e3, v["a4"]["decode_s_per_token_median"].get<double>() * 1e3,
-                  v["a8"]["probe_gbps_median"].get<double>(), v["a8"]["floor_s_per_token_median"].get<double>() * 1e3,
+                  v["a8"]["probe_gbps_median"].get<double>(), v["a8"]["plain_read_gbps_median"].get<double>(),
+                  v["a8"]["kernel_pattern_read_gbps_median"].get<double>(), v["a8"]["floor_s_per_token_median"].get<double>() * 1e3,
                   v["a8"]["step_to_floor_ratio_median"].get<double>(), v["a4"]["step_to_floor_ratio_median"].get<double>(),
                   v["a8"]["cpu_time_per_byte_ratio_median"].get<double>(), v["a4"]["cpu_time_per_byte_ratio_median"].get<double>(),
                   b["target_ratio"].get<double>(), v["target_met"].get<bool>() ? "met" : "MISSED");

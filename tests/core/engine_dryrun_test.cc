@@ -1,6 +1,7 @@
 // The dry-run machinery on a small shape (the full LLaMA-7B run is `make dryrun`, not a test).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -105,6 +106,14 @@ TEST(EngineDryrun, SmallShapeRunPassesItsChecksAndReportsEveryField) {
         EXPECT_EQ(v[mode]["step_to_floor_ratios"].size(), 2u);
         EXPECT_GT(v[mode]["probe_gbps_median"].get<double>(), 0.0);
         EXPECT_GT(v[mode]["step_to_floor_ratio_median"].get<double>(), 0.0);
+        // Each pair's floor comes from the faster of its two probes.
+        const auto& gbps = v[mode]["probe_gbps"];
+        const auto& plain = v[mode]["plain_read_gbps"];
+        const auto& pattern = v[mode]["kernel_pattern_read_gbps"];
+        ASSERT_EQ(plain.size(), gbps.size());
+        ASSERT_EQ(pattern.size(), gbps.size());
+        for (size_t i = 0; i < gbps.size(); ++i)
+          EXPECT_EQ(gbps[i].get<double>(), std::max(plain[i].get<double>(), pattern[i].get<double>())) << mode << " pair " << i;
         // Where the steps' time went, against the probe's regions over the same bytes.
         EXPECT_GT(v[mode]["projections_vs_probe_median"].get<double>(), 0.0);
         EXPECT_GT(v[mode]["head_vs_probe_median"].get<double>(), 0.0);

@@ -372,7 +372,8 @@ TEST(EngineModel, StreamWeightsReadsEveryPackedByteAndTheHead) {
     o.parallel_min_bytes = min_bytes;
     Engine e(pm, o);
     const EmbeddingTable& head = pm.head();
-    EXPECT_EQ(e.stream_weights(), pm.ternary_bytes() + static_cast<uint64_t>(head.rows * head.cols * head.element_bytes()));
+    for (const Engine::ProbeReads reads : {Engine::ProbeReads::Plain, Engine::ProbeReads::KernelPattern})
+      EXPECT_EQ(e.stream_weights(reads), pm.ternary_bytes() + static_cast<uint64_t>(head.rows * head.cols * head.element_bytes()));
   }
 }
 

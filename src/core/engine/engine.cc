@@ -154,11 +154,12 @@ void Engine::bitlinear(int64_t layer, std::initializer_list<Projection> list, co
       observer_->on_bitlinear(layer, projs[j].name, x, *projs[j].w, acc_.data() + acc_off[j], projs[j].w->rows);
 }
 
-uint64_t Engine::stream_weights() {
+uint64_t Engine::stream_weights(ProbeReads reads) {
   const Timer total;
   times_ = {};
   const int threads = pool_.size();
   probe_sink_.assign(static_cast<size_t>(16 * threads), 0);
+  const bool pattern = reads == ProbeReads::KernelPattern && kernels_->read_ternary;
   uint64_t total_bytes = 0;
   auto stream_group = [&](std::initializer_list<const TernaryMatrix*> group) {
     int64_t total = 0, bytes = 0;
@@ -171,8 +172,8 @@ uint64_t Engine::stream_weights() {
       for (const TernaryMatrix* w : group) {
         const int64_t n0 = std::max(b, off) - off, n1 = std::min(e, off + w->rows) - off;
         if (n0 < n1)
-          probe_sink_[c % probe_sink_.size()] += kernels_->read_ternary ? kernels_->read_ternary(*w, n0, n1)
-                                                                        : kernels_->read_bytes(w->rows_from(n0), (n1 - n0) * w->row_bytes());
+          probe_sink_[c % probe_sink_.size()] += pattern ? kernels_->read_ternary(*w, n0, n1)
+                                                         : kernels_->read_bytes(w->rows_from(n0), (n1 - n0) * w->row_bytes());
         off += w->rows;
       }
     });

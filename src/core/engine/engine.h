@@ -67,10 +67,12 @@ class Engine {
   QuantMode mode() const { return opts_.mode; }
   void set_observer(ForwardObserver* o) { observer_ = o; }
   // The bandwidth probe of the dry-run: streams every weight byte a one-token forward reads (each
-  // projection group's packed rows through the kernel set's read_ternary, its GEMV's loads and
-  // prefetches, or read_bytes where it has none; then the head table through read_bytes), in the
-  // same regions, chunks and threads as forward() uses, and no arithmetic. Returns the bytes read.
-  uint64_t stream_weights();
+  // projection group's packed rows, then the head table), in the same regions, chunks and threads
+  // as forward() uses, and no arithmetic. Returns the bytes read. The projections go through the
+  // kernel set's read_bytes (`plain`) or its read_ternary, the GEMV's own loads and prefetches
+  // (read_bytes where the set has none); the head always through read_bytes.
+  enum class ProbeReads { Plain, KernelPattern };
+  uint64_t stream_weights(ProbeReads reads = ProbeReads::KernelPattern);
   const StepTimes& last_times() const { return times_; }
 
  private:
