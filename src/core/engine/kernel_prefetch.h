@@ -8,20 +8,20 @@
 
 namespace bkd::kernel_detail {
 
-// The ternary tiles (GEMV and GEMM) and the head prefetch each line they load this far ahead into L2
-// (_MM_HINT_T1): in the engine's 4-row tiles the weights are one address stream. Without it the
-// loads and the arithmetic overlap less: 7B decode took 1.38-1.44 times the bandwidth probe on one
-// thread without, 1.27-1.28 with; a 16-token 7B prefill, whose first pass over each tile reads it
-// from memory, 14.9-16.0 ms/token without and 10.4-12.2 with (2 threads). Other distances and hints
-// measured no better (docs/ENGINE.md).
+// The GEMM tiles (and the GEMV tile of other layouts than the engine's 4-row tiles) prefetch each
+// line they load this far ahead into L2 (_MM_HINT_T1): in the engine's 4-row tiles the weights are
+// one address stream. A 16-token 7B prefill, whose first pass over each tile reads it from memory,
+// took 14.9-16.0 ms/token without and 10.4-12.2 with (2 threads); L1 or 32 KiB measured no better
+// (docs/ENGINE.md).
 constexpr int64_t kWeightPrefetchBytes = 16384;
 
 // The two streams of a decode step, the GEMV of the engine's 4-row tiles and the head, prefetch into
 // L1 (_MM_HINT_T0) instead, at this distance, with their loads one step ahead of their arithmetic
-// (kernels_avx512.cc: walk_tile4, head_tile). One core streamed the 7B projections at 0.92 times a
-// plain read loop's time with both, 1.10 with the loads ahead and the L2 prefetch, 1.33 with neither
-// (gemv_mix_bench); 8 and 32 KiB measured alike. The 7B head: 1.1-1.2 times its probe with the L2
-// prefetch, 0.85-1.03 with L1 (docs/ENGINE.md).
+// (kernels_avx512.cc: walk_tile4, head_tile; the AVX2 set's GEMV tile and head prefetch alike). One
+// core streamed the 7B projections at 0.84-0.89 times a plain read loop's time with both, 1.05-1.07
+// with the loads ahead and the L2 prefetch, 1.33-1.34 with neither (gemv_mix_bench, two runs); 8 KiB
+// measured alike, 32 KiB no better. The 7B head: 1.1-1.5 times its probe with the L2 prefetch (its
+// loads one group ahead or not), 0.85-1.03 with L1 (docs/ENGINE.md).
 constexpr int64_t kDecodePrefetchBytes = 16384;
 
 // Attention reads each key and value once, one head's 512-byte row per position, and without help

@@ -158,10 +158,10 @@ BKD_AVX512 inline void gemv_rows(const uint8_t* const* w, int64_t w_stride, cons
 // (acc[r][0] then holds a checksum). Two things let the GEMV stream as fast as a plain read loop
 // (gemv_mix_bench; docs/ENGINE.md has the figures):
 // - Block b + 1's four lines are loaded before block b's 32 operations are issued: 1.33 times a
-//   plain read of the same bytes with the loads after them, 1.10 ahead of them. (Our reading, with
-//   no hardware counters on the VMs to confirm it: issued first, operations that all wait on block
-//   b's loads fill the scheduler, and the next loads go out only as they drain.)
-// - Each line is prefetched kDecodePrefetchBytes ahead into L1 (T0), not L2: 0.92 with both.
+//   plain read of the same bytes with the loads after them, 1.05-1.07 ahead of them. (Our reading,
+//   with no hardware counters on the VMs to confirm it: issued first, operations that all wait on
+//   block b's loads fill the scheduler, and the next loads go out only as they drain.)
+// - Each line is prefetched kDecodePrefetchBytes ahead into L1 (T0), not L2: 0.84-0.89 with both.
 template <bool kReadOnly>
 BKD_AVX512 inline void walk_tile4(const uint8_t* w, const int8_t* x, int64_t blocks, __m512i (&acc)[kEngineTileRows][4]) {
   constexpr int NR = kEngineTileRows;
