@@ -189,7 +189,7 @@ ModeResult run_mode(const PackedModel& model, QuantMode mode, const DryrunOption
     const int32_t next = argmax(logits.data(), V);
     r.generated.push_back(next);
     // Two probes, and the faster sets the floor: the plain read loop, and the GEMV's own loads and
-    // prefetches, which on the Zen 5 VMs read the projections 0.89 times the plain loop's time
+    // prefetches, which on the Zen 5 VMs read the projections in 0.86-0.89 times the plain loop's time
     // (gemv_mix_bench). Either may be the faster on another CPU; the floor takes the best of both.
     double best_s = 0, best_cpu = 0;
     StepTimes best_parts;

@@ -20,8 +20,8 @@
 namespace bkd {
 namespace {
 using kernel_detail::kAttendPrefetchRows;
-using kernel_detail::kWeightPrefetchBytes;
 using kernel_detail::kDecodePrefetchBytes;
+using kernel_detail::kWeightPrefetchBytes;
 using kernel_detail::prefetch_attend_row;
 using kernel_detail::TileFn;
 
