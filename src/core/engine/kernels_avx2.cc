@@ -39,7 +39,7 @@ BKD_AVX2 void tile_avx2(const uint8_t* const* w, int64_t w_stride, const int8_t*
   // arithmetic and prefetches into L1, as the AVX-512 GEMV does (kernel_prefetch.h says why).
   constexpr bool kAhead = MT == 1;
   __m256i next[NR];
-  if (kAhead)
+  if constexpr (kAhead)
     for (int r = 0; r < NR; ++r) {
       next[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r]));
       _mm_prefetch(reinterpret_cast<const char*>(w[r]) + kDecodePrefetchBytes, _MM_HINT_T0);
@@ -47,21 +47,21 @@ BKD_AVX2 void tile_avx2(const uint8_t* const* w, int64_t w_stride, const int8_t*
   for (int64_t b = 0; b < blocks; ++b) {
     for (int h = 0; h < 2; ++h) {
       __m256i wv[NR];
-      for (int r = 0; r < NR; ++r) {
-        if (kAhead) {
-          wv[r] = next[r];
-          continue;
-        }
-        const uint8_t* p = w[r] + b * w_stride + h * 32;
-        wv[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-        if (h == 0) _mm_prefetch(reinterpret_cast<const char*>(p) + kWeightPrefetchBytes, _MM_HINT_T1);
-      }
-      if (kAhead && (h == 0 || b + 1 < blocks))
+      if constexpr (kAhead) {
+        for (int r = 0; r < NR; ++r) wv[r] = next[r];
+        if (h == 0 || b + 1 < blocks)  // the next half: this block's second, or the next block's first
+          for (int r = 0; r < NR; ++r) {
+            const uint8_t* p = w[r] + (h == 0 ? b * w_stride + 32 : (b + 1) * w_stride);
+            next[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+            if (h == 1) _mm_prefetch(reinterpret_cast<const char*>(p) + kDecodePrefetchBytes, _MM_HINT_T0);
+          }
+      } else {
         for (int r = 0; r < NR; ++r) {
-          const uint8_t* p = w[r] + (h == 0 ? b * w_stride + 32 : (b + 1) * w_stride);
-          next[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-          if (h == 1) _mm_prefetch(reinterpret_cast<const char*>(p) + kDecodePrefetchBytes, _MM_HINT_T0);
+          const uint8_t* p = w[r] + b * w_stride + h * 32;
+          wv[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+          if (h == 0) _mm_prefetch(reinterpret_cast<const char*>(p) + kWeightPrefetchBytes, _MM_HINT_T1);
         }
+      }
       for (int s = 0; s < 4; ++s) {
         __m256i code[NR];
         for (int r = 0; r < NR; ++r) code[r] = _mm256_and_si256(wv[r], mask);
